@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: MIT
+
+package bdb
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// dumpText lists db the way makemap -u does: key TAB value, each cut at
+// the first NUL because makemap prints with %.*s.
+func dumpText(t testing.TB, db *DB) string {
+	t.Helper()
+	var b strings.Builder
+	err := db.Walk(func(k, v []byte) error {
+		b.Write(cutNUL(k))
+		b.WriteByte('\t')
+		b.Write(cutNUL(v))
+		b.WriteByte('\n')
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Walk: %v", err)
+	}
+	return b.String()
+}
+
+func cutNUL(b []byte) []byte {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return b[:i]
+	}
+	return b
+}
+
+func vectorDBs(t *testing.T) []string {
+	t.Helper()
+	dbs, err := filepath.Glob(filepath.Join("testdata", "makemap", "*.db"))
+	if err != nil || len(dbs) == 0 {
+		t.Fatalf("no .db vectors in testdata/makemap: %v", err)
+	}
+	return dbs
+}
+
+// TestHashVectorsWalk checks that Walk lists every vector made by the real
+// makemap and db5.3_load exactly as makemap -u did, in the same order,
+// through both the mapped and the ReadAt page paths.
+func TestHashVectorsWalk(t *testing.T) {
+	for _, path := range vectorDBs(t) {
+		name := strings.TrimSuffix(filepath.Base(path), ".db")
+		want, err := os.ReadFile(strings.TrimSuffix(path, ".db") + ".dump.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, noMmap := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/nommap=%v", name, noMmap), func(t *testing.T) {
+				db, err := OpenWith(path, OpenOptions{NoMmap: noMmap})
+				if err != nil {
+					t.Fatalf("Open: %v", err)
+				}
+				defer db.Close()
+				if db.Type() != Hash {
+					t.Errorf("Type = %v, want hash", db.Type())
+				}
+				if diff := cmp.Diff(string(want), dumpText(t, db)); diff != "" {
+					t.Errorf("Walk differs from makemap -u (-want +got):\n%s", diff)
+				}
+			})
+		}
+	}
+}
+
+// TestHashVectorsMeta checks the header facts the reader reports.
+func TestHashVectorsMeta(t *testing.T) {
+	tests := []struct {
+		name      string
+		pageSize  int
+		bigEndian bool
+		dups      bool
+	}{
+		{"small", 4096, false, false},
+		{"large", 4096, false, false},
+		{"p512", 512, false, false},
+		{"mixed_be", 4096, true, false},
+		{"mixed_chksum", 4096, false, false},
+		{"dups_d", 4096, false, true},
+		{"manydup_d", 4096, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db, err := Open(filepath.Join("testdata", "makemap", tc.name+".db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			got := []any{db.PageSize(), db.BigEndian(), db.Duplicates()}
+			want := []any{tc.pageSize, tc.bigEndian, tc.dups}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("PageSize, BigEndian, Duplicates (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// sendmailLookup applies sendmail's map rule (map.c db_map_lookup):
+// lowercase the key unless the map has -f, try it without and then with a
+// trailing NUL, and take the first duplicate.
+func sendmailLookup(db *DB, key string, fold bool) (string, bool, error) {
+	if fold {
+		key = asciiLower(key)
+	}
+	for _, k := range []string{key, key + "\x00"} {
+		v, ok, err := db.Get([]byte(k))
+		if err != nil || ok {
+			return string(cutNUL(v)), ok, err
+		}
+	}
+	return "", false, nil
+}
+
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// TestHashLookups replays lookups.tsv: what real sendmail -bt /map
+// returned for each probe.
+func TestHashLookups(t *testing.T) {
+	f, err := os.Open(filepath.Join("testdata", "makemap", "lookups.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Scan() // header
+	n := 0
+	for sc.Scan() {
+		fields := strings.SplitN(sc.Text(), "\t", 3)
+		if len(fields) != 3 {
+			t.Fatalf("bad line %q", sc.Text())
+		}
+		mapName, key, want := fields[0], fields[1], fields[2]
+		file, fold := mapName, true
+		if mapName == "mixed_f_nofold" {
+			file, fold = "mixed_f", false
+		}
+		n++
+		t.Run(fmt.Sprintf("%d_%s_%s", n, mapName, key), func(t *testing.T) {
+			db, err := Open(filepath.Join("testdata", "makemap", file+".db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			got, ok, err := sendmailLookup(db, key, fold)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				got = "NOTFOUND"
+			}
+			// Long answers were recorded as a prefix and a length.
+			if i := strings.Index(want, "...<"); i >= 0 && strings.HasSuffix(want, " bytes>") {
+				size, err := strconv.Atoi(want[i+4 : len(want)-len(" bytes>")])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.HasPrefix(got, want[:i]) || len(got) != size {
+					t.Errorf("got %d bytes %.60q…, want %d bytes starting %q", len(got), got, size, want[:i])
+				}
+				return
+			}
+			if got != want {
+				t.Errorf("got %q, want %q", got, want)
+			}
+		})
+	}
+	if n == 0 {
+		t.Fatal("no probes")
+	}
+}
+
+// TestHashGetAll checks duplicate sets on page and off page.
+func TestHashGetAll(t *testing.T) {
+	tests := []struct {
+		file, key string
+		want      []string
+	}{
+		{"dups_d", "dup.example", []string{"FIRST", "SECOND", "THIRD"}},
+		{"dups_d", "other.example", []string{"OK"}},
+		{"dups_d", "absent.example", nil},
+		{"manydup_d", "manydup.example", func() []string {
+			var v []string
+			for i := 0; i < 400; i++ {
+				v = append(v, fmt.Sprintf("value-%04d", i))
+			}
+			return v
+		}()},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file+"/"+tc.key, func(t *testing.T) {
+			db, err := Open(filepath.Join("testdata", "makemap", tc.file+".db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			vals, err := db.GetAll([]byte(tc.key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, v := range vals {
+				got = append(got, string(v))
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("GetAll (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestHashCorrupt checks damaged files give ErrCorrupt, not a panic or a
+// hang.
+func TestHashCorrupt(t *testing.T) {
+	small, err := os.ReadFile(filepath.Join("testdata", "makemap", "small.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	overflow, err := os.ReadFile(filepath.Join("testdata", "makemap", "overflow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	le := func(b []byte, off int, v uint32) []byte {
+		c := bytes.Clone(b)
+		c[off], c[off+1], c[off+2], c[off+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+		return c
+	}
+	le16 := func(b []byte, off int, v uint16) []byte {
+		c := bytes.Clone(b)
+		c[off], c[off+1] = byte(v), byte(v>>8)
+		return c
+	}
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"truncated", small[:8192]},
+		{"short", small[:100]},
+		{"bad magic", le(small, 12, 0x12345678)},
+		{"bucket chain loops", le(small, 4096+16, 1)},
+		{"chain to page out of range", le(small, 4096+16, 99)},
+		{"chain to meta page", le(small, 4096+16, 0xffffffff)},
+		{"max_bucket huge", le(small, hmMaxBucket, 0xfffffff)},
+		{"entries overrun", le16(small, 4096+20, 3000)},
+		{"item offset overrun", le16(small, 4096+26, 5000)},
+		{"item offsets reversed", le16(small, 4096+28, 4095)},
+		{"overflow chain loops", le(overflow, 3*4096+16, 3)},
+		{"overflow length lies", le(overflow, 2*4096+4029+8, 9000)},
+		{"overflow length huge", le(overflow, 2*4096+4029+8, 0xfffffff0)},
+		{"wrong page type", func() []byte { c := bytes.Clone(small); c[4096+25] = pOverflow; return c }()},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db, err := NewReader(bytes.NewReader(tc.data), int64(len(tc.data)))
+			if err == nil {
+				err = db.Walk(func(k, v []byte) error { return nil })
+			}
+			if err == nil {
+				t.Fatal("no error from a corrupt file")
+			}
+			if !errors.Is(err, ErrCorrupt) {
+				t.Errorf("error %v does not wrap ErrCorrupt", err)
+			}
+		})
+	}
+}
