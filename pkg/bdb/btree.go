@@ -4,10 +4,7 @@ package bdb
 
 import "io"
 
-// openBTree and writeBTree are placeholders until the btree access method
-// is written.
-func openBTree(p *pager, meta []byte) (accessMethod, error) { return nil, ErrUnsupported }
-
+// writeBTree is a placeholder until the btree writer is written.
 func writeBTree(out io.Writer, recs []record, opts WriterOptions) (int64, error) {
 	return 0, ErrUnsupported
 }
