@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+
+// Command dovecotd is mailsuite's replacement for Dovecot 2.3. For now it
+// only reads and prints the configuration, like doveconf: -n prints the
+// settings that differ from Dovecot's defaults, -a prints all of them and
+// -c names the configuration file. The IMAP and POP3 servers come later.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"mailsuite/pkg/doveconf"
+)
+
+// exitFatal is the status Dovecot's i_fatal() exits with.
+const exitFatal = 89
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("dovecotd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "/etc/dovecot/dovecot.conf", "configuration file")
+	changed := fs.Bool("n", false, "print the settings that differ from the defaults")
+	all := fs.Bool("a", false, "print all settings")
+	if err := fs.Parse(args); err != nil {
+		return 64
+	}
+	if !*changed && !*all {
+		fmt.Fprintln(stderr, "dovecotd: serving IMAP/POP3 is not yet implemented; use -n or -a to print the configuration")
+		return 1
+	}
+	// doveconf prints its header before parsing, so it is there even
+	// when the configuration turns out to be broken.
+	fmt.Fprintf(stdout, "# mailsuite dovecotd, doveconf 2.3.19.1 compatible: %s\n", *path)
+	cfg, err := doveconf.Load(*path)
+	if cfg != nil {
+		for _, w := range cfg.Warnings {
+			fmt.Fprintf(stderr, "doveconf: Warning: %s\n", w)
+		}
+	}
+	if cfg == nil {
+		return fatal(stderr, err)
+	}
+	if *all && !*changed {
+		fmt.Fprintln(stdout, "# NOTE: Send dovecotd -n output instead when asking for help.")
+	}
+	if werr := cfg.Dump(stdout, !*changed); werr != nil {
+		fmt.Fprintf(stderr, "dovecotd: write: %v\n", werr)
+		return 1
+	}
+	if err != nil {
+		for _, e := range cfg.CheckErrors {
+			fmt.Fprintf(stderr, "doveconf: Error: %s\n", e)
+		}
+		return fatal(stderr, err)
+	}
+	return 0
+}
+
+func fatal(stderr io.Writer, err error) int {
+	var ce *doveconf.Error
+	if errors.As(err, &ce) {
+		fmt.Fprintf(stderr, "doveconf: Fatal: %s\n", ce)
+	} else {
+		fmt.Fprintf(stderr, "doveconf: Fatal: %v\n", err)
+	}
+	return exitFatal
+}
