@@ -65,8 +65,9 @@ func (c *Checker) get(key string) (Result, bool, error) {
 		if !c.TempFail {
 			return Result{}, false, fmt.Errorf("access map lookup %q: %w", key, err)
 		}
-		// map_tapp: the rules see the key with <TMPF> appended.
-		return Result{Found: true, Key: key, RHS: RHS{Kind: TempFail, Value: key + "<TMPF>"}}, true, nil
+		// map_tapp: the rules see <TMPF> in place of a value (sendmail -bt
+		// shows D returning "< < TMPF > >").
+		return Result{Found: true, Key: key, RHS: RHS{Kind: TempFail, Value: "<TMPF>"}}, true, nil
 	}
 	if !ok || join(tokenize(v)) == "?" {
 		return Result{}, false, nil

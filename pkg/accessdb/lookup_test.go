@@ -394,7 +394,7 @@ func TestTempFail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Result{Found: true, Key: "10.1.2", RHS: RHS{Kind: TempFail, Value: "10.1.2<TMPF>"}}
+	want := Result{Found: true, Key: "10.1.2", RHS: RHS{Kind: TempFail, Value: "<TMPF>"}}
 	if diff := cmp.Diff(want, r); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
