@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MIT
+
+package mbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// createDotlock creates lockPath the way liblockfile does: write
+// "<pid>:<host>" (Dovecot's content) into a unique temporary file in the same
+// directory, link(2) it to the lock name and trust the link count, which also
+// works over NFS where O_EXCL does not. A lock whose owner is a dead process
+// on this host is removed at once; any other lock is overridden once it has
+// not changed for DotlockChangeTimeout.
+func createDotlock(ctx context.Context, lockPath string, deadline time.Time, opts LockOptions) (string, error) {
+	host := opts.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	content := []byte(strconv.Itoa(os.Getpid()) + ":" + host)
+	dir := filepath.Dir(lockPath)
+	wait := 5 * time.Millisecond
+	var lastNotice time.Time
+	for {
+		ok, err := tryDotlock(dir, lockPath, content)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return lockPath, nil
+		}
+		if stale, why := dotlockStale(lockPath, host, opts.DotlockChangeTimeout); stale {
+			if err := os.Remove(lockPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return "", fmt.Errorf("remove stale dotlock %s (%s): %w", lockPath, why, err)
+			}
+			continue
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("dotlock %s: %w", lockPath, ErrLockTimeout)
+		}
+		if opts.Notify != nil && time.Since(lastNotice) >= 30*time.Second {
+			lastNotice = time.Now()
+			opts.Notify(fmt.Sprintf("Mailbox is locked, will abort in %d seconds", int(time.Until(deadline).Seconds())))
+		}
+		if err := sleepCtx(ctx, wait); err != nil {
+			return "", err
+		}
+		wait = min(wait*2, 200*time.Millisecond)
+	}
+}
+
+func tryDotlock(dir, lockPath string, content []byte) (bool, error) {
+	tmp, err := os.CreateTemp(dir, ".lk"+strconv.Itoa(os.Getpid()))
+	if err != nil {
+		return false, fmt.Errorf("create dotlock: %w", err)
+	}
+	tmpName := tmp.Name()
+	defer os.Remove(tmpName)
+	if _, err := tmp.Write(content); err != nil {
+		tmp.Close()
+		return false, fmt.Errorf("write dotlock: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return false, fmt.Errorf("write dotlock: %w", err)
+	}
+	if err := os.Chmod(tmpName, 0o600); err != nil {
+		return false, fmt.Errorf("chmod dotlock: %w", err)
+	}
+	linkErr := os.Link(tmpName, lockPath)
+	var st unix.Stat_t
+	if err := unix.Stat(tmpName, &st); err != nil {
+		return false, fmt.Errorf("stat dotlock: %w", err)
+	}
+	if st.Nlink == 2 {
+		return true, nil
+	}
+	if linkErr != nil && !errors.Is(linkErr, os.ErrExist) {
+		return false, fmt.Errorf("link dotlock: %w", linkErr)
+	}
+	return false, nil
+}
+
+// dotlockStale decides whether an existing dotlock may be overridden.
+func dotlockStale(lockPath, host string, changeTimeout time.Duration) (bool, string) {
+	fi, err := os.Stat(lockPath)
+	if err != nil {
+		return false, ""
+	}
+	if data, err := os.ReadFile(lockPath); err == nil {
+		data = bytes.TrimSpace(data)
+		pidStr, h, hasHost := bytes.Cut(data, []byte(":"))
+		if pid, err := strconv.Atoi(string(pidStr)); err == nil && pid > 0 && (!hasHost || string(h) == host) {
+			if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+				return true, "owner process " + strconv.Itoa(pid) + " is gone"
+			}
+		}
+	}
+	if time.Since(fi.ModTime()) >= changeTimeout {
+		return true, "unchanged for " + changeTimeout.String()
+	}
+	return false, ""
+}

@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: MIT
+
+package mbox
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// The index is one file (Options.IndexPath) holding the message list with
+// offsets, sizes, UIDs, flags and keywords, stamped with the mbox's size,
+// mtime, inode and device. It is used only while all four still match;
+// otherwise the mbox is parsed again, since the mbox headers are the source
+// of truth. It is rewritten atomically (temporary file, rename).
+const indexMagic = "mailsuite-mbox-index 2\n"
+
+type indexWriter struct {
+	w   *bufio.Writer
+	buf [binary.MaxVarintLen64]byte
+}
+
+func (iw *indexWriter) u(v uint64) {
+	n := binary.PutUvarint(iw.buf[:], v)
+	iw.w.Write(iw.buf[:n])
+}
+func (iw *indexWriter) i(v int64) {
+	n := binary.PutVarint(iw.buf[:], v)
+	iw.w.Write(iw.buf[:n])
+}
+func (iw *indexWriter) s(v string) {
+	iw.u(uint64(len(v)))
+	iw.w.WriteString(v)
+}
+func (iw *indexWriter) b(v bool) {
+	if v {
+		iw.u(1)
+	} else {
+		iw.u(0)
+	}
+}
+func (iw *indexWriter) ints(v []int) {
+	iw.u(uint64(len(v)))
+	for _, x := range v {
+		iw.u(uint64(x))
+	}
+}
+
+func (iw *indexWriter) msg(m *msg) {
+	iw.u(uint64(m.uid))
+	iw.u(uint64(m.flags))
+	iw.u(uint64(m.hdrFlags))
+	iw.ints(m.kw)
+	iw.ints(m.hdrKw)
+	iw.i(m.fromOff)
+	iw.i(m.hdrOff)
+	iw.i(m.bodyOff)
+	iw.i(m.end)
+	iw.b(m.haveEOH)
+	iw.i(m.date)
+	iw.s(m.sender)
+	iw.i(m.size)
+	iw.i(m.bodyVis)
+	iw.b(m.dirty)
+	iw.b(m.recent)
+	iw.b(m.pseudo)
+	iw.b(m.baseOK)
+	iw.u(uint64(m.baseLast))
+	iw.i(m.baseLastAt)
+}
+
+// saveIndex writes the index for the current state; without IndexPath it
+// does nothing.
+func (mb *Mailbox) saveIndex() error {
+	if mb.opts.IndexPath == "" {
+		return nil
+	}
+	dir := filepath.Dir(mb.opts.IndexPath)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create index dir: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, filepath.Base(mb.opts.IndexPath)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("create index: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	crc := crc32.NewIEEE()
+	iw := &indexWriter{w: bufio.NewWriterSize(io.MultiWriter(tmp, crc), 256<<10)}
+	iw.w.WriteString(indexMagic)
+	iw.i(mb.st.size)
+	iw.i(mb.st.mtime)
+	iw.u(mb.st.ino)
+	iw.u(mb.st.dev)
+	iw.u(uint64(mb.uidValidity))
+	iw.u(uint64(mb.nextUID))
+	iw.u(uint64(mb.firstRecentUID))
+	iw.b(mb.baseRewrite)
+	iw.u(uint64(len(mb.keywords)))
+	for _, k := range mb.keywords {
+		iw.s(k)
+	}
+	all := mb.ordered()
+	iw.u(uint64(len(all)))
+	for _, m := range all {
+		iw.msg(m)
+	}
+	if err := iw.w.Flush(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write index: %w", err)
+	}
+	var sum [4]byte
+	binary.BigEndian.PutUint32(sum[:], crc.Sum32())
+	if _, err := tmp.Write(sum[:]); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write index: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write index: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), mb.opts.IndexPath); err != nil {
+		return fmt.Errorf("rename index: %w", err)
+	}
+	return nil
+}
+
+type indexReader struct {
+	r   *bufio.Reader
+	err error
+}
+
+func (ir *indexReader) u() uint64 {
+	v, err := binary.ReadUvarint(ir.r)
+	if err != nil && ir.err == nil {
+		ir.err = err
+	}
+	return v
+}
+func (ir *indexReader) i() int64 {
+	v, err := binary.ReadVarint(ir.r)
+	if err != nil && ir.err == nil {
+		ir.err = err
+	}
+	return v
+}
+func (ir *indexReader) s() string {
+	n := ir.u()
+	if n > 1<<20 {
+		ir.err = errors.New("index: string too long")
+		return ""
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(ir.r, b); err != nil && ir.err == nil {
+		ir.err = err
+	}
+	return string(b)
+}
+func (ir *indexReader) b() bool { return ir.u() != 0 }
+func (ir *indexReader) ints(max int) []int {
+	n := ir.u()
+	if n > 1<<16 {
+		ir.err = errors.New("index: list too long")
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]int, n)
+	for k := range out {
+		out[k] = int(ir.u())
+		if out[k] >= max {
+			ir.err = errors.New("index: keyword out of range")
+		}
+	}
+	return out
+}
+
+// loadIndex fills the state from the index if it describes the file as it
+// is now.
+func (mb *Mailbox) loadIndex(st fileID) bool {
+	if mb.opts.IndexPath == "" {
+		return false
+	}
+	data, err := os.ReadFile(mb.opts.IndexPath)
+	if err != nil || len(data) < len(indexMagic)+4 {
+		return false
+	}
+	body, sum := data[:len(data)-4], data[len(data)-4:]
+	if crc32.ChecksumIEEE(body) != binary.BigEndian.Uint32(sum) || string(body[:len(indexMagic)]) != indexMagic {
+		return false
+	}
+	ir := &indexReader{r: bufio.NewReader(bytesReader(body[len(indexMagic):]))}
+	got := fileID{size: ir.i(), mtime: ir.i(), ino: ir.u(), dev: ir.u()}
+	if ir.err != nil || got != st {
+		return false
+	}
+	uv, next, fr := uint32(ir.u()), uint32(ir.u()), uint32(ir.u())
+	baseRewrite := ir.b()
+	nk := ir.u()
+	if nk > 1<<16 {
+		return false
+	}
+	kws := make([]string, nk)
+	for k := range kws {
+		kws[k] = ir.s()
+	}
+	n := ir.u()
+	if ir.err != nil || n > uint64(st.size)+1 {
+		return false
+	}
+	var msgs []*msg
+	var pseudo *msg
+	for range n {
+		m := &msg{}
+		m.uid = uint32(ir.u())
+		m.flags = Flag(ir.u())
+		m.hdrFlags = Flag(ir.u())
+		m.kw = ir.ints(len(kws))
+		m.hdrKw = ir.ints(len(kws))
+		m.fromOff, m.hdrOff, m.bodyOff, m.end = ir.i(), ir.i(), ir.i(), ir.i()
+		m.haveEOH = ir.b()
+		m.date = ir.i()
+		m.sender = ir.s()
+		m.size = ir.i()
+		m.bodyVis = ir.i()
+		m.dirty = ir.b()
+		m.recent = ir.b()
+		m.pseudo = ir.b()
+		m.baseOK = ir.b()
+		m.baseLast = uint32(ir.u())
+		m.baseLastAt = ir.i()
+		if ir.err != nil {
+			return false
+		}
+		if m.pseudo {
+			pseudo = m
+		} else {
+			msgs = append(msgs, m)
+		}
+	}
+	if ir.err != nil {
+		return false
+	}
+	mb.uidValidity, mb.nextUID, mb.firstRecentUID = uv, next, fr
+	mb.baseRewrite = baseRewrite
+	mb.keywords = kws
+	mb.kwIndex = make(map[string]int, len(kws))
+	for k, w := range kws {
+		mb.kwIndex[w] = k
+	}
+	mb.msgs, mb.pseudo = msgs, pseudo
+	// \Recent follows firstRecentUID, which may have moved since.
+	for _, m := range mb.msgs {
+		m.recent = m.recent && m.uid >= mb.firstRecentUID
+	}
+	return true
+}
+
+// indexRecent reads UIDVALIDITY and the first recent UID from the index
+// even when the index no longer matches the file.
+func (mb *Mailbox) indexRecent() (uint32, uint32, bool) {
+	if mb.opts.IndexPath == "" {
+		return 0, 0, false
+	}
+	f, err := os.Open(mb.opts.IndexPath)
+	if err != nil {
+		return 0, 0, false
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	magic := make([]byte, len(indexMagic))
+	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != indexMagic {
+		return 0, 0, false
+	}
+	ir := &indexReader{r: br}
+	ir.i()
+	ir.i()
+	ir.u()
+	ir.u()
+	uv, _, fr := uint32(ir.u()), ir.u(), uint32(ir.u())
+	return uv, fr, ir.err == nil
+}

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: MIT
+
+package mbox
+
+import (
+	"io"
+	"slices"
+)
+
+// syncCtx carries Dovecot's mbox sync state across one parse.
+type syncCtx struct {
+	nextUID     uint32
+	prevUID     uint32
+	lastNonRec  uint32
+	uidValidity uint32
+}
+
+// parse reads the whole file and rebuilds the message list with Dovecot's
+// rules for X-IMAPbase, X-UID, Status, X-Status and X-Keywords. old is the
+// previous in-memory state (nil on open): a message that still lies at the
+// same place without an X-UID keeps the UID we gave it but had not written.
+func (mb *Mailbox) parse(st fileID, old []*msg) error {
+	sc := newScanner(mb.f, 0, st.size, mb.opts.loc())
+	ctx := syncCtx{nextUID: 1}
+	if old != nil && mb.nextUID > 0 {
+		ctx.nextUID = mb.nextUID
+		ctx.uidValidity = mb.uidValidity
+	}
+	oldAt := map[int64]*msg{}
+	for _, m := range old {
+		if m != nil && !m.pseudo {
+			oldAt[m.fromOff] = m
+		}
+	}
+	if old == nil {
+		mb.keywords = nil
+		mb.kwIndex = map[string]int{}
+	}
+	mb.msgs = mb.msgs[:0:0]
+	mb.pseudo = nil
+	mb.baseRewrite = false
+	seq := 0
+	for {
+		raw, err := sc.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		seq++
+		m := mb.parseMessage(&ctx, raw, seq, oldAt[raw.fromOff])
+		if m.pseudo {
+			mb.pseudo = m
+			continue
+		}
+		mb.msgs = append(mb.msgs, m)
+	}
+	if seq == 0 {
+		// Empty file: a new mailbox. Dovecot picks UIDVALIDITY at the first
+		// sync and writes nothing until a message arrives.
+		if ctx.uidValidity == 0 {
+			ctx.uidValidity = mb.newUIDValidity()
+		}
+	}
+	mb.uidValidity = ctx.uidValidity
+	mb.nextUID = ctx.nextUID
+	if old == nil {
+		mb.firstRecentUID = 0
+	}
+	first := max(ctx.lastNonRec, mb.firstRecentUID-min(mb.firstRecentUID, 1))
+	for _, m := range mb.msgs {
+		m.recent = m.uid > first
+	}
+	return nil
+}
+
+func (mb *Mailbox) newUIDValidity() uint32 {
+	v := uint32(mb.opts.now().Unix())
+	if v == 0 {
+		v = 1
+	}
+	return v
+}
+
+// parseMessage applies Dovecot's per-header rules (mbox-sync-parse.c as
+// observed in tricky/17, 19, 20, 21) to one scanned message.
+func (mb *Mailbox) parseMessage(ctx *syncCtx, raw *rawMsg, seq int, prev *msg) *msg {
+	m := &msg{
+		fromOff: raw.fromOff, hdrOff: raw.hdrOff, bodyOff: raw.bodyOff, end: raw.end,
+		haveEOH: raw.haveEOH, date: raw.date.Unix(), sender: raw.sender, baseLastAt: -1,
+	}
+	hdr := raw.hdr
+	seenBase, seenCL, seenKw := false, false, false
+	removed := false
+	for _, h := range splitHeader(hdr) {
+		v := h.value(hdr)
+		drop := false
+		switch h.kind {
+		case hdrContentLength:
+			if _, ok := parseDigitsLWSP(v); seenCL || !ok {
+				drop = true
+			} else {
+				seenCL = true
+			}
+		case hdrStatus, hdrXStatus:
+			f, dup := parseStatusValue(v, h.kind == hdrXStatus)
+			m.flags |= f
+			if dup {
+				m.dirty = true
+			}
+		case hdrXIMAP, hdrXIMAPbase:
+			if seq != 1 || seenBase {
+				drop = true
+				break
+			}
+			b, ok := parseIMAPBase(v)
+			if !ok {
+				drop = true
+				break
+			}
+			seenBase = true
+			m.baseOK = true
+			m.baseLast = b.uidLast
+			if b.tenDigits && !removed {
+				m.baseLastAt = raw.hdrOff + int64(h.valStart+b.lastPos)
+			} else {
+				mb.baseRewrite = true
+			}
+			if ctx.uidValidity == 0 || ctx.uidValidity == b.uidValidity {
+				ctx.uidValidity = b.uidValidity
+				if ctx.nextUID-1 <= b.uidLast {
+					ctx.nextUID = b.uidLast + 1
+				}
+			}
+			for _, k := range b.keywords {
+				if validKeyword(k) {
+					if _, ok := mb.kwIndex[k]; !ok {
+						mb.keywords = append(mb.keywords, k)
+						mb.kwIndex[k] = len(mb.keywords) - 1
+					}
+				}
+			}
+			if len(b.keywords) != len(mb.keywords) {
+				mb.baseRewrite = true
+			}
+			if h.kind == hdrXIMAP {
+				m.pseudo = true
+			}
+		case hdrXKeywords:
+			if seenKw {
+				drop = true
+				break
+			}
+			var kw []int
+			for _, k := range splitWords(v) {
+				idx, ok := mb.kwIndex[k]
+				if !ok {
+					drop = true
+					break
+				}
+				if !slices.Contains(kw, idx) {
+					kw = append(kw, idx)
+				}
+			}
+			if !drop {
+				seenKw = true
+				slices.Sort(kw)
+				m.kw = kw
+			}
+		case hdrXUID:
+			if m.uid != 0 {
+				drop = true
+				break
+			}
+			val, ok := parseDigitsLWSP(v)
+			if !ok || val > 0xffffffff || (seq == 1 && !seenBase) {
+				drop = true
+				break
+			}
+			u := uint32(val)
+			if u == ctx.nextUID {
+				ctx.nextUID++
+			} else if u > ctx.nextUID {
+				drop = true // larger than expected: untrusted
+				break
+			}
+			if u <= ctx.prevUID {
+				drop = true // UIDs must grow
+				break
+			}
+			m.uid = u
+		}
+		if drop {
+			removed = true
+			m.dirty = true
+		}
+	}
+	if seq == 1 && !seenBase {
+		m.dirty = true
+		if ctx.uidValidity == 0 {
+			ctx.uidValidity = mb.newUIDValidity()
+		}
+	}
+	if !m.pseudo && m.uid == 0 {
+		if prev != nil && prev.uid > ctx.prevUID && prev.uid < ctx.nextUID && prev.hdrOff == m.hdrOff && prev.bodyOff == m.bodyOff {
+			m.uid = prev.uid
+		} else {
+			m.uid = ctx.nextUID
+			ctx.nextUID++
+		}
+		m.dirty = true
+	}
+	if !m.pseudo {
+		ctx.prevUID = m.uid
+		if m.flags&flagNonRecent != 0 {
+			ctx.lastNonRec = m.uid
+		}
+	}
+	m.hdrFlags = m.flags
+	m.hdrKw = m.kw
+	m.bodyVis = (raw.end - raw.bodyOff) + raw.bodyLF - raw.bodyCRLF
+	m.size = visibleSize(visibleHeader(hdr)) + m.bodyVis
+	return m
+}

@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: MIT
+
+package mbox
+
+import "bytes"
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
