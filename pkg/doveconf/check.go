@@ -67,6 +67,9 @@ func checkNode(root *node) []string {
 			}
 		}
 	}
+	if n, err := parseSize(root.value("mail_cache_max_size")); err == nil && n > 1<<30 {
+		errs = append(errs, "mail_cache_max_size can't be over 1 GB")
+	}
 	for _, db := range []string{"passdb", "userdb"} {
 		if l := root.lists[db]; l != nil {
 			for _, e := range l.elems {

@@ -211,6 +211,12 @@ func allDigits(s string) bool {
 
 // parseUint follows Dovecot's str_to_uint: digits only, within 32 bits.
 func parseUint(value string) (uint64, error) {
+	if strings.HasPrefix(value, "-") {
+		if allDigits(value[1:]) {
+			return 0, fmt.Errorf("Invalid number %s: Number too small", value)
+		}
+		return 0, fmt.Errorf("Invalid number %s: Not a valid number", value)
+	}
 	if !allDigits(value) {
 		return 0, fmt.Errorf("Invalid number %s: Not a valid number", value)
 	}
