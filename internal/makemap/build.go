@@ -23,6 +23,7 @@ type builder struct {
 	opts    Options
 	prog    string
 	kind    bdb.Type
+	anyKind bool // type implicit: -o takes a hash or a btree file
 	typ     string
 	target  target
 	trusted uint32
@@ -59,7 +60,10 @@ func (b *builder) run(stdin io.Reader) int {
 			return b.openErr(syscall.EINVAL)
 		}
 		if db.Type() != b.kind {
-			return b.openErr(syscall.EACCES)
+			if !b.anyKind {
+				return b.openErr(syscall.EINVAL)
+			}
+			b.kind = db.Type()
 		}
 		if o.Duplicates && !db.Duplicates() {
 			return b.openErr(syscall.EINVAL)

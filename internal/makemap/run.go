@@ -95,7 +95,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 
 	path := dbPath(o.Map)
-	t, err := checkFile(path, !o.Dump && !o.Append, o.Unsafe, warn)
+	t, err := checkFile(path, !o.Dump && !o.Append, o.Unsafe, !o.Dump, cf.trustedUID, warn)
 	if err != nil {
 		return openErr(err)
 	}
@@ -112,6 +112,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		opts:    o,
 		prog:    prog,
 		kind:    kind,
+		anyKind: typ == "implicit",
 		typ:     typ,
 		target:  t,
 		trusted: cf.trustedUID,

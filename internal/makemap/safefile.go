@@ -108,9 +108,11 @@ type target struct {
 }
 
 // checkFile applies safefile's rules to the map file: directories first,
-// then no symbolic or hard link (unless unsafe), a regular file only. A
-// missing file is fine when create is set.
-func checkFile(path string, create, unsafe bool, warn func(string)) (target, error) {
+// then no symbolic or hard link (unless unsafe), a regular file only, and
+// permission bits that let us read it (and write it, with write) -- for
+// root too. A missing file is fine when create is set. trusted is the
+// TrustedUser's uid, which counts as the file's owner.
+func checkFile(path string, create, unsafe, write bool, trusted uint32, warn func(string)) (target, error) {
 	t := target{path: path}
 	if err := (dirChecker{warn}).check(path); err != nil {
 		return t, err
@@ -148,8 +150,33 @@ func checkFile(path string, create, unsafe bool, warn func(string)) (target, err
 	if t.info.Nlink > 1 && !unsafe {
 		return t, errNoHardlink
 	}
+	if !permitted(&t.info, write, trusted) {
+		return t, syscall.EACCES
+	}
 	t.exists = true
 	return t, nil
+}
+
+// permitted checks the file's permission bits as safefile does: the
+// owner's bits when we (or TrustedUser, when we are root) own it, else the
+// group's when its group is ours, else the others' bits. Root gets no
+// exemption, so a root-owned 0444 map is refused, as by the real makemap.
+func permitted(st *syscall.Stat_t, write bool, trusted uint32) bool {
+	need := uint32(0o4)
+	if write {
+		need |= 0o2
+	}
+	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+	var bits uint32
+	switch {
+	case st.Uid == uid || uid == 0 && trusted != 0 && st.Uid == trusted:
+		bits = st.Mode >> 6
+	case st.Gid == gid:
+		bits = st.Mode >> 3
+	default:
+		bits = st.Mode
+	}
+	return bits&need == need
 }
 
 // errText is the C library's text for an error, as makemap prints it.

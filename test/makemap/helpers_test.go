@@ -94,7 +94,7 @@ func run(t *testing.T, bin, dir, umask string, stdin []byte, args ...string) res
 	t.Helper()
 	var cmd *exec.Cmd
 	if umask != "" {
-		cmd = exec.Command("/bin/sh", append([]string{"-c", "umask " + umask + ` && exec -a makemap "$0" "$@"`, bin}, args...)...)
+		cmd = exec.Command("/bin/bash", append([]string{"-c", "umask " + umask + ` && exec -a makemap "$0" "$@"`, bin}, args...)...)
 	} else {
 		cmd = exec.Command(bin, args...)
 		cmd.Args[0] = "makemap"
