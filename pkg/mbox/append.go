@@ -192,6 +192,11 @@ func (mb *Mailbox) Append(ctx context.Context, r io.Reader, opts AppendOptions) 
 	if err := mb.restat(); err != nil {
 		return uid, err
 	}
+	if mb.baseRewrite {
+		// Dovecot's commit-time sync puts the keyword list into the new
+		// first message's X-IMAPbase at once.
+		return uid, mb.flushLocked(false)
+	}
 	return uid, mb.saveIndex()
 }
 
@@ -289,4 +294,3 @@ func copyLF(c *countingLF, br *bufio.Reader) (int64, error) {
 	}
 	return c.n, nil
 }
-

@@ -35,11 +35,11 @@ func (mb *Mailbox) buildHeader(hdr []byte, m *msg, first bool) builtHeader {
 	out := make([]byte, 0, len(hdr)+128)
 	var (
 		seenBase, seenCL, seenKw, seenUID bool
-		haveStatus, haveXStatus         bool
-		lastStatus, lastXStatus         = -1, -1
-		removed                         bool
-		spaceLine                       = -1 // index into lines with the most trailing blanks
-		spaceAmount                     int
+		haveStatus, haveXStatus           bool
+		lastStatus, lastXStatus           = -1, -1
+		removed                           bool
+		spaceLine                         = -1 // index into lines with the most trailing blanks
+		spaceAmount                       int
 	)
 	keep := make([]bool, len(lines))
 	for i, h := range lines {

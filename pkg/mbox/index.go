@@ -260,27 +260,43 @@ func (mb *Mailbox) loadIndex(st fileID) bool {
 	return true
 }
 
-// indexRecent reads UIDVALIDITY and the first recent UID from the index
-// even when the index no longer matches the file.
-func (mb *Mailbox) indexRecent() (uint32, uint32, bool) {
+type indexHead struct {
+	uidValidity, firstRecent uint32
+	keywords                 []string
+}
+
+// indexHeader reads UIDVALIDITY, the first recent UID and the keyword list
+// from the index even when the index no longer matches the file.
+func (mb *Mailbox) indexHeader() (indexHead, bool) {
+	var h indexHead
 	if mb.opts.IndexPath == "" {
-		return 0, 0, false
+		return h, false
 	}
 	f, err := os.Open(mb.opts.IndexPath)
 	if err != nil {
-		return 0, 0, false
+		return h, false
 	}
 	defer f.Close()
 	br := bufio.NewReader(f)
 	magic := make([]byte, len(indexMagic))
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != indexMagic {
-		return 0, 0, false
+		return h, false
 	}
 	ir := &indexReader{r: br}
 	ir.i()
 	ir.i()
 	ir.u()
 	ir.u()
-	uv, _, fr := uint32(ir.u()), ir.u(), uint32(ir.u())
-	return uv, fr, ir.err == nil
+	h.uidValidity = uint32(ir.u())
+	ir.u()
+	h.firstRecent = uint32(ir.u())
+	ir.b()
+	n := ir.u()
+	if n > 1<<16 {
+		return h, false
+	}
+	for range n {
+		h.keywords = append(h.keywords, ir.s())
+	}
+	return h, ir.err == nil
 }

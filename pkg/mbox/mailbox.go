@@ -210,17 +210,27 @@ func (mb *Mailbox) load(ctx context.Context, old []*msg) error {
 		mb.st = st
 		return nil
 	}
-	if err := mb.parse(st, old); err != nil {
+	// Like Dovecot's index, a stale index still tells the keyword list
+	// and which UIDs a session has already taken as \Recent, as long as
+	// UIDVALIDITY is the same.
+	ih, haveIH := mb.indexHeader()
+	if old != nil || !haveIH {
+		ih = indexHead{}
+	}
+	if err := mb.parseSeeded(st, old, ih.keywords); err != nil {
 		return err
+	}
+	if haveIH && old == nil && ih.uidValidity != mb.uidValidity && len(ih.keywords) > 0 {
+		if err := mb.parse(st, nil); err != nil {
+			return err
+		}
 	}
 	mb.st = st
 	if old == nil {
-		// Like Dovecot's index header, a stale index still tells which
-		// UIDs a session has already taken as \Recent.
-		if uv, fr, ok := mb.indexRecent(); ok && uv == mb.uidValidity && fr > mb.firstRecentUID {
-			mb.firstRecentUID = fr
+		if haveIH && ih.uidValidity == mb.uidValidity && ih.firstRecent > mb.firstRecentUID {
+			mb.firstRecentUID = ih.firstRecent
 			for _, m := range mb.msgs {
-				m.recent = m.recent && m.uid >= fr
+				m.recent = m.recent && m.uid >= ih.firstRecent
 			}
 		}
 		// A failed index write only costs the next open a parse.
@@ -461,4 +471,10 @@ func visibleSize(vis []byte) int64 {
 		}
 	}
 	return n
+}
+
+// POP3UIDL returns Dovecot's default POP3 UIDL (pop3_uidl_format =
+// %08Xu%08Xv, printed in lower case): UID and UIDVALIDITY as 8 hex digits.
+func POP3UIDL(uid, uidValidity uint32) string {
+	return fmt.Sprintf("%08x%08x", uid, uidValidity)
 }

@@ -20,6 +20,12 @@ type syncCtx struct {
 // previous in-memory state (nil on open): a message that still lies at the
 // same place without an X-UID keeps the UID we gave it but had not written.
 func (mb *Mailbox) parse(st fileID, old []*msg) error {
+	return mb.parseSeeded(st, old, nil)
+}
+
+// parseSeeded is parse with the keyword list seeded (from a stale index),
+// as Dovecot's index keeps keywords the file no longer lists.
+func (mb *Mailbox) parseSeeded(st fileID, old []*msg, seed []string) error {
 	sc := newScanner(mb.f, 0, st.size, mb.opts.loc())
 	ctx := syncCtx{nextUID: 1}
 	if old != nil && mb.nextUID > 0 {
@@ -35,6 +41,12 @@ func (mb *Mailbox) parse(st fileID, old []*msg) error {
 	if old == nil {
 		mb.keywords = nil
 		mb.kwIndex = map[string]int{}
+		for _, k := range seed {
+			if _, dup := mb.kwIndex[k]; !dup && validKeyword(k) {
+				mb.keywords = append(mb.keywords, k)
+				mb.kwIndex[k] = len(mb.keywords) - 1
+			}
+		}
 	}
 	mb.msgs = mb.msgs[:0:0]
 	mb.pseudo = nil

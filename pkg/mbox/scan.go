@@ -135,7 +135,7 @@ func (s *scanner) Next() (*rawMsg, error) {
 		hdr       []byte
 		inHeader  = true
 		lineStart = true
-		prevCR    bool // the previous line ended in CRLF
+		prevCR    bool  // the previous line ended in CRLF
 		clValue   int64 = -1
 	)
 	for {

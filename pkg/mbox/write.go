@@ -134,6 +134,11 @@ func (mb *Mailbox) flush(ctx context.Context, dropRecent bool) error {
 		return err
 	}
 	defer lk.Unlock()
+	return mb.flushLocked(dropRecent)
+}
+
+// flushLocked is flush with the write lock held.
+func (mb *Mailbox) flushLocked(dropRecent bool) error {
 	mb.dropRecentFlags(dropRecent)
 	all := mb.ordered()
 	type patch struct {
@@ -335,13 +340,13 @@ func (mb *Mailbox) writePseudo() error {
 	if err != nil {
 		return err
 	}
-	if err := mb.parse(st, nil); err != nil {
+	if err := mb.parseSeeded(st, nil, mb.keywords); err != nil {
 		return err
 	}
 	mb.st = st
 	// Dovecot writes the pseudo message without keywords and re-adds them
-	// from its index at the next rewrite.
-	mb.baseRewrite = len(mb.keywords) > 0
+	// from its index when a later sync parses the file again.
+	mb.baseRewrite = false
 	return nil
 }
 
