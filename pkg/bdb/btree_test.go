@@ -4,6 +4,7 @@ package bdb
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -426,4 +427,226 @@ func TestBTreeRewriteVectors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// btTestFile builds a small multi-level 512-byte-page file with overflow
+// items and an off-page duplicate set, for the corruption tests.
+func btTestFile(t testing.TB) ([]byte, []btRec) {
+	t.Helper()
+	var recs []btRec
+	for i := 0; i < 150; i++ {
+		recs = append(recs, btRec{fmt.Sprintf("connect:10.0.%d.%d", i/7, i), "RELAY"})
+	}
+	for i := 0; i < 60; i++ {
+		recs = append(recs, btRec{"many.example", fmt.Sprintf("value-%03d", i)})
+	}
+	recs = append(recs, btRec{"long.example", strings.Repeat("L", 700)})
+	w := NewWriter(BTree, WriterOptions{PageSize: 512, Duplicates: true})
+	for _, r := range recs {
+		if err := w.Put([]byte(r.k), []byte(r.v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), btSorted(recs)
+}
+
+// btFindPage returns the number of the first page of type typ.
+func btFindPage(t *testing.T, data []byte, typ byte) uint32 {
+	t.Helper()
+	for n := 1; n*512 < len(data); n++ {
+		if data[n*512+offType] == typ {
+			return uint32(n)
+		}
+	}
+	t.Fatalf("no page of type %d", typ)
+	return 0
+}
+
+// TestBTreeCorrupt damages a good file in the ways a broken or hostile
+// file can be damaged and checks that every access reports ErrCorrupt
+// instead of panicking or looping.
+func TestBTreeCorrupt(t *testing.T) {
+	good, _ := btTestFile(t)
+	le := binary.LittleEndian
+	at := func(pg uint32, off int) int { return int(pg)*512 + off }
+	item := func(d []byte, pg uint32, i int) int { return at(pg, int(le.Uint16(d[at(pg, pageHdrSize+2*i):]))) }
+	tests := []struct {
+		name   string
+		damage func(d []byte) []byte
+	}{
+		{"leaf loops to itself", func(d []byte) []byte {
+			leaf := btFindPage(t, d, pLBTree)
+			le.PutUint32(d[at(leaf, offNextPgno):], leaf)
+			return d
+		}},
+		{"leaf chain loops back", func(d []byte) []byte {
+			leaf := btFindPage(t, d, pLBTree)
+			next := le.Uint32(d[at(leaf, offNextPgno):])
+			le.PutUint32(d[at(next, offNextPgno):], leaf)
+			le.PutUint32(d[at(leaf, offPrevPgno):], next)
+			return d
+		}},
+		{"root child out of range", func(d []byte) []byte {
+			le.PutUint32(d[item(d, 1, 0)+4:], 99999)
+			return d
+		}},
+		{"root child is the root", func(d []byte) []byte {
+			le.PutUint32(d[item(d, 1, 0)+4:], 1)
+			return d
+		}},
+		{"root child is the meta page", func(d []byte) []byte {
+			le.PutUint32(d[item(d, 1, 0)+4:], 0)
+			return d
+		}},
+		{"root level too low", func(d []byte) []byte {
+			d[at(1, offLevel)] = 1
+			return d
+		}},
+		{"item offset past the page", func(d []byte) []byte {
+			leaf := btFindPage(t, d, pLBTree)
+			le.PutUint16(d[at(leaf, pageHdrSize):], 511)
+			return d
+		}},
+		{"item length past the page", func(d []byte) []byte {
+			leaf := btFindPage(t, d, pLBTree)
+			le.PutUint16(d[item(d, leaf, 0):], 4000)
+			return d
+		}},
+		{"too many entries", func(d []byte) []byte {
+			leaf := btFindPage(t, d, pLBTree)
+			le.PutUint16(d[at(leaf, offEntries):], 300)
+			return d
+		}},
+		{"odd entries", func(d []byte) []byte {
+			leaf := btFindPage(t, d, pLBTree)
+			le.PutUint16(d[at(leaf, offEntries):], le.Uint16(d[at(leaf, offEntries):])-1)
+			return d
+		}},
+		{"unknown item type", func(d []byte) []byte {
+			leaf := btFindPage(t, d, pLBTree)
+			d[item(d, leaf, 1)+2] = 9
+			return d
+		}},
+		{"overflow chain loops", func(d []byte) []byte {
+			ov := btFindPage(t, d, pOverflow)
+			le.PutUint32(d[at(ov, offNextPgno):], ov)
+			return d
+		}},
+		{"overflow length wrong", func(d []byte) []byte {
+			ov := btFindPage(t, d, pOverflow)
+			le.PutUint16(d[at(ov, offHfOffset):], 3)
+			return d
+		}},
+		{"duplicate tree loops", func(d []byte) []byte {
+			dp := btFindPage(t, d, pLRecno)
+			le.PutUint32(d[at(dp, offNextPgno):], dp)
+			return d
+		}},
+		{"page names another page", func(d []byte) []byte {
+			leaf := btFindPage(t, d, pLBTree)
+			le.PutUint32(d[at(leaf, offPgno):], leaf+1)
+			return d
+		}},
+		{"truncated", func(d []byte) []byte { return d[:len(d)/2+100] }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := tc.damage(append([]byte(nil), good...))
+			db, err := NewReader(bytes.NewReader(d), int64(len(d)))
+			if err != nil {
+				if !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("open: %v, want ErrCorrupt", err)
+				}
+				return
+			}
+			werr := db.Walk(func(k, v []byte) error { return nil })
+			if !errors.Is(werr, ErrCorrupt) {
+				t.Errorf("Walk = %v, want ErrCorrupt", werr)
+			}
+			// Lookups may succeed for keys off the damaged path but must
+			// never fail with anything other than ErrCorrupt.
+			for _, k := range []string{"connect:10.0.0.0", "connect:10.0.21.149", "long.example", "many.example", "zzz"} {
+				if _, err := db.GetAll([]byte(k)); err != nil && !errors.Is(err, ErrCorrupt) {
+					t.Errorf("GetAll(%q) = %v, want nil or ErrCorrupt", k, err)
+				}
+			}
+		})
+	}
+}
+
+// TestBTreeDeleted checks that items whose delete flag BDB set (a cursor
+// delete that left the item in place) are skipped.
+func TestBTreeDeleted(t *testing.T) {
+	d, recs := btTestFile(t)
+	le := binary.LittleEndian
+	// Flag the data item of the first pair on the first leaf, and the
+	// first value on the first duplicate page.
+	leaf := btFindPage(t, d, pLBTree)
+	off := int(leaf)*512 + int(le.Uint16(d[int(leaf)*512+pageHdrSize+2:]))
+	d[off+2] |= bDelete
+	dp := btFindPage(t, d, pLRecno)
+	off = int(dp)*512 + int(le.Uint16(d[int(dp)*512+pageHdrSize:]))
+	d[off+2] |= bDelete
+	db, err := NewReader(bytes.NewReader(d), int64(len(d)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]btRec(nil), recs[1:]...)
+	for i, r := range want {
+		if r.k == "many.example" {
+			want = append(want[:i], want[i+1:]...)
+			break
+		}
+	}
+	if d := cmp.Diff(want, btRecords(t, db), cmp.AllowUnexported(btRec{})); d != "" {
+		t.Fatalf("Walk with deleted items (-want +got):\n%s", d)
+	}
+	if _, ok, err := db.Get([]byte(recs[0].k)); ok || err != nil {
+		t.Errorf("Get of a deleted record = %v, %v", ok, err)
+	}
+	if v, ok, err := db.Get([]byte("many.example")); !ok || err != nil || string(v) != "value-001" {
+		t.Errorf("Get of a set whose first value is deleted = %q, %v, %v", v, ok, err)
+	}
+	btCheckLookups(t, db, want)
+}
+
+// FuzzBTreeOpen feeds arbitrary bytes to the reader: opening, walking and
+// looking up must end in a result or an error, never a panic or a hang.
+// Seeds are in testdata/fuzz/FuzzBTreeOpen (small vectors made with the
+// real tools and with the writer).
+func FuzzBTreeOpen(f *testing.F) {
+	good, _ := btTestFile(f)
+	f.Add(good)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		db, err := NewReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("open: unexpected error kind: %v", err)
+			}
+			return
+		}
+		var keys [][]byte
+		err = db.Walk(func(k, v []byte) error {
+			if len(keys) < 16 && (len(keys) == 0 || !bytes.Equal(keys[len(keys)-1], k)) {
+				keys = append(keys, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Walk: unexpected error kind: %v", err)
+		}
+		keys = append(keys, nil, []byte("connect:10.0.0.1"), []byte{0xff})
+		for _, k := range keys {
+			if _, _, err := db.Get(k); err != nil && !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Get: unexpected error kind: %v", err)
+			}
+			if _, err := db.GetAll(k); err != nil && !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("GetAll: unexpected error kind: %v", err)
+			}
+		}
+	})
 }
