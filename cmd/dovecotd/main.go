@@ -40,13 +40,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// when the configuration turns out to be broken.
 	fmt.Fprintf(stdout, "# mailsuite dovecotd, doveconf 2.3.19.1 compatible: %s\n", *path)
 	cfg, err := doveconf.Load(*path)
-	if cfg != nil {
-		for _, w := range cfg.Warnings {
-			fmt.Fprintf(stderr, "doveconf: Warning: %s\n", w)
-		}
-	}
 	if cfg == nil {
 		return fatal(stderr, err)
+	}
+	for _, m := range cfg.Messages {
+		fmt.Fprintf(stderr, "doveconf: %s\n", m)
 	}
 	if *all && !*changed {
 		fmt.Fprintln(stdout, "# NOTE: Send dovecotd -n output instead when asking for help.")
@@ -67,6 +65,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 func fatal(stderr io.Writer, err error) int {
 	var ce *doveconf.Error
 	if errors.As(err, &ce) {
+		for _, m := range ce.Messages {
+			fmt.Fprintf(stderr, "doveconf: %s\n", m)
+		}
 		fmt.Fprintf(stderr, "doveconf: Fatal: %s\n", ce)
 	} else {
 		fmt.Fprintf(stderr, "doveconf: Fatal: %v\n", err)

@@ -12,9 +12,10 @@ import (
 type Config struct {
 	// Path is the configuration file as given to Load.
 	Path string
-	// Warnings are doveconf's warnings for this tree, without the
-	// "doveconf: Warning: " prefix.
-	Warnings []string
+	// Messages are what doveconf logs while reading this tree, in order,
+	// such as "Warning: Obsolete setting in ...", without its
+	// "doveconf: " prefix.
+	Messages []string
 	// CheckErrors are the failed setting checks doveconf reports as
 	// "doveconf: Error: <msg>" before giving up; the returned *Error
 	// carries the first.
@@ -38,7 +39,7 @@ func (c *Config) check() error {
 			ssl = s.root.value("ssl")
 		}
 		if ssl != "no" && globalSSL == "no" && !warned {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("SSL is disabled because global ssl=no, ignoring ssl=%s for subsection", ssl))
+			c.Messages = append(c.Messages, "Warning: "+fmt.Sprintf("SSL is disabled because global ssl=no, ignoring ssl=%s for subsection", ssl))
 			warned = true
 		}
 	}

@@ -90,9 +90,15 @@ func runReal(t *testing.T, bin, conf string, all bool) result {
 func runOurs(conf string, all bool) result {
 	var out, errb bytes.Buffer
 	cfg, err := Load(conf)
+	var ce *Error
+	if cfg == nil && errors.As(err, &ce) {
+		for _, m := range ce.Messages {
+			fmt.Fprintf(&errb, "doveconf: %s\n", m)
+		}
+	}
 	if cfg != nil {
-		for _, w := range cfg.Warnings {
-			fmt.Fprintf(&errb, "doveconf: Warning: %s\n", w)
+		for _, m := range cfg.Messages {
+			fmt.Fprintf(&errb, "doveconf: %s\n", m)
 		}
 		_ = cfg.Dump(&out, all)
 		for _, e := range cfg.CheckErrors {

@@ -22,6 +22,9 @@ type Error struct {
 	File string
 	Line int
 	Msg  string
+	// Messages are the warnings logged before a fatal error while
+	// reading (see Config.Messages).
+	Messages []string
 }
 
 func (e *Error) Error() string {
@@ -86,7 +89,9 @@ type parser struct {
 	counter int
 	seen    map[string]string
 	full    strings.Builder // continued line
-	lineNo  int
+
+	seenObsolete bool
+	lineNo       int
 }
 
 // Load reads the configuration file at path and everything it includes.
@@ -141,7 +146,7 @@ func parseData(data []byte, path string) (*Config, error) {
 		line := in.lines[in.pos]
 		in.pos++
 		if msg := p.line(in, line); msg != "" {
-			return nil, &Error{File: in.path, Line: in.pos, Msg: msg}
+			return nil, &Error{File: in.path, Line: in.pos, Msg: msg, Messages: cfg.Messages}
 		}
 	}
 	if len(p.frames) > 1 {
@@ -153,6 +158,8 @@ func parseData(data []byte, path string) (*Config, error) {
 	}
 	return cfg, nil
 }
+
+func (p *parser) warn(msg string) { p.cfg.Messages = append(p.cfg.Messages, "Warning: "+msg) }
 
 func isWhite(c byte) bool { return c == ' ' || c == '\t' }
 
@@ -180,7 +187,7 @@ scan:
 			i = j
 		case '#':
 			if !isWhite(line[i-1]) {
-				p.cfg.Warnings = append(p.cfg.Warnings, fmt.Sprintf("Configuration file %s line %d: Ambiguous '#' character in line, treating it as comment. Add a space before it to remove this warning.", in.path, in.pos))
+				p.warn(fmt.Sprintf("Configuration file %s line %d: Ambiguous '#' character in line, treating it as comment. Add a space before it to remove this warning.", in.path, in.pos))
 			}
 			line = line[:i]
 			break scan
@@ -290,32 +297,55 @@ func (p *parser) fullPath(key string) string {
 	return b.String()
 }
 
-func (p *parser) assign(in *input, key, value string) string {
+// Kinds of "key = value" lines, as Dovecot's parser tells them apart.
+const (
+	lineValue    = iota // plain or quoted value
+	lineFile            // <file
+	lineVariable        // contains $ and does not start with a quote
+)
+
+func (p *parser) assign(in *input, key, raw string) string {
+	typ, value := lineValue, raw
+	switch {
+	case strings.HasPrefix(raw, "<"):
+		typ, value = lineFile, strings.TrimLeft(raw[1:], " \t")
+	case raw != "" && raw[0] != '"' && raw[0] != '\'' && strings.Contains(raw, "$"):
+		typ = lineVariable
+	case len(raw) > 0 && (raw[0] == '"' || raw[0] == '\'') && raw[len(raw)-1] == raw[0]:
+		if len(raw) == 1 {
+			value = ""
+		} else {
+			value = unescape(raw[1 : len(raw)-1])
+		}
+	}
+	if typ == lineValue {
+		if handled, msg := p.oldSetting(in, key, value); handled {
+			return msg
+		}
+	}
+	return p.apply(in, typ, key, value)
+}
+
+// apply stores one setting line in the current section.
+func (p *parser) apply(in *input, typ int, key, value string) string {
 	f := p.top()
 	full := f.path + key
 	if len(p.frames) == 1 {
 		if first, ok := p.seen[full]; ok {
-			p.cfg.Warnings = append(p.cfg.Warnings, fmt.Sprintf("%s line %d: Global setting %s won't change the setting inside an earlier filter at %s (if this is intentional, avoid this warning by moving the global setting before %s)", in.path, in.pos, key, first, first))
+			p.warn(fmt.Sprintf("%s line %d: Global setting %s won't change the setting inside an earlier filter at %s (if this is intentional, avoid this warning by moving the global setting before %s)", in.path, in.pos, key, first, first))
 		}
 	} else if _, ok := p.seen[full]; !ok {
 		p.seen[full] = fmt.Sprintf("%s line %d", in.path, in.pos)
 	}
-
-	switch {
-	case strings.HasPrefix(value, "<"):
-		value = "<" + strings.TrimLeft(value[1:], " \t")
-	case value != "" && value[0] != '"' && value[0] != '\'' && strings.Contains(value, "$"):
+	switch typ {
+	case lineFile:
+		value = "<" + value
+	case lineVariable:
 		v, msg := p.expand(key, value)
 		if msg != "" {
 			return msg
 		}
 		value = v
-	case len(value) > 0 && (value[0] == '"' || value[0] == '\'') && value[len(value)-1] == value[0]:
-		if len(value) == 1 {
-			value = ""
-		} else {
-			value = unescape(value[1 : len(value)-1])
-		}
 	}
 	if key == "" {
 		return "Missing key name ('=' at the beginning of line)"
@@ -393,6 +423,16 @@ func (p *parser) lookupVar(key string) (string, bool) {
 
 func (p *parser) section(in *input, key, name string) string {
 	parent := p.top()
+	if parent.path == "" {
+		switch {
+		case key == "protocol" && name == "managesieve":
+			p.obsolete(in, "protocol managesieve {} has been replaced by protocol sieve { }")
+			name = "sieve"
+		case key == "service" && name == "dns_client":
+			p.obsolete(in, "service dns_client {} has been replaced by service dns-client { }")
+			name = "dns-client"
+		}
+	}
 	f := &frame{key: key, scope: parent.scope, node: parent.node, path: parent.path, inAuth: parent.inAuth, openPath: in.path, openLine: in.pos}
 	p.frames = append(p.frames, f)
 
