@@ -99,8 +99,8 @@ type Settings struct {
 // Timeouts are the Timeout.* options.
 type Timeouts struct {
 	Initial, Helo, Mail, Rcpt, DataInit, DataBlock, DataFinal time.Duration
-	Rset, Quit, Misc, Command, Ident, FileOpen, Control, LHLO   time.Duration
-	Connect, IConnect, AConnect, Auth, StartTLS, HostStatus     time.Duration
+	Rset, Quit, Misc, Command, Ident, FileOpen, Control, LHLO time.Duration
+	Connect, IConnect, AConnect, Auth, StartTLS, HostStatus   time.Duration
 	// QueueReturn and QueueWarn per precedence class.
 	QueueReturn, QueueWarn QueueTimes
 	// Resolver settings (seconds and counts); -1 means the resolver's
