@@ -9,7 +9,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 )
 
 // The btree writer replays what Berkeley DB 5.3 does when a program puts
@@ -390,7 +390,7 @@ func (w *btreeWriter) put(key, val []byte, dup bool, dupTree **btwTree) {
 		k := w.item(key)
 		w.nextKeyID++
 		leaf.pairs = append(leaf.pairs, btwPair{key: k, data: w.item(val), keyID: w.nextKeyID})
-		w.recount(leaf)
+		leaf.used += needed // both items and their index entries
 		*dupTree = nil
 		return
 	}
@@ -417,7 +417,7 @@ func (w *btreeWriter) put(key, val []byte, dup bool, dupTree **btwTree) {
 	last := leaf.pairs[len(leaf.pairs)-1]
 	leaf.pairs = append(leaf.pairs, btwPair{key: last.key, data: w.item(val), shared: true, keyID: last.keyID})
 	if !convert {
-		w.recount(leaf)
+		leaf.used += needed // the data item and two index entries
 		return
 	}
 	dp := w.alloc(pLRecno, 1)
@@ -449,8 +449,12 @@ func writeBTree(out io.Writer, recs []record, opts WriterOptions) (int64, error)
 	for i := range sorted {
 		sorted[i] = i
 	}
-	sort.SliceStable(sorted, func(i, j int) bool {
-		return bytes.Compare(recs[sorted[i]].key, recs[sorted[j]].key) < 0
+	// Equal keys keep their put order, so duplicates stay in order.
+	slices.SortFunc(sorted, func(i, j int) int {
+		if c := bytes.Compare(recs[i].key, recs[j].key); c != 0 {
+			return c
+		}
+		return i - j
 	})
 	var dupTree *btwTree
 	var prev []byte
