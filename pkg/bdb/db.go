@@ -95,6 +95,7 @@ func NewReader(r io.ReaderAt, size int64) (*DB, error) {
 
 func newDB(r io.ReaderAt, data []byte, size int64) (db *DB, err error) {
 	defer recoverFault(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	meta := make([]byte, 512)
 	if size < 512 {
 		return nil, corruptf("file of %d bytes is shorter than a meta page", size)
@@ -139,31 +140,42 @@ func newDB(r io.ReaderAt, data []byte, size int64) (db *DB, err error) {
 
 // recoverFault turns a memory fault while reading a mapped file (the file
 // was truncated under us, e.g. by a real makemap rebuilding it in place)
-// into an error. The calling goroutine must have SetPanicOnFault on.
+// into an error. It must be deferred directly: recover only stops a panic
+// when called by the deferred function itself.
 func recoverFault(err *error) {
 	if r := recover(); r != nil {
-		if re, ok := r.(interface{ Addr() uintptr }); ok {
-			_ = re
-			*err = fmt.Errorf("%w: file changed while reading it", ErrCorrupt)
-			return
-		}
-		panic(r)
+		*err = faultError(r)
 	}
 }
 
-// guard brackets one read operation: it turns memory faults into errors
-// and takes the per-lookup lock when asked to.
-func (db *DB) guard(err *error) func() {
+// faultError returns the error for a recovered memory fault and panics
+// again with anything else.
+func faultError(r any) error {
+	if _, ok := r.(interface{ Addr() uintptr }); ok {
+		return fmt.Errorf("%w: file changed while reading it", ErrCorrupt)
+	}
+	panic(r)
+}
+
+// enter starts one read operation: it makes memory faults panic (so that
+// leave can turn them into errors) and takes the per-lookup lock when
+// asked to. It returns the previous SetPanicOnFault setting for leave.
+func (db *DB) enter() bool {
 	old := debug.SetPanicOnFault(true)
 	if db.lock && db.f != nil {
 		unix.Flock(int(db.f.Fd()), unix.LOCK_SH)
 	}
-	return func() {
-		if db.lock && db.f != nil {
-			unix.Flock(int(db.f.Fd()), unix.LOCK_UN)
-		}
-		debug.SetPanicOnFault(old)
-		recoverFault(err)
+	return old
+}
+
+// leave ends what enter started. It must be deferred directly.
+func (db *DB) leave(old bool, err *error) {
+	if db.lock && db.f != nil {
+		unix.Flock(int(db.f.Fd()), unix.LOCK_UN)
+	}
+	debug.SetPanicOnFault(old)
+	if r := recover(); r != nil {
+		*err = faultError(r)
 	}
 }
 
@@ -183,20 +195,20 @@ func (db *DB) Duplicates() bool { return db.am.duplicates() }
 // one. The returned slice may alias the file mapping: copy it to keep it
 // past Close.
 func (db *DB) Get(key []byte) (val []byte, ok bool, err error) {
-	defer db.guard(&err)()
+	defer db.leave(db.enter(), &err)
 	return db.am.first(key)
 }
 
 // GetAll returns every value stored under key, in stored order.
 func (db *DB) GetAll(key []byte) (vals [][]byte, err error) {
-	defer db.guard(&err)()
+	defer db.leave(db.enter(), &err)
 	return db.am.all(key)
 }
 
 // Walk calls fn for every record in cursor order (the order makemap -u
 // and db_dump list them in). It stops at, and returns, fn's first error.
 func (db *DB) Walk(fn func(key, val []byte) error) (err error) {
-	defer db.guard(&err)()
+	defer db.leave(db.enter(), &err)
 	return db.am.walk(fn)
 }
 

@@ -142,16 +142,23 @@ func (h *hashDB) find(key []byte) (pg []byte, di int, err error) {
 			if off < p.hdr+2*n || off >= end || end > len(pg) {
 				return nil, 0, corruptf("item %d of page %d overruns the page", i, pgno)
 			}
-			k := pg[off:end]
+			l := end - off
 			end = int(p.u16(pg, p.hdr+2*i+2))
+			// Item lengths come from the index array alone; the item
+			// itself (elsewhere on the page, likely another cache line)
+			// is read only when its length can match.
+			if l != len(key)+1 && l != 12 {
+				continue
+			}
+			k := pg[off : off+l]
 			switch k[0] {
 			case hKeyData:
-				if len(k)-1 == len(key) && string(k[1:]) == string(key) {
+				if string(k[1:]) == string(key) {
 					return pg, i + 1, nil
 				}
 			case hOffPage:
-				if len(k) < 12 {
-					return nil, 0, corruptf("item %d of page %d is a short off-page item", i, pgno)
+				if l != 12 {
+					return nil, 0, corruptf("item %d of page %d is an off-page item of %d bytes", i, pgno, l)
 				}
 				if int64(p.u32(k, 8)) == int64(len(key)) {
 					eq, err := p.overflowEqual(p.u32(k, 4), p.u32(k, 8), h.last, key)
@@ -230,6 +237,25 @@ func (h *hashDB) first(key []byte) (val []byte, ok bool, err error) {
 	if err != nil || pg == nil {
 		return nil, false, err
 	}
+	// The common case, a value on the page, returns a slice of the page
+	// (of the mapping, when mapped) without allocating.
+	p := h.p
+	n, err := p.entries(pg)
+	if err != nil {
+		return nil, false, err
+	}
+	off, end, err := p.itemBounds(pg, n, di)
+	if err != nil {
+		return nil, false, err
+	}
+	if pg[off] == hKeyData {
+		return pg[off+1 : end], true, nil
+	}
+	return h.firstValue(pg, di)
+}
+
+// firstValue returns the first value of any data item.
+func (h *hashDB) firstValue(pg []byte, di int) (val []byte, ok bool, err error) {
 	err = h.values(pg, di, func(v []byte) bool {
 		val, ok = v, true
 		return false

@@ -286,3 +286,59 @@ func TestHashCorrupt(t *testing.T) {
 		})
 	}
 }
+
+// TestHashGetNoAlloc checks that Get of an on-page value through the
+// mapping allocates nothing.
+func TestHashGetNoAlloc(t *testing.T) {
+	db, err := Open(filepath.Join("testdata", "makemap", "large.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	keys := [][]byte{[]byte("connect:192.0.180"), []byte("connect:192.0.1"), []byte("absent")}
+	allocs := testing.AllocsPerRun(1000, func() {
+		for _, k := range keys {
+			if _, _, err := db.Get(k); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Get allocates %v times per run, want 0", allocs)
+	}
+}
+
+// TestHashTruncatedUnderMapping truncates a mapped file, as a real
+// makemap rebuilding it in place does, and expects errors, not a crash.
+func TestHashTruncatedUnderMapping(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "makemap", "large.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "large.db")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, ok, err := db.Get([]byte("connect:192.0.2")); !ok || err != nil {
+		t.Fatalf("Get before truncation: %v, %v", ok, err)
+	}
+	if err := os.Truncate(path, 4096); err != nil {
+		t.Fatal(err)
+	}
+	if !db.Changed() {
+		t.Error("Changed() = false after truncation")
+	}
+	_, _, err = db.Get([]byte("connect:192.0.2"))
+	if !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Get after truncation: %v, want ErrCorrupt", err)
+	}
+	err = db.Walk(func(k, v []byte) error { return nil })
+	if !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Walk after truncation: %v, want ErrCorrupt", err)
+	}
+}

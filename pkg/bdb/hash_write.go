@@ -4,6 +4,7 @@ package bdb
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"crypto/rand"
 	"encoding/binary"
@@ -32,14 +33,10 @@ const hashFill = 0.75
 // real lookup misses keys.
 func cmpHashKey(a, b []byte) int {
 	n := min(len(a), len(b))
-	if c := bytesCompare(a[:n], b[:n]); c != 0 {
+	if c := bytes.Compare(a[:n], b[:n]); c != 0 {
 		return c
 	}
 	return cmp.Compare(len(b), len(a))
-}
-
-func bytesCompare(a, b []byte) int {
-	return cmp.Compare(string(a), string(b))
 }
 
 // hpair is one key and its values as laid out in a bucket.

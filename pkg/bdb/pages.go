@@ -66,7 +66,10 @@ func (p *pager) checkedPage(n, last uint32, zeroOK bool, types ...byte) ([]byte,
 			return pg, nil
 		}
 	}
-	return nil, corruptf("page %d has type %d, want one of %v", n, pg[offType], types)
+	// A copy for the message keeps types from escaping, so the variadic
+	// slice stays on the caller's stack.
+	want := append([]byte(nil), types...)
+	return nil, corruptf("page %d has type %d, want one of %v", n, pg[offType], want)
 }
 
 // overflowChunks calls fn with each piece of the overflow item of tlen
