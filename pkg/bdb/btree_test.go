@@ -313,6 +313,8 @@ func btDatasets() map[string]struct {
 		"dups":        {dups, WriterOptions{Duplicates: true}},
 		"dups512":     {dups, WriterOptions{Duplicates: true, PageSize: 512}},
 		"dupsnone":    {a5000[:50], WriterOptions{Duplicates: true}},
+		"page64k":     {append(append([]btRec(nil), ovfl...), a5000[:300]...), WriterOptions{PageSize: 65536}},
+		"empty64k":    {nil, WriterOptions{PageSize: 65536, Duplicates: true}},
 	}
 }
 
@@ -649,4 +651,47 @@ func FuzzBTreeOpen(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBTreeRealLookups makes the real Berkeley DB library search our
+// files: `makemap -o` opens an existing map and puts each input line with
+// DB_NOOVERWRITE, which first looks the key up, so every key already in
+// the file is reported as a duplicate. Keys that are absent must not be.
+func TestBTreeRealLookups(t *testing.T) {
+	makemap := testutil.Oracle(t, "makemap", "sendmail-bin")
+	dir := t.TempDir()
+	for _, name := range []string{"small", "access5000", "access512", "bigendian", "ovkeys512", "ovkeys2k", "overflow", "page64k"} {
+		ds := btDatasets()[name]
+		t.Run(name, func(t *testing.T) {
+			ours := btWrite(t, dir, name, ds.recs, ds.opts)
+			var in strings.Builder
+			want := 0
+			for _, r := range ds.recs {
+				// makemap reads lines of at most 1022 bytes; keys
+				// longer than that cannot be given to it.
+				if len(r.k)+2 > 1022 {
+					continue
+				}
+				in.WriteString(r.k + " x\n")
+				want++
+			}
+			in.WriteString("absent.example x\n" + ds.recs[0].k + "~ x\n")
+			cmd := exec.Command(makemap, "-o", "-f", "btree", ours)
+			cmd.Stdin = strings.NewReader(in.String())
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 65 {
+				t.Fatalf("makemap -o: %v, want exit 65\n%.2000s", err, stderr.String())
+			}
+			got := strings.Count(stderr.String(), ": duplicate key")
+			if got != want {
+				t.Fatalf("real BDB found %d of %d keys in our file\n%.2000s", got, want, stderr.String())
+			}
+			if strings.Contains(stderr.String(), "absent.example") || strings.Contains(stderr.String(), ds.recs[0].k+"~") {
+				t.Fatalf("real BDB found an absent key:\n%.2000s", stderr.String())
+			}
+		})
+	}
 }
