@@ -39,16 +39,11 @@ func (b *builder) run(stdin io.Reader) int {
 	dups := o.Duplicates
 	var w *bdb.Writer
 	if b.target.exists {
-		// Take the lock the real makemap takes, so that it and
-		// sendmail's lookups serialize with us.
-		f, err := os.OpenFile(b.target.path, os.O_RDWR, 0)
+		f, err := b.lockTarget()
 		if err != nil {
 			return b.openErr(err)
 		}
 		defer f.Close()
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-			return b.openErr(err)
-		}
 		b.lock = f
 	}
 	// seen holds the keys when a -o map has duplicates but this run does
@@ -92,6 +87,38 @@ func (b *builder) run(stdin io.Reader) int {
 		status = exIOErr
 	}
 	return status
+}
+
+// lockTarget opens the existing map and takes the exclusive flock the
+// real makemap takes, so that it and sendmail's lookups serialize with us.
+// If the file was replaced while we waited (another makemap of ours
+// renamed a new one into place), it locks the new file instead, and it
+// refreshes what the checks saw of it.
+func (b *builder) lockTarget() (*os.File, error) {
+	for tries := 0; ; tries++ {
+		f, err := os.OpenFile(b.target.path, os.O_RDWR, 0)
+		if err != nil {
+			return nil, err
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+			f.Close()
+			return nil, err
+		}
+		var locked, now syscall.Stat_t
+		if err := syscall.Fstat(int(f.Fd()), &locked); err != nil {
+			f.Close()
+			return nil, err
+		}
+		err = syscall.Stat(b.target.path, &now)
+		if err == nil && now.Dev == locked.Dev && now.Ino == locked.Ino || tries >= 10 {
+			b.target.info.Size = locked.Size
+			b.target.info.Mode = locked.Mode
+			b.target.info.Uid, b.target.info.Gid = locked.Uid, locked.Gid
+			b.target.info.Nlink = locked.Nlink
+			return f, nil
+		}
+		f.Close()
+	}
 }
 
 // load reads the source lines into w and returns the exit status so far.
