@@ -32,6 +32,7 @@ func rootWith(t *testing.T, files map[string]string) string {
 
 func load(t *testing.T, name string, opts Options) *Config {
 	t.Helper()
+	opts.NoUserLookup = true
 	c, err := Load(filepath.Join("testdata", "cf", name), opts)
 	if err != nil {
 		t.Fatalf("Load(%s): %v", name, err)
@@ -472,8 +473,14 @@ var badLines = []struct {
 	{"O Timeout.nosuch=5m", []string{"settimeout: invalid timeout nosuch"}},
 	{"O Timeout.mail=5x", []string{"Invalid time unit `x'"}},
 	{"O DeliveryMode=z", []string{"Unknown delivery mode z"}},
-	{"O DaemonPortOptions=Family=ipx", []string{"554 5.3.5 Unknown address family ipx in Family=option"}},
-	{"O DaemonPortOptions=Xyz=1", []string{`554 5.3.5 PortOptions parameter "Xyz=1" unknown`}},
+	{"O DaemonPortOptions=Family=ipx", []string{"Unknown address family ipx in Family=option"}},
+	{"O DaemonPortOptions=Xyz=1", []string{`PortOptions parameter "Xyz=1" unknown`}},
+	{"O DaemonPortOptions=Port=nosuchservice", []string{`service "nosuchservice" unknown`}},
+	{"O RunAsUser=nosuchuser4711", []string{"readcf: option RunAsUser: unknown user nosuchuser4711"}},
+	{"O DefaultUser=nosuchuser4711:mail", []string{"readcf: option u: unknown user nosuchuser4711"}},
+	{"O DefaultUser=8:nosuchgroup4711", []string{"readcf: option u: unknown group nosuchgroup4711"}},
+	{"O TrustedUser=nosuchuser4711", []string{"readcf: option TrustedUser: unknown user nosuchuser4711"}},
+	{"Mfoo, P=/x, U=nosuchuser4711, A=x", []string{"readcf: mailer U= flag: unknown user nosuchuser4711"}},
 	{"Kfoo nosuchclass /x", []string{"readcf: map foo: class nosuchclass not available"}},
 	{"K", []string{"readcf: config K line: no map name"}},
 	{"Kfoo", []string{"readcf: config K line, map foo: no map class"}},

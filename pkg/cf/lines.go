@@ -169,15 +169,25 @@ func (p *parser) mapLine(l string) {
 		for j < len(rest) && !isSpace(rest[j]) {
 			j++
 		}
+		if j < 2 { // a lone "-"
+			break
+		}
 		m.Flags[rest[1]] = rest[2:j]
 		rest = strings.TrimLeft(rest[j:], " \t\n")
 	}
-	j := 0
-	for j < len(rest) && !isSpace(rest[j]) {
-		j++
+	switch strings.ToLower(class) {
+	case "dns", "ldap":
+		// These classes parse their own arguments and have no file
+		// (-R A in "Kdnsbl dns -R A" takes the next word).
+		m.Args = rest
+	default:
+		j := 0
+		for j < len(rest) && !isSpace(rest[j]) {
+			j++
+		}
+		m.File = rest[:j]
+		m.Args = strings.TrimLeft(rest[j:], " \t\n")
 	}
-	m.File = rest[:j]
-	m.Args = strings.TrimLeft(rest[j:], " \t\n")
 	if _, dup := p.cfg.Maps[name]; !dup {
 		p.cfg.MapOrder = append(p.cfg.MapOrder, name)
 	}

@@ -173,6 +173,8 @@ func (p *parser) mailerLine(l string) {
 			m.Dirs = strings.Split(val, ":")
 		case 'U':
 			m.User = val
+			u, g := splitUserGroup(val)
+			p.checkUser(u, g, "readcf: mailer U= flag: unknown user %s", "readcf: mailer U= flag: unknown group %s")
 		case 'C':
 			m.Charset = val
 		case 'T':

@@ -36,6 +36,8 @@ type PortOptions struct {
 	// RefuseLA (r=) are per-daemon overrides, as written.
 	Children, DeliveryMode, DelayLA, QueueLA, RefuseLA string
 
+	// errs are sendmail's complaints about the value (its syserr texts
+	// without the "554 5.3.5" it does not print for cf errors).
 	errs []string
 }
 
@@ -73,7 +75,7 @@ func parsePortOptions(v string, daemon bool) PortOptions {
 			case "local", "unix":
 				po.Family = "local"
 			default:
-				po.errs = append(po.errs, "554 5.3.5 Unknown address family "+val+" in Family=option")
+				po.errs = append(po.errs, "Unknown address family "+val+" in Family=option")
 			}
 		case 'I', 'i':
 			for _, f := range strings.Split(val, ";") {
@@ -94,6 +96,12 @@ func parsePortOptions(v string, daemon bool) PortOptions {
 			po.Name = val
 		case 'P', 'p':
 			po.Port = val
+			if _, err := strconv.Atoi(val); err != nil && val != "" {
+				// sendmail resolves a service name when it reads the line.
+				if _, err := net.LookupPort("tcp", val); err != nil {
+					po.errs = append(po.errs, "service \""+val+"\" unknown")
+				}
+			}
 		case 'q':
 			po.QueueLA = val
 		case 'R':
@@ -103,7 +111,7 @@ func parsePortOptions(v string, daemon bool) PortOptions {
 		case 'S', 's':
 			po.SndBufSize = int(atol(val))
 		default:
-			po.errs = append(po.errs, "554 5.3.5 PortOptions parameter \""+strings.TrimRight(item, " \t\n")+"\" unknown")
+			po.errs = append(po.errs, "PortOptions parameter \""+strings.TrimRight(item, " \t\n")+"\" unknown")
 		}
 	}
 	return po

@@ -22,6 +22,10 @@ type Options struct {
 	Root string
 	// NoClassFiles skips reading the files of F lines.
 	NoClassFiles bool
+	// NoUserLookup skips resolving the user and group names of
+	// DefaultUser, RunAsUser, TrustedUser and mailer U= fields in the
+	// host's user database (sendmail reports unknown ones as errors).
+	NoUserLookup bool
 }
 
 // Error is one problem found in a cf file, printed as sendmail prints it:

@@ -3,6 +3,7 @@
 package cf
 
 import (
+	"os/user"
 	"strconv"
 	"strings"
 	"time"
@@ -184,7 +185,8 @@ func (p *parser) optionLine(l string) {
 		p.warnf("Option %s used as abbreviation for %s", base, o.name)
 	}
 	if hasSub && !o.subopt {
-		p.warnf("setoption: %s does not support suboptions, ignoring .%s", o.name, sub)
+		// sendmail prints this one without file and line.
+		p.cfg.Warnings = append(p.cfg.Warnings, "setoption: "+o.name+" does not support suboptions, ignoring ."+sub)
 		sub = ""
 	}
 	p.setOption(Option{Name: o.name, Sub: sub, Value: val, Line: p.line})
@@ -260,10 +262,17 @@ func (p *parser) setOption(o Option) {
 		s.AuthMechanisms = strings.Fields(v)
 	case "TrustedUser":
 		s.TrustedUser = v
+		if v != "" && !isDigit(v[0]) {
+			p.checkUser(v, "", "readcf: option TrustedUser: unknown user %s", "")
+		}
 	case "DefaultUser":
 		s.DefaultUser = v
+		u, g := splitUserGroup(v)
+		p.checkUser(u, g, "readcf: option u: unknown user %s", "readcf: option u: unknown group %s")
 	case "RunAsUser":
 		s.RunAsUser = v
+		u, g := splitUserGroup(v)
+		p.checkUser(u, g, "readcf: option RunAsUser: unknown user %s", "readcf: option RunAsUser: unknown group %s")
 	case "SmtpGreetingMessage":
 		s.SmtpGreetingMessage = v
 	case "UnixFromLine":
@@ -353,6 +362,35 @@ func (p *parser) setOption(o Option) {
 		s.TempFileMode = uint32(atooct(v)) & 0o777
 	}
 }
+
+// splitUserGroup splits "user:group" (also "." or "/") as setoption does.
+func splitUserGroup(v string) (user, group string) {
+	if i := strings.IndexAny(v, ".:/"); i >= 0 {
+		return v[:i], v[i+1:]
+	}
+	return v, ""
+}
+
+// checkUser reports user and group names the host does not know, as
+// sendmail does when it reads the option. Numbers are not checked.
+func (p *parser) checkUser(u, g, userMsg, groupMsg string) {
+	if p.opts.NoUserLookup {
+		return
+	}
+	if u != "" && !isDigit(u[0]) {
+		if _, err := user.Lookup(u); err != nil {
+			p.errorf(userMsg, u)
+			return
+		}
+	}
+	if g != "" && !isDigit(g[0]) && groupMsg != "" {
+		if _, err := user.LookupGroup(g); err != nil {
+			p.errorf(groupMsg, g)
+		}
+	}
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // atol is C's atol: leading blanks, an optional sign, digits; anything
 // else ends the number (so "abc" is 0, as sendmail takes it).
