@@ -441,7 +441,7 @@ func (mb *Mailbox) Reader(uid uint32) (io.Reader, error) {
 	}
 	m := mb.msgs[i]
 	hdr := make([]byte, m.bodyOff-m.hdrOff)
-	if _, err := mb.f.ReadAt(hdr, m.hdrOff); err != nil {
+	if _, err := mb.f.ReadAt(hdr, m.hdrOff); err != nil && len(hdr) > 0 {
 		return nil, fmt.Errorf("read message header: %w", err)
 	}
 	vis := visibleHeader(hdr)

@@ -43,6 +43,7 @@ type scanner struct {
 	maxHdr  int
 
 	clLF, clCRLF int64
+	atEOF        bool // the last line read ended at EOF without LF
 }
 
 const scanBufSize = 256 << 10
@@ -73,6 +74,8 @@ func (s *scanner) readLine() (line []byte, err error) {
 	}
 	s.pos += int64(len(line))
 	if err == io.EOF && len(line) > 0 {
+		// The last line has no LF.
+		s.atEOF = true
 		err = nil
 	}
 	return line, err
@@ -101,7 +104,8 @@ func (s *scanner) firstLine() error {
 		}
 		line = more
 	}
-	if !bytes.HasPrefix(full, []byte("From ")) {
+	// Without its LF a From_ line never completes (Dovecot waits for it).
+	if !bytes.HasPrefix(full, []byte("From ")) || full[len(full)-1] != '\n' {
 		return ErrNotMbox
 	}
 	if _, _, ok := parseFromLine(full[5:], s.loc); !ok {
@@ -165,7 +169,7 @@ func (s *scanner) Next() (*rawMsg, error) {
 		}
 		isStart := lineStart
 		lineStart = line[len(line)-1] == '\n'
-		if isStart && off > m.hdrOff && len(line) >= 5 && line[0] == 'F' && bytes.HasPrefix(line, []byte("From ")) {
+		if isStart && off > m.hdrOff && len(line) >= 5 && line[0] == 'F' && bytes.HasPrefix(line, []byte("From ")) && (lineStart || !s.atEOF) {
 			full := line
 			if !lineStart {
 				// Need the rest of the line to judge it; copy what we have.

@@ -199,7 +199,7 @@ func (mb *Mailbox) flushLocked(dropRecent bool) error {
 
 func (mb *Mailbox) readHeader(m *msg) ([]byte, error) {
 	hdr := make([]byte, m.bodyOff-m.hdrOff)
-	if _, err := mb.f.ReadAt(hdr, m.hdrOff); err != nil {
+	if _, err := mb.f.ReadAt(hdr, m.hdrOff); err != nil && len(hdr) > 0 {
 		return nil, fmt.Errorf("read mbox header: %w", err)
 	}
 	return hdr, nil
@@ -405,7 +405,7 @@ func (mb *Mailbox) rewriteTail(k int, grow bool) error {
 			hdrLen := m.bodyOff - m.hdrOff
 			if m.needsWrite(false) || first || i == 0 {
 				hdr := make([]byte, hdrLen)
-				if _, err := src.ReadAt(hdr, m.hdrOff-start); err != nil {
+				if _, err := src.ReadAt(hdr, m.hdrOff-start); err != nil && hdrLen > 0 {
 					return fmt.Errorf("read mbox header: %w", err)
 				}
 				bh := mb.buildHeader(hdr, m, first)
@@ -534,7 +534,7 @@ func (mb *Mailbox) startJournal(start int64) (*journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create journal: %w", err)
 	}
-	head := fmt.Sprintf("%s %d %d %d\n", journalMagic, st.ino, start, st.size)
+	head := fmt.Sprintf("%s %d %d %d %s\n", journalMagic, st.ino, start, st.size, strconv.Quote(mb.path))
 	j := &journal{path: path, f: tmp, start: start, size: st.size, hlen: int64(len(head))}
 	fail := func(err error) (*journal, error) {
 		tmp.Close()
@@ -609,11 +609,12 @@ func (mb *Mailbox) recoverJournal(ctx context.Context) error {
 	}
 	var ino uint64
 	var start, size int64
-	if _, err := fmt.Sscanf(strings.TrimSuffix(head, "\n"), journalMagic+" %d %d %d", &ino, &start, &size); err != nil {
+	var qpath string
+	if _, err := fmt.Sscanf(strings.TrimSuffix(head, "\n"), journalMagic+" %d %d %d %q", &ino, &start, &size, &qpath); err != nil {
 		return fmt.Errorf("read journal %s: bad header", path)
 	}
-	if ino != st.ino {
-		return nil // belongs to another file that once had this name
+	if ino != st.ino || qpath != mb.path {
+		return nil // belongs to another file
 	}
 	jst, err := jf.Stat()
 	if err != nil || jst.Size() != int64(len(head))+size-start {
