@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // Options configures an Engine. The zero value reads included files from
@@ -663,12 +664,19 @@ func (e *Engine) expandBody(text string, args []string) string {
 		n := text[i+1]
 		switch {
 		case n >= '0' && n <= '9':
-			// GNU m4 1.4 reads a single digit; $10 is ${1}0.
-			k := int(n - '0')
+			// GNU m4 1.4 reads every digit: $10 is the tenth argument.
+			j := i + 1
+			k := 0
+			for j < len(text) && text[j] >= '0' && text[j] <= '9' {
+				if k < 1<<20 {
+					k = k*10 + int(text[j]-'0')
+				}
+				j++
+			}
 			if k < len(args) {
 				sb.WriteString(args[k])
 			}
-			i++
+			i = j - 1
 		case n == '#':
 			fmt.Fprintf(&sb, "%d", len(args)-1)
 			i++
@@ -691,7 +699,6 @@ func (e *Engine) expandBody(text string, args []string) string {
 	return sb.String()
 }
 
-
 // ---- include ----
 
 func (e *Engine) openFile(name string) (io.ReadCloser, string, error) {
@@ -699,19 +706,33 @@ func (e *Engine) openFile(name string) (io.ReadCloser, string, error) {
 		rc, err := e.open(name)
 		return rc, name, err
 	}
-	f, err := os.Open(name)
+	f, err := openRegular(name)
 	if err == nil {
 		return f, name, nil
 	}
 	if !filepath.IsAbs(name) && errors.Is(err, fs.ErrNotExist) {
 		for _, d := range e.incDirs {
 			p := filepath.Join(d, name)
-			if f2, err2 := os.Open(p); err2 == nil {
+			if f2, err2 := openRegular(p); err2 == nil {
 				return f2, p, nil
 			}
 		}
 	}
 	return nil, name, err
+}
+
+// openRegular opens a file for reading, failing like open(2) plus read(2)
+// would on a directory.
+func openRegular(name string) (io.ReadCloser, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		f.Close()
+		return nil, &fs.PathError{Op: "read", Path: name, Err: syscall.EISDIR}
+	}
+	return f, nil
 }
 
 // errnoText renders err like strerror, as m4 prints it.
@@ -726,3 +747,7 @@ func errnoText(err error) string {
 	}
 	return s
 }
+
+// msgf reports an error that, as in GNU m4, does not change the exit
+// status.
+func (e *Engine) msgf(format string, a ...any) { e.msg(fmt.Sprintf(format, a...)) }

@@ -133,7 +133,7 @@ func (e *Engine) numericArg(c *call, s string) (int, bool) {
 	}
 	v, rest, over := strtol(s)
 	if rest != "" {
-		e.errorf("non-numeric argument to builtin `%s'", c.name)
+		e.msgf("non-numeric argument to builtin `%s'", c.name)
 		return 0, false
 	}
 	if isSpace(int(s[0])) {
@@ -176,7 +176,7 @@ func biBuiltin(e *Engine, c *call) string {
 		}
 	}
 	if b == nil {
-		e.errorf("undefined builtin `%s'", name)
+		e.msgf("undefined builtin `%s'", name)
 		return ""
 	}
 	return e.callBuiltin(b, &call{name: name, args: c.args[1:], defs: c.defs[1:]})
@@ -189,7 +189,7 @@ func biIndir(e *Engine, c *call) string {
 	name := c.args[1]
 	s := e.lookup(name)
 	if s == nil {
-		e.errorf("undefined macro `%s'", name)
+		e.msgf("undefined macro `%s'", name)
 		return ""
 	}
 	nc := &call{name: name, args: c.args[1:], defs: c.defs[1:]}
@@ -438,7 +438,7 @@ func biUndivert(e *Engine, c *call) string {
 				continue
 			}
 		}
-		e.errorf("cannot undivert `%s': %s", a, errnoText(err))
+		e.msgf("cannot undivert `%s': %s", a, errnoText(err))
 	}
 	return ""
 }
@@ -478,6 +478,9 @@ func biLen(e *Engine, c *call) string {
 
 func biIndex(e *Engine, c *call) string {
 	if !e.checkArgs(c, 3, 3) {
+		if len(c.args) == 2 {
+			return "0"
+		}
 		return ""
 	}
 	return strconv.Itoa(strings.Index(c.args[1], c.args[2]))
@@ -485,7 +488,7 @@ func biIndex(e *Engine, c *call) string {
 
 func biSubstr(e *Engine, c *call) string {
 	if !e.checkArgs(c, 3, 4) {
-		return ""
+		return c.arg(1)
 	}
 	s := c.args[1]
 	start, ok := e.numericArg(c, c.args[2])
@@ -535,7 +538,7 @@ func expandRanges(s string) []byte {
 
 func biTranslit(e *Engine, c *call) string {
 	if !e.checkArgs(c, 3, 4) {
-		return ""
+		return c.arg(1)
 	}
 	from := expandRanges(c.args[2])
 	to := expandRanges(c.arg(3))
@@ -634,7 +637,7 @@ func biEval(e *Engine, c *call) string {
 		radix = v
 	}
 	if radix < 1 || radix > 36 {
-		e.errorf("radix %d in builtin `%s' out of range", radix, c.name)
+		e.msgf("radix %d in builtin `%s' out of range", radix, c.name)
 		return ""
 	}
 	if len(c.args) > 3 {
@@ -645,7 +648,7 @@ func biEval(e *Engine, c *call) string {
 		width = v
 	}
 	if width < 0 {
-		e.errorf("negative width to builtin `%s'", c.name)
+		e.msgf("negative width to builtin `%s'", c.name)
 		return ""
 	}
 	if c.args[1] == "" {

@@ -356,12 +356,12 @@ func (p *evalParser) equality(t evalTok, live bool) (int32, evalErr) {
 			p.undo()
 			return v, evOK
 		}
-		if op == etAssign {
-			p.e.warnf("recommend ==, not =, for equality operator")
-		}
 		v2, err := p.compare(p.lex(), live)
 		if err != evOK {
 			return 0, err
+		}
+		if op == etAssign {
+			p.e.warnf("recommend ==, not =, for equality operator")
 		}
 		if op == etNotEq {
 			v = b2i(v != v2)
@@ -564,8 +564,6 @@ func (p *evalParser) simple(t evalTok, live bool) (int32, evalErr) {
 			return 0, evMissingRight
 		}
 		return v, evOK
-	case etError:
-		return 0, evUnknownInput
 	case etBadOp:
 		return 0, evInvalidOp
 	}
@@ -584,9 +582,12 @@ func (e *Engine) evaluate(expr string) (int32, bool) {
 	p := &evalParser{e: e, text: expr}
 	v, err := p.lor(p.lex(), true)
 	if err == evOK && p.pos < len(p.text) {
-		if p.lex() == etBadOp {
+		switch p.lex() {
+		case etBadOp:
 			err = evInvalidOp
-		} else {
+		case etError:
+			err = evUnknownInput
+		default:
 			err = evExcessInput
 		}
 	}
@@ -635,7 +636,7 @@ func biFormat(e *Engine, c *call) string {
 		}
 		v, rest, _ := strtol(a)
 		if rest != "" && strings.TrimSpace(rest) != "" {
-			e.errorf("non-numeric argument to builtin `%s'", c.name)
+			e.msgf("non-numeric argument to builtin `%s'", c.name)
 		}
 		return v
 	}
@@ -646,7 +647,7 @@ func biFormat(e *Engine, c *call) string {
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(a), 64)
 		if err != nil {
-			e.errorf("non-numeric argument to builtin `%s'", c.name)
+			e.msgf("non-numeric argument to builtin `%s'", c.name)
 		}
 		return v
 	}

@@ -1,0 +1,1 @@
+builtin(`define',`x',`y')x indir(`x') indir(`nomacro') builtin(`nobuiltin')

@@ -1,0 +1,3 @@
+# comment define(`a') a
+a
+changecom(`/*',`*/')/* a */ # a

@@ -1,0 +1,3 @@
+changecom
+# a define(`x',y)x
+changecom(`#')# x

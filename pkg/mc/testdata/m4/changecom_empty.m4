@@ -1,0 +1,1 @@
+changecom(`')# z define(`q',r)q

@@ -1,0 +1,2 @@
+changecom(`%')% a
+b

@@ -1,0 +1,3 @@
+changequote([,])[quoted `x']
+define([a],[b])a [a]
+changequote`'`a'

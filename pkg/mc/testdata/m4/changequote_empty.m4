@@ -1,0 +1,2 @@
+changequote(`')`a' define(x,y)x
+changequote`'`x'

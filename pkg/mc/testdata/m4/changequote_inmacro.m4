@@ -1,0 +1,1 @@
+define(`cq',`changequote([,])')cq [a] `b'

@@ -1,0 +1,2 @@
+changequote(<<,>>)<<a<<b>>c>>
+define(<<x>>,<<y>>)<<x>> x

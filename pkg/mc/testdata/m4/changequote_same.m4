@@ -1,0 +1,1 @@
+changequote(",")"a" "define"(x,y)x

@@ -1,0 +1,4 @@
+define(`foo', `bar')foo
+foo(1)
+`foo'
+define(`foo')foo.

@@ -1,0 +1,3 @@
+define
+define x
+define()

@@ -1,0 +1,2 @@
+define(`def',defn(`define'))def(`z',`zz')z
+defn(`define',`a')

@@ -1,0 +1,4 @@
+divert(`x')a
+divert(`')b
+divert( 1)c
+divert(0)

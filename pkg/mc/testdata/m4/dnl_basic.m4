@@ -1,0 +1,4 @@
+a dnl comment
+b
+dnl
+c dnl

@@ -1,0 +1,2 @@
+text
+dnl no newline

@@ -1,0 +1,1 @@
+changequote([,])define([f],[$@])define([g],[$1])g(f([a,b]))

@@ -1,0 +1,4 @@
+errprint(`hello
+')errprint(`a',`b',`c
+')errprint
+errprint()x

@@ -1,0 +1,1 @@
+__gnu__|__unix__|unix|__program__

@@ -1,0 +1,1 @@
+`#not comment' define(`x',`y') x

@@ -1,0 +1,1 @@
+ifelse(a,a,yes,no) ifelse(a,b,yes,no)

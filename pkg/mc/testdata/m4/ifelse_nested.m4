@@ -1,0 +1,1 @@
+ifelse(ifelse(a,a,b,c),b,`nested ok',`bad')

@@ -1,0 +1,1 @@
+ifelse(`x')ifelse()done

@@ -1,0 +1,1 @@
+ifelse(a,a,yes) ifelse(a,b,yes)

@@ -1,0 +1,2 @@
+include(`does_not_exist.m4')x
+sinclude(`does_not_exist.m4')y

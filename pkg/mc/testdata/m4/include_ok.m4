@@ -1,0 +1,2 @@
+before
+include(`inc_part.inc')after __line__

@@ -1,0 +1,1 @@
+index(`hello',`l') index(`hello',`z') index(`hello',`') index(`',`') index(`a')

@@ -1,0 +1,1 @@
+len len() len(`abc') len(`a,b') len(1,2)

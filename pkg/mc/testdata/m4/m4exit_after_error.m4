@@ -1,0 +1,1 @@
+incr(x)m4exit

@@ -1,0 +1,1 @@
+m4wrap(`first ')m4wrap(`second ')main

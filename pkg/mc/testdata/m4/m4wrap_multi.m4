@@ -1,0 +1,1 @@
+m4wrap(`3',`4')m4wrap(`nested m4wrap(`inner')')x

@@ -1,0 +1,1 @@
+define(`g',`g(g)')g

@@ -1,0 +1,2 @@
+define(`a',`b')define(`b',`c')a
+define(`x',`y')define(`y',``x'')y

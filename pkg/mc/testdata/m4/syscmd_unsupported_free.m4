@@ -1,0 +1,1 @@
+define(`syscmd',`no shell here')syscmd(ls)

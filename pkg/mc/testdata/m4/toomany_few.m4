@@ -1,0 +1,1 @@
+index(`a')|substr(`a')|translit(`a')|ifdef(`a')|incr|incr()|define()

@@ -1,0 +1,1 @@
+undivert(`inc_part.inc')undivert(`nofile')
