@@ -112,7 +112,7 @@ func TestBTreeVectors(t *testing.T) {
 		be   bool
 		dups bool
 	}{
-		"small": {4096, false, false}, "mixed": {4096, false, false},
+		"small": {4096, false, false}, "mixed": {4096, false, false}, "small_N": {4096, false, false},
 		"dups_d": {4096, false, true}, "manydup_d": {4096, false, true},
 		"large": {4096, false, false}, "large512": {512, false, false},
 		"mixed_be": {4096, true, false}, "mixed_chksum": {4096, false, false},
