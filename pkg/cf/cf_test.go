@@ -214,11 +214,12 @@ func TestSMTest(t *testing.T) {
 		accessFile string
 		optional   bool
 		macroS     string
+		defUser    string
 	}{
-		{"smtest-debian.cf", "127.0.0.21", "MTA-v4", "/tmp/smtest/etc/access", false, "[127.0.0.21]"},
-		{"smtest-promisc.cf", "127.0.0.21", "MTA-v4", "/tmp/smtest/etc/access", false, ""},
-		{"smtest-relayfeat.cf", "127.0.0.21", "MTA-v4", "/tmp/smtest/etc/access", false, ""},
-		{"smtest-rhel.cf", "127.0.0.21", "MTA", "/tmp/smtest/etc/access.db", true, ""},
+		{"smtest-debian.cf", "127.0.0.21", "MTA-v4", "/tmp/smtest/etc/access", false, "[127.0.0.21]", "mail:mail"},
+		{"smtest-promisc.cf", "127.0.0.21", "MTA-v4", "/tmp/smtest/etc/access", false, "", "mail:mail"},
+		{"smtest-relayfeat.cf", "127.0.0.21", "MTA-v4", "/tmp/smtest/etc/access", false, "", "mail:mail"},
+		{"smtest-rhel.cf", "127.0.0.21", "MTA", "/tmp/smtest/etc/access.db", true, "", "8:12"},
 	} {
 		t.Run(tt.file, func(t *testing.T) {
 			c := load(t, tt.file, Options{Root: root})
@@ -244,6 +245,32 @@ func TestSMTest(t *testing.T) {
 			}
 			if c.QueueDirectory != "/tmp/smtest/mqueue" {
 				t.Errorf("QueueDirectory %q", c.QueueDirectory)
+			}
+			if c.ClassFiles[0].Class != "w" || c.ClassFiles[0].Path != "/tmp/smtest/etc/local-host-names" {
+				t.Errorf("Fw line %+v", c.ClassFiles[0])
+			}
+			if c.DefaultUser != tt.defUser {
+				t.Errorf("DefaultUser %q, want %q", c.DefaultUser, tt.defUser)
+			}
+		})
+	}
+}
+
+// TestLoadVectors loads every cf vector without its class files: none
+// may give an error.
+func TestLoadVectors(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "cf", "*.cf"))
+	if len(files) < 8 {
+		t.Fatalf("only %d vectors", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			c, err := Load(f, Options{NoClassFiles: true, NoUserLookup: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Mailers) < 7 || len(c.Rulesets) < 20 || len(c.DaemonPortOptions) == 0 {
+				t.Errorf("incomplete: %d mailers, %d rulesets", len(c.Mailers), len(c.Rulesets))
 			}
 		})
 	}

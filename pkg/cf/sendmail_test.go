@@ -232,3 +232,84 @@ func TestErrorsAgainstSendmail(t *testing.T) {
 		})
 	}
 }
+
+// TestClassFileAgainstSendmail reads the same word file through F lines
+// with and without a scanf format and compares the classes with what
+// sendmail -bt prints for $={class}.
+func TestClassFileAgainstSendmail(t *testing.T) {
+	sb := newSandbox(t)
+	dir := t.TempDir()
+	words := filepath.Join(dir, "words")
+	if err := os.WriteFile(words, []byte("one two\n# comment line\nthree#four five\n\tsix\tseven  \n\n  eight # nine\nTen\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cf := filepath.Join(dir, "cls.cf")
+	src := "V10/Berkeley\nO DontBlameSendmail=TrustStickyBit\n" +
+		"F{Fmt}" + words + " %[^\\#]\n" +
+		"F{Plain}" + words + "\n" +
+		"F{Tab}" + words + " %[^\\#\t]\n" +
+		"F{Opt}-o " + filepath.Join(dir, "missing") + "\n"
+	if err := os.WriteFile(cf, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `mount --bind "$1/resolv.conf" /etc/resolv.conf && mount --bind "$1/hosts" /etc/hosts && exec "$2" -C "$3" -bt`
+	cmd := exec.Command(sb.unshare, "-m", "sh", "-c", script, "sh", sb.dir, sb.sendmail, cf)
+	cmd.Stdin = strings.NewReader("$={Fmt}\n$={Plain}\n$={Tab}\n$={Opt}\n")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("sendmail: %v\n%s", err, out)
+	}
+	// The answers follow the "> " prompts, one word per line.
+	sections := strings.Split(string(out), "\n> ")[1:]
+	if len(sections) < 4 {
+		t.Fatalf("unexpected output:\n%s", out)
+	}
+	c, err := Load(cf, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, class := range []string{"Fmt", "Plain", "Tab", "Opt"} {
+		want := strings.Fields(strings.TrimSuffix(strings.TrimSpace(sections[i]), ">"))
+		got := append([]string(nil), c.Class(class)...)
+		sort.Strings(want)
+		sort.Strings(got)
+		if diff := cmp.Diff(want, got, cmpEmpty); diff != "" {
+			t.Errorf("class %s (-sendmail +ours):\n%s", class, diff)
+		}
+	}
+}
+
+var cmpEmpty = cmp.Comparer(func(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+})
+
+// TestLoadGenerated loads the cf GNU m4 makes of every snippet mc (no
+// sendmail needed): none may give an error.
+func TestLoadGenerated(t *testing.T) {
+	m4 := requireSendmailCF(t)
+	mcs, _ := filepath.Glob(filepath.Join("testdata", "mc", "*.mc"))
+	dir := t.TempDir()
+	for _, mc := range mcs {
+		t.Run(filepath.Base(mc), func(t *testing.T) {
+			cf := m4cf(t, m4, mc, dir)
+			c, err := Load(cf, Options{NoClassFiles: true, NoUserLookup: true})
+			// The client_options snippet has Port=*, which sendmail
+			// itself rejects the same way.
+			if err != nil && !(filepath.Base(mc) == "client_options.mc" && strings.HasSuffix(err.Error(), `service "*" unknown`)) {
+				t.Fatal(err)
+			}
+			if c.Version != 10 || len(c.Mailers) == 0 || len(c.Rulesets) == 0 || len(c.Options) == 0 {
+				t.Errorf("incomplete: version %d, %d mailers, %d rulesets, %d options", c.Version, len(c.Mailers), len(c.Rulesets), len(c.Options))
+			}
+		})
+	}
+}
