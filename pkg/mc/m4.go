@@ -30,9 +30,13 @@ type Options struct {
 	// MaxDepth limits macro nesting (m4 -L); 0 means 1024. GNU m4 itself
 	// is unlimited by default, which lets a runaway input exhaust memory.
 	MaxDepth int
-	// MaxOutput bounds the bytes an input may produce (output, diversions
-	// and pending expansions together); 0 means 256 MiB.
+	// MaxOutput bounds the bytes an input may produce (output, diversions,
+	// collected arguments and expansion text together); 0 means 64 MiB.
 	MaxOutput int64
+	// MaxSteps bounds the number of macro calls, so that an endless loop
+	// (which GNU m4 would run forever) stops with an error; 0 means one
+	// million (Debian's sendmail.mc needs about 3200).
+	MaxSteps int
 }
 
 // Builtin implements a macro in Go. args[0] is the macro name, args[1:]
@@ -48,6 +52,8 @@ type Engine struct {
 	open      func(name string) (io.ReadCloser, error)
 	maxDepth  int
 	maxOutput int64
+	maxSteps  int
+	steps     int
 
 	syms map[string][]*symbol
 
@@ -114,6 +120,7 @@ func NewEngine(opts Options) *Engine {
 		open:      opts.Open,
 		maxDepth:  opts.MaxDepth,
 		maxOutput: opts.MaxOutput,
+		maxSteps:  opts.MaxSteps,
 		syms:      map[string][]*symbol{},
 		lquote:    "`",
 		rquote:    "'",
@@ -128,7 +135,10 @@ func NewEngine(opts Options) *Engine {
 		e.maxDepth = 1024
 	}
 	if e.maxOutput <= 0 {
-		e.maxOutput = 256 << 20
+		e.maxOutput = 64 << 20
+	}
+	if e.maxSteps <= 0 {
+		e.maxSteps = 1_000_000
 	}
 	for _, b := range builtinTable {
 		e.syms[b.name] = []*symbol{{bi: b}}
@@ -302,11 +312,11 @@ func (e *Engine) emit(s string) {
 	if s == "" || e.cur < 0 {
 		return
 	}
+	e.grow(len(s))
 	if e.cur == 0 {
 		e.out.WriteString(s)
 		return
 	}
-	e.grow(len(s))
 	d := e.divs[e.cur]
 	if d == nil {
 		d = &strings.Builder{}
@@ -336,16 +346,30 @@ func (e *Engine) pushFile(name, text string) {
 	e.inputChange = true
 }
 
+// dropSpent pops exhausted expansion blocks, so that tail recursion does
+// not grow the input stack.
+func (e *Engine) dropSpent() {
+	for len(e.input) > 0 {
+		b := e.input[len(e.input)-1]
+		if b.isFile || b.def != nil || b.pos < len(b.text) {
+			return
+		}
+		e.popInput()
+	}
+}
+
 func (e *Engine) pushString(s string) {
 	if s == "" {
 		return
 	}
 	e.grow(len(s))
+	e.dropSpent()
 	e.input = append(e.input, &inputBlock{text: s, file: e.file, line: e.line})
 	e.inputChange = true
 }
 
 func (e *Engine) pushWrap(s string) {
+	e.grow(len(s))
 	e.input = append(e.input, &inputBlock{text: s, file: e.file, line: e.line, wrap: true})
 	e.inputChange = true
 }
@@ -575,6 +599,10 @@ func (e *Engine) expandToken(t token, sb *strings.Builder) {
 
 func (e *Engine) expandMacro(name string, s *symbol) {
 	e.depth++
+	e.steps++
+	if e.steps > e.maxSteps {
+		e.fatalf("expansion limit of %d macro calls exceeded", e.maxSteps)
+	}
 	if e.depth > e.maxDepth {
 		e.fatalf("recursion limit of %d exceeded, use -L<N> to change it", e.maxDepth)
 	}
@@ -681,6 +709,9 @@ func (e *Engine) expandBody(text string, args []string) string {
 			fmt.Fprintf(&sb, "%d", len(args)-1)
 			i++
 		case n == '*' || n == '@':
+			if int64(sb.Len()) > e.maxOutput {
+				e.fatalf("output limit of %d bytes exceeded", e.maxOutput)
+			}
 			for k := 1; k < len(args); k++ {
 				if k > 1 {
 					sb.WriteByte(',')

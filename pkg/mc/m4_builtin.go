@@ -651,6 +651,7 @@ func biEval(e *Engine, c *call) string {
 		e.msgf("negative width to builtin `%s'", c.name)
 		return ""
 	}
+	e.grow(width)
 	if c.args[1] == "" {
 		e.msg(fmt.Sprintf("empty string treated as 0 in builtin `%s'", c.name))
 		return formatRadix(0, radix, width)
@@ -658,6 +659,9 @@ func biEval(e *Engine, c *call) string {
 	v, ok := e.evaluate(c.args[1])
 	if !ok {
 		return ""
+	}
+	if radix == 1 {
+		e.grow(int(uint32(v)))
 	}
 	return formatRadix(v, radix, width)
 }

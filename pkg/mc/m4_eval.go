@@ -672,27 +672,34 @@ func biFormat(e *Engine, c *call) string {
 			}
 			i++
 		}
-		if i < len(f) && f[i] == '*' {
-			spec += strconv.FormatInt(intArg(), 10)
-			i++
-		} else {
-			for i < len(f) && f[i] >= '0' && f[i] <= '9' {
-				spec += string(f[i])
-				i++
-			}
-		}
-		if i < len(f) && f[i] == '.' {
-			spec += "."
-			i++
+		// num reads a width or precision and charges it to the output
+		// limit, so that %999999999d cannot exhaust memory.
+		num := func() string {
+			var v int64
 			if i < len(f) && f[i] == '*' {
-				spec += strconv.FormatInt(intArg(), 10)
+				v = intArg()
 				i++
 			} else {
+				j := i
 				for i < len(f) && f[i] >= '0' && f[i] <= '9' {
-					spec += string(f[i])
 					i++
 				}
+				v, _, _ = strtol(f[j:i])
 			}
+			if v > e.maxOutput {
+				v = e.maxOutput + 1
+			}
+			if v > 0 {
+				e.grow(int(v))
+			}
+			return strconv.FormatInt(v, 10)
+		}
+		if w := num(); w != "0" {
+			spec += w
+		}
+		if i < len(f) && f[i] == '.' {
+			i++
+			spec += "." + num()
 		}
 		for i < len(f) && strings.IndexByte("hlLqjzt", f[i]) >= 0 {
 			i++
