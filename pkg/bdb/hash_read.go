@@ -114,13 +114,16 @@ func (h *hashDB) bucketPgno(b uint32) uint32 {
 
 // find locates key in its bucket chain and returns the page holding it
 // and the index of its data item. pg is nil when the key is absent.
-func (h *hashDB) find(key []byte) (pg []byte, di int, err error) {
+//
+// Every page read, chain or overflow, is charged to b: in a well-formed
+// file one lookup reads each page at most once, so a forged file cannot
+// make it read more than the file holds.
+func (h *hashDB) find(key []byte, b *budget) (pg []byte, di int, err error) {
 	pgno, err := h.bucketPage(key)
 	if err != nil {
 		return nil, 0, err
 	}
 	p := h.p
-	b := budget(h.last + 1)
 	for pgno != 0 {
 		if err := b.spend(); err != nil {
 			return nil, 0, err
@@ -161,7 +164,7 @@ func (h *hashDB) find(key []byte) (pg []byte, di int, err error) {
 					return nil, 0, corruptf("item %d of page %d is an off-page item of %d bytes", i, pgno, l)
 				}
 				if int64(p.u32(k, 8)) == int64(len(key)) {
-					eq, err := p.overflowEqual(p.u32(k, 4), p.u32(k, 8), h.last, key)
+					eq, err := p.overflowEqual(p.u32(k, 4), p.u32(k, 8), h.last, b, key)
 					if err != nil {
 						return nil, 0, err
 					}
@@ -179,8 +182,8 @@ func (h *hashDB) find(key []byte) (pg []byte, di int, err error) {
 }
 
 // values calls fn with each value of data item di of pg, in stored order,
-// until fn returns false.
-func (h *hashDB) values(pg []byte, di int, fn func([]byte) bool) error {
+// until fn returns false, charging the pages it reads to b.
+func (h *hashDB) values(pg []byte, di int, b *budget, fn func([]byte) bool) error {
 	p := h.p
 	n, err := p.entries(pg)
 	if err != nil {
@@ -199,7 +202,7 @@ func (h *hashDB) values(pg []byte, di int, fn func([]byte) bool) error {
 		if len(d) < 12 {
 			return corruptf("data item %d of page %d is a short off-page item", di, p.u32(pg, offPgno))
 		}
-		v, err := p.readOverflow(p.u32(d, 4), p.u32(d, 8), h.last)
+		v, err := p.readOverflowB(p.u32(d, 4), p.u32(d, 8), h.last, b)
 		if err != nil {
 			return err
 		}
@@ -226,14 +229,14 @@ func (h *hashDB) values(pg []byte, di int, fn func([]byte) bool) error {
 		if len(d) < 8 {
 			return corruptf("data item %d of page %d is a short off-page duplicate item", di, p.u32(pg, offPgno))
 		}
-		b := budget(h.last + 1)
-		return p.offDupWalk(p.u32(d, 4), h.last, &b, fn)
+		return p.offDupWalk(p.u32(d, 4), h.last, b, fn)
 	}
 	return corruptf("data item %d of page %d has type %d", di, p.u32(pg, offPgno), d[0])
 }
 
 func (h *hashDB) first(key []byte) (val []byte, ok bool, err error) {
-	pg, di, err := h.find(key)
+	b := budget(h.last + 1)
+	pg, di, err := h.find(key, &b)
 	if err != nil || pg == nil {
 		return nil, false, err
 	}
@@ -251,12 +254,12 @@ func (h *hashDB) first(key []byte) (val []byte, ok bool, err error) {
 	if pg[off] == hKeyData {
 		return pg[off+1 : end], true, nil
 	}
-	return h.firstValue(pg, di)
+	return h.firstValue(pg, di, &b)
 }
 
 // firstValue returns the first value of any data item.
-func (h *hashDB) firstValue(pg []byte, di int) (val []byte, ok bool, err error) {
-	err = h.values(pg, di, func(v []byte) bool {
+func (h *hashDB) firstValue(pg []byte, di int, b *budget) (val []byte, ok bool, err error) {
+	err = h.values(pg, di, b, func(v []byte) bool {
 		val, ok = v, true
 		return false
 	})
@@ -267,12 +270,13 @@ func (h *hashDB) firstValue(pg []byte, di int) (val []byte, ok bool, err error) 
 }
 
 func (h *hashDB) all(key []byte) ([][]byte, error) {
-	pg, di, err := h.find(key)
+	b := budget(h.last + 1)
+	pg, di, err := h.find(key, &b)
 	if err != nil || pg == nil {
 		return nil, err
 	}
 	var vals [][]byte
-	err = h.values(pg, di, func(v []byte) bool {
+	err = h.values(pg, di, &b, func(v []byte) bool {
 		vals = append(vals, v)
 		return true
 	})
@@ -287,8 +291,9 @@ func (h *hashDB) all(key []byte) ([][]byte, error) {
 // duplicate set in stored order. This is the order of makemap -u.
 func (h *hashDB) walk(fn func(key, val []byte) error) error {
 	p := h.p
-	// Each page of a well-formed file is visited once at most.
-	b := budget(2 * (h.last + 1))
+	// Each page of a well-formed file is visited once at most, whether
+	// bucket, chain, overflow or duplicate-tree page.
+	b := budget(h.last + 1)
 	for bucket := uint32(0); bucket <= h.maxBucket; bucket++ {
 		pgno := h.bucketPgno(bucket)
 		for pgno != 0 {
@@ -320,14 +325,14 @@ func (h *hashDB) walk(fn func(key, val []byte) error) error {
 					if len(k) < 12 {
 						return corruptf("item %d of page %d is a short off-page item", i, pgno)
 					}
-					if key, err = p.readOverflow(p.u32(k, 4), p.u32(k, 8), h.last); err != nil {
+					if key, err = p.readOverflowB(p.u32(k, 4), p.u32(k, 8), h.last, &b); err != nil {
 						return err
 					}
 				default:
 					return corruptf("key item %d of page %d has type %d", i, pgno, k[0])
 				}
 				var ferr error
-				err = h.values(pg, i+1, func(v []byte) bool {
+				err = h.values(pg, i+1, &b, func(v []byte) bool {
 					ferr = fn(key, v)
 					return ferr == nil
 				})

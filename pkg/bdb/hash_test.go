@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -340,5 +341,117 @@ func TestHashTruncatedUnderMapping(t *testing.T) {
 	err = db.Walk(func(k, v []byte) error { return nil })
 	if !errors.Is(err, ErrCorrupt) {
 		t.Errorf("Walk after truncation: %v, want ErrCorrupt", err)
+	}
+}
+
+// FuzzHashOpen feeds arbitrary bytes to the reader: opening, walking and
+// looking up must end with a result or an error, never a panic or a hang.
+func FuzzHashOpen(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		db, err := NewReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return
+		}
+		var keys [][]byte
+		db.Walk(func(k, v []byte) error {
+			if len(keys) < 16 {
+				keys = append(keys, bytes.Clone(k))
+			}
+			return nil
+		})
+		keys = append(keys, []byte("connect:10.0.0"), nil, []byte("dup.example"), []byte("manydup.example"))
+		for _, k := range keys {
+			db.Get(k)
+			db.GetAll(k)
+		}
+	})
+}
+
+// countingReader counts the pages read through it.
+type countingReader struct {
+	r     *bytes.Reader
+	reads int
+}
+
+func (c *countingReader) ReadAt(b []byte, off int64) (int, error) {
+	c.reads++
+	return c.r.ReadAt(b, off)
+}
+
+// TestHashGetTouchesFewPages checks that a lookup reads its bucket chain
+// and nothing else, never the whole file.
+func TestHashGetTouchesFewPages(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "makemap", "large.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr := &countingReader{r: bytes.NewReader(data)}
+	db, err := NewReader(cr, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		key   string
+		found bool
+	}{
+		{"connect:192.0.180", true},
+		{"host4627.domain97.example", true},
+		{"connect:192.0.999", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.key, func(t *testing.T) {
+			cr.reads = 0
+			_, ok, err := db.Get([]byte(tc.key))
+			if err != nil || ok != tc.found {
+				t.Fatalf("Get = %v, %v; want %v", ok, err, tc.found)
+			}
+			// large.db's longest bucket chain has 2 pages.
+			if cr.reads < 1 || cr.reads > 2 {
+				t.Errorf("Get read %d pages, want the 1 or 2 of its bucket chain", cr.reads)
+			}
+		})
+	}
+}
+
+// TestHashHeapIndependentOfSize opens a small and a large file and looks
+// up keys in each: the heap allocated must not grow with the file, since
+// pages are read from the mapping on demand and never cached.
+func TestHashHeapIndependentOfSize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a 200,000-entry file")
+	}
+	dir := t.TempDir()
+	var used []uint64
+	for _, n := range []int{2_000, 200_000} {
+		recs := accessRecords(n)
+		path := build(t, dir, fmt.Sprint(n), recs, WriterOptions{})
+		recs = recs[:1000]
+		keys := make([][]byte, len(recs))
+		for i, r := range recs {
+			keys[i] = []byte(r.k)
+		}
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		db, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 20; i++ {
+			for _, k := range keys {
+				if _, ok, err := db.Get(k); !ok || err != nil {
+					t.Fatalf("Get(%q) = %v, %v", k, ok, err)
+				}
+			}
+		}
+		runtime.ReadMemStats(&after)
+		db.Close()
+		used = append(used, after.TotalAlloc-before.TotalAlloc)
+	}
+	t.Logf("heap allocated by Open and 20,000 lookups: %d bytes (2,000 entries), %d bytes (200,000 entries)", used[0], used[1])
+	for _, u := range used {
+		if u > 16<<10 {
+			t.Errorf("Open and lookups allocated %d bytes, want a few kilobytes at most", u)
+		}
 	}
 }

@@ -76,8 +76,7 @@ func (p *pager) checkedPage(n, last uint32, zeroOK bool, types ...byte) ([]byte,
 // bytes that starts on page pgno, in order, and checks that the chain
 // holds exactly tlen bytes. It stops early, without error, when fn
 // returns false.
-func (p *pager) overflowChunks(pgno, tlen, last uint32, fn func([]byte) bool) error {
-	b := budget(last + 1)
+func (p *pager) overflowChunks(pgno, tlen, last uint32, b *budget, fn func([]byte) bool) error {
 	var got uint64
 	for pgno != 0 {
 		if err := b.spend(); err != nil {
@@ -108,13 +107,19 @@ func (p *pager) overflowChunks(pgno, tlen, last uint32, fn func([]byte) bool) er
 
 // readOverflow returns the tlen bytes of the overflow item at pgno.
 func (p *pager) readOverflow(pgno, tlen, last uint32) ([]byte, error) {
+	b := budget(last + 1)
+	return p.readOverflowB(pgno, tlen, last, &b)
+}
+
+// readOverflowB is readOverflow charging the pages it reads to b.
+func (p *pager) readOverflowB(pgno, tlen, last uint32, b *budget) ([]byte, error) {
 	// A chain cannot hold more than the file does; refuse before
 	// allocating for a forged length.
 	if uint64(tlen) > uint64(last+1)*uint64(p.pageSize-p.hdr) {
 		return nil, corruptf("overflow item of %d bytes is larger than the file", tlen)
 	}
 	out := make([]byte, 0, tlen)
-	err := p.overflowChunks(pgno, tlen, last, func(c []byte) bool {
+	err := p.overflowChunks(pgno, tlen, last, b, func(c []byte) bool {
 		out = append(out, c...)
 		return true
 	})
@@ -126,13 +131,13 @@ func (p *pager) readOverflow(pgno, tlen, last uint32) ([]byte, error) {
 
 // overflowEqual reports whether the overflow item at pgno, of tlen bytes,
 // equals key, without assembling it.
-func (p *pager) overflowEqual(pgno, tlen, last uint32, key []byte) (bool, error) {
+func (p *pager) overflowEqual(pgno, tlen, last uint32, b *budget, key []byte) (bool, error) {
 	if int64(tlen) != int64(len(key)) {
 		return false, nil
 	}
 	rest := key
 	equal := true
-	err := p.overflowChunks(pgno, tlen, last, func(c []byte) bool {
+	err := p.overflowChunks(pgno, tlen, last, b, func(c []byte) bool {
 		if len(c) > len(rest) || !bytes.Equal(c, rest[:len(c)]) {
 			equal = false
 			return false

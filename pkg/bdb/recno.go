@@ -80,7 +80,7 @@ func (p *pager) leafWalk(pg []byte, pgno, last uint32, b *budget, fn func(val []
 				if off+12 > len(pg) {
 					return corruptf("item %d of page %d overruns the page", i, pgno)
 				}
-				val, err = p.readOverflow(p.u32(pg, off+4), p.u32(pg, off+8), last)
+				val, err = p.readOverflowB(p.u32(pg, off+4), p.u32(pg, off+8), last, b)
 				if err != nil {
 					return err
 				}
