@@ -438,7 +438,7 @@ func writeBTree(out io.Writer, recs []record, opts WriterOptions) (int64, error)
 		ps = 4096
 	}
 	if ps < 512 || ps > 65536 || ps&(ps-1) != 0 {
-		return 0, fmt.Errorf("bdb: bad page size %d", ps)
+		return 0, fmt.Errorf("page size %d is not a power of two from 512 to 65536", ps)
 	}
 	w := &btreeWriter{ps: ps, hdr: pageHdrSize}
 	w.ovfl = btOvflSize(ps, w.hdr)
@@ -462,7 +462,7 @@ func writeBTree(out io.Writer, recs []record, opts WriterOptions) (int64, error)
 		r := recs[i]
 		dup := n > 0 && bytes.Equal(r.key, prev)
 		if dup && !opts.Duplicates {
-			return 0, fmt.Errorf("bdb: key %q put twice: %w", r.key, ErrKeyExists)
+			return 0, fmt.Errorf("key %q put twice: %w", r.key, ErrKeyExists)
 		}
 		w.put(r.key, r.val, dup, &dupTree)
 		prev = r.key
@@ -509,7 +509,7 @@ func (w *btreeWriter) emit(out io.Writer, opts WriterOptions) (int64, error) {
 		order.PutUint32(buf[btOffFlags:], btmDup)
 	}
 	if _, err := rand.Read(buf[52:72]); err != nil {
-		return 0, fmt.Errorf("bdb: file id: %w", err)
+		return 0, fmt.Errorf("file id: %w", err)
 	}
 	order.PutUint32(buf[btOffMinkey:], 2)
 	order.PutUint32(buf[btOffRePad:], ' ')
@@ -518,7 +518,7 @@ func (w *btreeWriter) emit(out io.Writer, opts WriterOptions) (int64, error) {
 		return total, err
 	}
 
-	// isRecnoRoot marks the roots of off-page duplicate trees, whose
+	// recnoRoot marks the roots of off-page duplicate trees, whose
 	// prev_pgno holds the tree's record count (RE_NREC).
 	recnoRoot := map[uint32]bool{}
 	for _, pg := range w.pages[1:] {
