@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"mailsuite/internal/testutil"
 	"math/rand/v2"
 	"os"
@@ -693,5 +694,41 @@ func TestBTreeRealLookups(t *testing.T) {
 				t.Fatalf("real BDB found an absent key:\n%.2000s", stderr.String())
 			}
 		})
+	}
+}
+
+// TestBTreeSizes pins the overflow threshold to what db5.3_stat -d
+// printed as "Overflow key/data size" for each page size, and the prefix
+// function to __bam_defpfx's results.
+func TestBTreeSizes(t *testing.T) {
+	for _, tc := range []struct{ ps, hdr, want int }{
+		{4096, pageHdrSize, 1007}, {4096, pageHdrSum, 1006}, {512, pageHdrSize, 111}, {65536, pageHdrSize, 16367},
+	} {
+		t.Run(fmt.Sprintf("ovfl%d-%d", tc.ps, tc.hdr), func(t *testing.T) {
+			if got := btOvflSize(tc.ps, tc.hdr); got != tc.want {
+				t.Errorf("btOvflSize(%d, %d) = %d, want %d", tc.ps, tc.hdr, got, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"connect:10.117.21.115", "connect:10.117.248.30", 17},
+		{"connect:10.1", "connect:10.12", 13},
+		{"a", "b", 1},
+		{"", "x", 1},
+	} {
+		t.Run("prefix-"+tc.b, func(t *testing.T) {
+			if got := btPrefix([]byte(tc.a), []byte(tc.b)); got != tc.want {
+				t.Errorf("btPrefix(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+			}
+		})
+	}
+	for _, ps := range []int{256, 1000, 131072} {
+		w := NewWriter(BTree, WriterOptions{PageSize: ps})
+		if _, err := w.WriteTo(io.Discard); err == nil {
+			t.Errorf("page size %d: no error", ps)
+		}
 	}
 }
