@@ -4,7 +4,6 @@ package doveconf
 
 import (
 	"fmt"
-	"strings"
 )
 
 // Config is a parsed Dovecot configuration: the global settings and the
@@ -22,64 +21,128 @@ type Config struct {
 	CheckErrors []string
 
 	scopes []*scope
+
+	warnedAuth, warnedAnvil bool // Dovecot warns about these once
 }
 
-// check runs the whole-tree checks doveconf runs after parsing: the
-// global ssl=no warning and the setting checks this package knows.
+// check runs the checks doveconf runs after parsing: every filter block,
+// merged over the global settings, until one fails (that failure is
+// fatal), then the global block once more as doveconf does while printing
+// (its failures are logged as errors).
 func (c *Config) check() error {
 	global := c.scopes[0].root
 	globalSSL := ""
 	if global.changed["ssl"] {
 		globalSSL = global.value("ssl")
 	}
-	warned := false
-	for _, s := range c.scopes {
+	sslWarned := false
+	var fatal string
+	for i, s := range c.scopes {
 		ssl := globalSSL
 		if s.root.changed["ssl"] {
 			ssl = s.root.value("ssl")
 		}
-		if ssl != "no" && globalSSL == "no" && !warned {
+		if ssl != "no" && globalSSL == "no" && !sslWarned {
 			c.Messages = append(c.Messages, "Warning: "+fmt.Sprintf("SSL is disabled because global ssl=no, ignoring ssl=%s for subsection", ssl))
-			warned = true
+			sslWarned = true
+		}
+		n := global
+		if i > 0 {
+			n = merged(global, s.root)
+		}
+		if errs := c.checkNode(n); len(errs) > 0 {
+			fatal = errs[0]
+			break
 		}
 	}
-	c.CheckErrors = checkNode(global)
-	if len(c.CheckErrors) > 0 {
-		return &Error{File: c.Path, Msg: c.CheckErrors[0]}
+	c.exportCheck()
+	if fatal != "" {
+		return &Error{File: c.Path, Msg: fatal}
 	}
 	return nil
 }
 
-// checkNode reports the failed checks of one root block, in the order of
-// Dovecot's setting modules (master first, then auth).
-func checkNode(root *node) []string {
-	var errs []string
-	protos := map[string]bool{}
-	if l := root.lists["service"]; l != nil {
-		for _, s := range l.elems {
-			protos[s.value("protocol")] = true
+// exportCheck checks the global block as doveconf does when it prints it.
+func (c *Config) exportCheck() {
+	c.CheckErrors = c.checkNode(c.scopes[0].root)
+}
+
+// merged returns the settings of a filter block over the global ones: the
+// values it changed and the lists in which it set something.
+func merged(global, flt *node) *node {
+	m := newNode(global.schema)
+	for k, v := range global.vals {
+		m.vals[k] = v
+	}
+	for k := range flt.changed {
+		m.vals[k] = flt.vals[k]
+	}
+	for k, l := range global.lists {
+		m.lists[k] = l
+	}
+	for k, l := range flt.lists {
+		if len(l.strs) > 0 || anyChanged(l.elems) {
+			m.lists[k] = l
 		}
 	}
-	if p := strings.Fields(root.value("protocols")); !(len(p) == 1 && p[0] == "none") {
-		for _, name := range p {
-			if !protos[name] {
-				errs = append(errs, "protocols: Unknown protocol: "+name)
-				break
-			}
-		}
+	return m
+}
+
+// checkNode reports the failed checks of one root block, one per Dovecot
+// settings module (master, mail, auth, stats), logging the warnings the
+// checks give.
+func (c *Config) checkNode(root *node) []string {
+	var errs []string
+	if msg := c.checkMaster(root); msg != "" {
+		errs = append(errs, msg)
 	}
 	if n, err := parseSize(root.value("mail_cache_max_size")); err == nil && n > 1<<30 {
 		errs = append(errs, "mail_cache_max_size can't be over 1 GB")
 	}
+authCheck:
 	for _, db := range []string{"passdb", "userdb"} {
 		if l := root.lists[db]; l != nil {
 			for _, e := range l.elems {
 				if e.value("driver") == "" {
 					errs = append(errs, db+" is missing driver")
-					break
+					break authCheck
 				}
 			}
 		}
 	}
+	if msg := checkStats(root); msg != "" {
+		errs = append(errs, msg)
+	}
 	return errs
+}
+
+// checkStats runs the stats module's checks on metric and event_exporter
+// blocks; like Dovecot it reports only the first failure.
+func checkStats(root *node) string {
+	exporters := map[string]bool{}
+	if l := root.lists["event_exporter"]; l != nil {
+		for _, e := range l.elems {
+			switch {
+			case e.value("name") == "":
+				return "Exporter name can't be empty"
+			case e.value("format") == "":
+				return "Exporter format name can't be empty"
+			}
+			exporters[e.value("name")] = true
+		}
+	}
+	if l := root.lists["metric"]; l != nil {
+		for _, m := range l.elems {
+			name := m.value("name")
+			switch {
+			case name == "":
+				return "Metric name can't be empty"
+			case m.value("filter") == "":
+				return "metric " + name + " { filter } is empty - will not match anything"
+			case m.value("exporter") != "" && !exporters[m.value("exporter")]:
+				return "metric " + name + " refers to non-existent exporter '" + m.value("exporter") + "'"
+			}
+		}
+	}
+	return ""
 }

@@ -151,6 +151,8 @@ func parseData(data []byte, path string) (*Config, error) {
 	}
 	if len(p.frames) > 1 {
 		f := p.frames[len(p.frames)-1]
+		// doveconf still checks the settings while printing them.
+		cfg.exportCheck()
 		return cfg, &Error{File: path, Msg: fmt.Sprintf("Missing '}' (section started at %s:%d)", f.openPath, f.openLine)}
 	}
 	if err := cfg.check(); err != nil {
@@ -560,18 +562,48 @@ func (p *parser) filterSection(f, parent *frame, key, value string) string {
 		flt.remote, flt.remoteBits = pfx, bits
 	}
 	f.isFilter = true
-	f.inAuth = false
-	f.path = ""
+	var sc *scope
 	for _, s := range p.cfg.scopes {
 		if s.filter.equal(flt) {
-			f.scope, f.node = s, s.root
-			return ""
+			sc = s
+			break
 		}
 	}
-	s := &scope{filter: flt, root: newRootNode(), where: fmt.Sprintf("%s:%d", f.openPath, f.openLine)}
-	p.cfg.scopes = append(p.cfg.scopes, s)
-	f.scope, f.node = s, s.root
+	if sc == nil {
+		sc = &scope{filter: flt, root: newRootNode(), where: fmt.Sprintf("%s:%d", f.openPath, f.openLine)}
+		p.cfg.scopes = append(p.cfg.scopes, sc)
+	}
+	f.scope, f.node = sc, sc.root
+	if parent.path != "" {
+		// A filter inside a section keeps the section's path: Dovecot
+		// looks it up in the filter's own settings, where only the
+		// built-in elements (the default services) exist.
+		f.node = resolvePath(sc.root, parent.path)
+		f.strs = nil
+		f.bogus = f.node == nil
+	}
 	return ""
+}
+
+// resolvePath finds the list element at an internal path such as
+// "service/imap-login/inet_listener/imap/".
+func resolvePath(n *node, path string) *node {
+	parts := strings.Split(strings.TrimSuffix(path, "/"), "/")
+	for len(parts) >= 2 {
+		ld, ok := n.schema.list(parts[0])
+		if !ok || ld.kind != listUnique {
+			return nil
+		}
+		e := n.list(parts[0]).find(parts[1])
+		if e == nil {
+			return nil
+		}
+		n, parts = e, parts[2:]
+	}
+	if len(parts) != 0 {
+		return nil
+	}
+	return n
 }
 
 // parseNet parses "ip[/bits]". Dovecot resolves host names here; this

@@ -57,12 +57,17 @@ type schema struct {
 	settings []settingDef
 	byKey    map[string]int
 	lists    []listDef
+	// aliases are other names Dovecot accepts for a setting.
+	aliases map[string]string
 	// implicit are keys marked as set whenever an element is created by
 	// the configuration (namespaces print "location" and "prefix").
 	implicit []string
 }
 
 func (s *schema) setting(key string) (*settingDef, bool) {
+	if a, ok := s.aliases[key]; ok {
+		key = a
+	}
 	i, ok := s.byKey[key]
 	if !ok {
 		return nil, false
@@ -111,6 +116,10 @@ func buildSchemas() *schema {
 	strs := &schema{name: "strlist", byKey: map[string]int{}}
 
 	ns.implicit = []string{"location", "prefix"}
+	// doveadm_proxy_port is Dovecot's alias of doveadm_port; inside a
+	// namespace, mail_location sets its location.
+	root.aliases = map[string]string{"doveadm_proxy_port": "doveadm_port"}
+	ns.aliases = map[string]string{"mail_location": "location"}
 	svc.lists = []listDef{
 		{"fifo_listener", listUnique, fifo},
 		{"inet_listener", listUnique, inet},

@@ -4,6 +4,7 @@ package doveconf
 
 import (
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -33,11 +34,20 @@ func newNode(s *schema) *node {
 // elements (the default services).
 func newRootNode() *node {
 	n := newNode(rootSchema)
-	for _, e := range generatedElems {
+	for _, e := range defaultElems {
 		n.addDefault(e)
 	}
 	return n
 }
+
+// defaultElems are the built-in elements in Dovecot's internal order (its
+// services come in descending name order), which decides the order of
+// some check messages.
+var defaultElems = func() []elemDefault {
+	out := append([]elemDefault(nil), generatedElems...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].name > out[j].name })
+	return out
+}()
 
 func (n *node) addDefault(e elemDefault) {
 	ld, ok := n.schema.list(e.list)
@@ -88,8 +98,8 @@ func (n *node) set(key, value string) error {
 	if err != nil {
 		return err
 	}
-	n.vals[key] = v
-	n.changed[key] = true
+	n.vals[d.key] = v
+	n.changed[d.key] = true
 	return nil
 }
 
