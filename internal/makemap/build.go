@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -197,7 +199,9 @@ func (b *builder) write(w *bdb.Writer) error {
 	}
 	tmp := f.Name()
 	done := false
+	stop := removeOnSignal(tmp)
 	defer func() {
+		stop()
 		f.Close()
 		if !done {
 			os.Remove(tmp)
@@ -233,6 +237,32 @@ func (b *builder) write(w *bdb.Writer) error {
 	}
 	done = true
 	return syncDir(dir)
+}
+
+// removeOnSignal removes the temporary file tmp if makemap is interrupted
+// or terminated before it is renamed into place, and then dies of the
+// signal. The returned function cancels that.
+func removeOnSignal(tmp string) (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case sig := <-ch:
+			os.Remove(tmp)
+			signal.Reset(sig)
+			syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+		case <-quit:
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(quit)
+		wg.Wait()
+	}
 }
 
 // chown gives f to TrustedUser when running as root, as makemap does; a
