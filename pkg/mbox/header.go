@@ -23,14 +23,39 @@ const (
 // hiddenKinds are Dovecot's mbox_hide_headers: never shown to clients.
 func (k hdrKind) hidden() bool { return k != hdrOther }
 
-var hdrNames = map[string]hdrKind{
-	"content-length": hdrContentLength,
-	"status":         hdrStatus,
-	"x-imap":         hdrXIMAP,
-	"x-imapbase":     hdrXIMAPbase,
-	"x-keywords":     hdrXKeywords,
-	"x-status":       hdrXStatus,
-	"x-uid":          hdrXUID,
+// headerKind recognises Dovecot's private header names, case-insensitively,
+// without allocating.
+func headerKind(name []byte) hdrKind {
+	eq := func(s string) bool { return bytes.EqualFold(name, []byte(s)) }
+	switch len(name) {
+	case 5:
+		if eq("x-uid") {
+			return hdrXUID
+		}
+	case 6:
+		if eq("status") {
+			return hdrStatus
+		}
+		if eq("x-imap") {
+			return hdrXIMAP
+		}
+	case 8:
+		if eq("x-status") {
+			return hdrXStatus
+		}
+	case 10:
+		if eq("x-imapbase") {
+			return hdrXIMAPbase
+		}
+		if eq("x-keywords") {
+			return hdrXKeywords
+		}
+	case 14:
+		if eq("content-length") {
+			return hdrContentLength
+		}
+	}
+	return hdrOther
 }
 
 // hline is one logical header field (with its continuation lines) inside a
@@ -56,7 +81,12 @@ func (h hline) value(hdr []byte) []byte {
 // splitHeader splits a header block (as stored in the file, possibly ending
 // with the blank line) into fields. The blank line is not returned.
 func splitHeader(hdr []byte) []hline {
-	var out []hline
+	return splitHeaderInto(nil, hdr)
+}
+
+// splitHeaderInto is splitHeader appending to out (for reuse).
+func splitHeaderInto(out []hline, hdr []byte) []hline {
+	out = out[:0]
 	i := 0
 	for i < len(hdr) {
 		if hdr[i] == '\n' || (hdr[i] == '\r' && i+1 < len(hdr) && hdr[i+1] == '\n') {
@@ -70,10 +100,7 @@ func splitHeader(hdr []byte) []hline {
 		h := hline{start: start, end: e, valStart: e}
 		line := hdr[start:e]
 		if c := bytes.IndexByte(line, ':'); c > 0 {
-			name := bytes.TrimRight(line[:c], " \t")
-			if len(name) <= len("content-length") {
-				h.kind = hdrNames[string(bytes.ToLower(name))]
-			}
+			h.kind = headerKind(bytes.TrimRight(line[:c], " \t"))
 			v := start + c + 1
 			for v < e && (hdr[v] == ' ' || hdr[v] == '\t') {
 				v++

@@ -3,6 +3,7 @@
 package mbox
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -97,6 +98,9 @@ type Mailbox struct {
 	sessionRecent bool
 
 	st fileID
+
+	slab  []msg   // allocation batch for parsed messages
+	lines []hline // scratch for header parsing
 }
 
 type msg struct {
@@ -462,13 +466,32 @@ func visibleHeader(hdr []byte) []byte {
 	return append(out, hdr[last:]...)
 }
 
+// visibleHeaderSize is visibleSize(visibleHeader(hdr)) without the copy.
+func visibleHeaderSize(hdr []byte, lines []hline) int64 {
+	var n int64
+	last := 0
+	for _, h := range lines {
+		if !h.kind.hidden() {
+			n += visibleSize(hdr[h.start:h.end])
+		}
+		last = h.end
+	}
+	return n + visibleSize(hdr[last:])
+}
+
 // visibleSize is the visible header's size with bare LFs counted as CRLF.
 func visibleSize(vis []byte) int64 {
 	n := int64(len(vis))
-	for i, c := range vis {
-		if c == '\n' && (i == 0 || vis[i-1] != '\r') {
+	for i := 0; ; {
+		j := bytes.IndexByte(vis[i:], '\n')
+		if j < 0 {
+			break
+		}
+		i += j
+		if i == 0 || vis[i-1] != '\r' {
 			n++
 		}
+		i++
 	}
 	return n
 }

@@ -98,14 +98,20 @@ func (mb *Mailbox) newUIDValidity() uint32 {
 // parseMessage applies Dovecot's per-header rules (mbox-sync-parse.c as
 // observed in tricky/17, 19, 20, 21) to one scanned message.
 func (mb *Mailbox) parseMessage(ctx *syncCtx, raw *rawMsg, seq int, prev *msg) *msg {
-	m := &msg{
+	if len(mb.slab) == 0 {
+		mb.slab = make([]msg, 1024)
+	}
+	m := &mb.slab[0]
+	mb.slab = mb.slab[1:]
+	*m = msg{
 		fromOff: raw.fromOff, hdrOff: raw.hdrOff, bodyOff: raw.bodyOff, end: raw.end,
 		haveEOH: raw.haveEOH, date: raw.date.Unix(), sender: raw.sender, baseLastAt: -1,
 	}
 	hdr := raw.hdr
 	seenBase, seenCL, seenKw := false, false, false
 	removed := false
-	for _, h := range splitHeader(hdr) {
+	mb.lines = splitHeaderInto(mb.lines, hdr)
+	for _, h := range mb.lines {
 		v := h.value(hdr)
 		drop := false
 		switch h.kind {
@@ -232,6 +238,6 @@ func (mb *Mailbox) parseMessage(ctx *syncCtx, raw *rawMsg, seq int, prev *msg) *
 	m.hdrFlags = m.flags
 	m.hdrKw = m.kw
 	m.bodyVis = (raw.end - raw.bodyOff) + raw.bodyLF - raw.bodyCRLF
-	m.size = visibleSize(visibleHeader(hdr)) + m.bodyVis
+	m.size = visibleHeaderSize(hdr, mb.lines) + m.bodyVis
 	return m
 }

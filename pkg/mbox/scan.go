@@ -44,6 +44,7 @@ type scanner struct {
 
 	clLF, clCRLF int64
 	atEOF        bool // the last line read ended at EOF without LF
+	hdrBuf       []byte
 }
 
 const scanBufSize = 256 << 10
@@ -136,7 +137,7 @@ func (s *scanner) Next() (*rawMsg, error) {
 	s.next = nil
 
 	var (
-		hdr       []byte
+		hdr       = s.hdrBuf[:0]
 		inHeader  = true
 		lineStart = true
 		prevCR    bool  // the previous line ended in CRLF
@@ -212,7 +213,16 @@ func (s *scanner) Next() (*rawMsg, error) {
 						return m, nil
 					}
 				}
-				continue
+				prev := byte('\n')
+				if len(line) == 2 {
+					prev = '\r'
+				}
+				if err := s.scanBody(m, prev); err != nil {
+					s.err = err
+					return nil, err
+				}
+				s.finish(m, hdr)
+				return m, nil
 			}
 			if len(hdr) < s.maxHdr {
 				hdr = append(hdr, line...)
@@ -261,6 +271,7 @@ func (s *scanner) finish(m *rawMsg, hdr []byte) {
 		hdr = hdr[:n]
 	}
 	m.hdr = hdr
+	s.hdrBuf = hdr[:0] // reused: rawMsg.hdr is valid until the next Next
 }
 
 // checkContentLength reports whether a Content-Length of n lands exactly on
@@ -339,7 +350,8 @@ func (s *scanner) countLF(from, to int64) {
 // contentLength returns the value of the first well-formed Content-Length
 // header in hdr, or -1.
 func contentLength(hdr []byte) int64 {
-	for _, h := range splitHeader(hdr) {
+	var scratch [32]hline
+	for _, h := range splitHeaderInto(scratch[:0], hdr) {
 		if h.kind != hdrContentLength {
 			continue
 		}
@@ -371,3 +383,139 @@ func parseDigitsLWSP(v []byte) (int64, bool) {
 
 func isLWSP(c byte) bool   { return c == ' ' || c == '\t' }
 func isLWSPLF(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+var fromSep = []byte("\nFrom ")
+
+// scanBody finds the end of a message body: the next "\nFrom " that starts a
+// valid From_ line, or the end of the file. It works on the reader's buffer
+// with bytes.Index instead of line by line, counting line ends for the size.
+// The scanner stands at a line start; prev is the byte before the LF that
+// ended the previous line.
+func (s *scanner) scanBody(m *rawMsg, prev byte) error {
+	last := byte('\n') // last consumed byte
+	consume := func(b []byte) {
+		if len(b) == 0 {
+			return
+		}
+		m.bodyLF += int64(bytes.Count(b, []byte{'\n'}))
+		m.bodyCRLF += int64(bytes.Count(b, []byte("\r\n")))
+		if last == '\r' && b[0] == '\n' {
+			m.bodyCRLF++
+		}
+		if len(b) >= 2 {
+			prev = b[len(b)-2]
+		} else {
+			prev = last
+		}
+		last = b[len(b)-1]
+		s.br.Discard(len(b))
+		s.pos += int64(len(b))
+	}
+	for {
+		// Refill only when little is left: bufio moves the unread rest to
+		// the front on every fill.
+		want := s.br.Buffered()
+		if want < 8192 {
+			want = s.br.Size()
+		}
+		buf, err := s.br.Peek(want)
+		if len(buf) == 0 {
+			if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+				return fmt.Errorf("read mbox: %w", err)
+			}
+			// End of file: the final [CR]LF is the trailer.
+			m.end = s.size
+			if s.size > m.hdrOff && last == '\n' {
+				m.end--
+				m.bodyLF--
+				if m.end > m.hdrOff && prev == '\r' {
+					m.end--
+					m.bodyCRLF--
+				}
+			}
+			return nil
+		}
+		eof := err != nil && err != bufio.ErrBufferFull
+		full := len(buf) == s.br.Size() || want < s.br.Size()
+		// Candidates: line starts beginning with "From ".
+		from := 0
+		if last != '\n' || !bytes.HasPrefix(buf, fromSep[1:]) {
+			i := bytes.Index(buf, fromSep)
+			if i < 0 {
+				// Keep a possible partial "\nFrom" for the next round.
+				k := bytes.LastIndexByte(buf, '\n')
+				if eof || k <= 0 {
+					consume(buf)
+				} else {
+					consume(buf[:k])
+				}
+				continue
+			}
+			from = i + 1
+		}
+		line := buf[from:]
+		lineEnd := bytes.IndexByte(line, '\n')
+		if lineEnd < 0 && !eof && len(buf) < s.br.Size() {
+			// Not all of the line is buffered: move it to the front.
+			if from == 0 {
+				// Already at the front and the buffer is not full: the
+				// read returned short; read again.
+				if _, err := s.br.Peek(len(buf) + 1); err != nil && err != bufio.ErrBufferFull && err != io.EOF {
+					return fmt.Errorf("read mbox: %w", err)
+				}
+				if s.br.Buffered() == len(buf) {
+					eof = true
+				} else {
+					continue
+				}
+			} else {
+				consume(buf[:from])
+				continue
+			}
+		}
+		if lineEnd < 0 && from > 0 && full {
+			consume(buf[:from])
+			continue
+		}
+		if lineEnd < 0 && from == 0 && want < s.br.Size() {
+			// The line may go on beyond what is buffered: refill.
+			if _, err := s.br.Peek(min(s.br.Size(), len(buf)+1)); err == nil || err == bufio.ErrBufferFull {
+				if s.br.Buffered() > len(buf) {
+					continue
+				}
+			}
+			eof = true
+		}
+		valid := false
+		if lineEnd >= 0 {
+			_, _, valid = parseFromLine(line[5:lineEnd+1], s.loc)
+		} else if !eof {
+			// Overlong From_ line filling the buffer: judge what we have.
+			_, _, valid = parseFromLine(line[5:], s.loc)
+		}
+		if !valid {
+			consume(buf[:from+1])
+			continue
+		}
+		// A separator: the message ends before its [CR]LF.
+		consume(buf[:from])
+		m.end = s.pos - 1
+		m.bodyLF--
+		if prev == '\r' && m.end-1 >= m.hdrOff {
+			m.end--
+			m.bodyCRLF--
+		}
+		off := s.pos
+		l, err := s.readLine()
+		if err != nil {
+			return fmt.Errorf("read mbox: %w", err)
+		}
+		fl := append([]byte(nil), l...)
+		if fl[len(fl)-1] != '\n' {
+			s.skipRestOfLine()
+		}
+		s.next = fl[5:]
+		s.nextOff = off
+		return nil
+	}
+}
