@@ -233,3 +233,87 @@ func writeFile(t *testing.T, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+// TestDBMapAgainstSendmail builds a map with the real makemap (keys of
+// 255, 256 and 257 bytes, mixed case) and compares DBMap lookups with
+// sendmail's "/map" answers for the same keys, with and without -f.
+func TestDBMapAgainstSendmail(t *testing.T) {
+	sendmail := testutil.Oracle(t, "sendmail", "sendmail-bin")
+	makemap := testutil.Oracle(t, "makemap", "sendmail-bin")
+	unshare := testutil.Oracle(t, "unshare", "util-linux")
+	testutil.RequireRoot(t, "sendmail -bt runs in a private mount namespace (unshare -m) so that it cannot query the system resolver")
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Repeat("a", 255) + " V255\n" + strings.Repeat("b", 256) + " V256\n" +
+		strings.Repeat("c", 257) + " V257\n" + strings.Repeat("d", 256) + " PREFIX\nMixed.Key v1\n"
+	mapPath := filepath.Join(dir, "long")
+	for _, args := range [][]string{{"hash", mapPath}, {"-f", "hash", mapPath + "_f"}} {
+		if out, err := runCmd(makemap, args, strings.NewReader(src)); err != nil {
+			t.Fatalf("makemap %v: %v: %s", args, err, out)
+		}
+	}
+	cf := "V10/Berkeley\nO DontBlameSendmail=TrustStickyBit,MapInUnsafeDirPath\n" +
+		"Klong hash " + mapPath + "\nKlongf hash -f " + mapPath + "_f\n"
+	cfPath := filepath.Join(dir, "l.cf")
+	writeFile(t, cfPath, cf)
+	writeFile(t, filepath.Join(dir, "resolv.conf"), "nameserver 127.0.0.1\n")
+	host, _ := os.Hostname()
+	// A qualified name for the host, or sendmail waits for the (absent)
+	// loopback resolver to qualify it.
+	writeFile(t, filepath.Join(dir, "hosts"), "127.0.0.1 localhost\n127.0.1.1 "+host+".localdomain "+host+"\n")
+
+	keys := []string{
+		strings.Repeat("a", 255), strings.Repeat("b", 256), strings.Repeat("c", 257),
+		strings.Repeat("d", 300), strings.Repeat("D", 256), "mixed.key", "MIXED.KEY", "Mixed.Key", "nothere",
+	}
+	var in strings.Builder
+	for _, m := range []string{"long", "longf"} {
+		for _, k := range keys {
+			fmt.Fprintf(&in, "/map %s %s\n", m, k)
+		}
+	}
+	script := `mount --bind "$1/resolv.conf" /etc/resolv.conf && mount --bind "$1/hosts" /etc/hosts && exec "$2" -C "$3" -bt`
+	// sendmail -bt exits 70 here ("No local mailer defined"); the
+	// answers are complete all the same.
+	out, _ := runCmd(unshare, []string{"-m", "sh", "-c", script, "sh", dir, sendmail, cfPath}, strings.NewReader(in.String()))
+	answer := regexp.MustCompile(`map_lookup: (\S+) \((.*)\) (returns (.*) \(0\)|no match \(0\))$`)
+	var got []string
+	for _, l := range strings.Split(out, "\n") {
+		if m := answer.FindStringSubmatch(strings.TrimPrefix(l, "> ")); m != nil {
+			if m[4] != "" {
+				got = append(got, m[4])
+			} else {
+				got = append(got, "NOTFOUND")
+			}
+		}
+	}
+	var ours []string
+	for _, spec := range []struct {
+		file string
+		opts DBOptions
+	}{{mapPath, DBOptions{}}, {mapPath + "_f", DBOptions{NoFoldCase: true}}} {
+		m, err := OpenDB(spec.file, spec.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			v, ok, err := m.Lookup(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				v = "NOTFOUND"
+			}
+			ours = append(ours, v)
+		}
+		m.Close()
+	}
+	if len(got) != 2*len(keys) {
+		t.Fatalf("%d answers from sendmail:\n%s", len(got), out)
+	}
+	if diff := cmp.Diff(got, ours); diff != "" {
+		t.Errorf("(-sendmail +ours):\n%s\n%s", diff, out)
+	}
+}
