@@ -70,6 +70,9 @@ type Options struct {
 	Hostname string
 	// Lock tunes locking.
 	Lock LockOptions
+	// NewUIDValidity picks the UIDVALIDITY of a mailbox that has none yet;
+	// nil means the current time (Folders shares Dovecot's allocator).
+	NewUIDValidity func() uint32
 }
 
 // Mailbox is an open mbox file with the state Dovecot keeps for it.

@@ -88,6 +88,11 @@ func (mb *Mailbox) parseSeeded(st fileID, old []*msg, seed []string) error {
 }
 
 func (mb *Mailbox) newUIDValidity() uint32 {
+	if mb.opts.NewUIDValidity != nil {
+		if v := mb.opts.NewUIDValidity(); v != 0 {
+			return v
+		}
+	}
 	v := uint32(mb.opts.now().Unix())
 	if v == 0 {
 		v = 1
