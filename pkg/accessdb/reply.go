@@ -37,11 +37,11 @@ const maxShortStr = 203
 // with to (the address current at that point, as the client wrote it,
 // e.g. "<user@example.com>") inserted where Sendmail inserts it. ok is
 // false when the value does not refuse anything: OK, RELAY, DISCARD,
-// QUARANTINE (all answered 250), an empty value, and SKIP in CheckRcpt
-// with the skip feature.
+// QUARANTINE (all answered 250), an empty value, no value at all (None:
+// nothing was found) and SKIP in CheckRcpt with the skip feature.
 func (c *Checker) Reply(check Check, r RHS, to string) (reply string, ok bool) {
 	switch r.Kind {
-	case OK, Relay, Discard, Quarantine, Empty:
+	case None, OK, Relay, Discard, Quarantine, Empty:
 		return "", false
 	case TempFail:
 		return ErrorReply("4.3.0", TempFailText, to), true

@@ -14,9 +14,12 @@ type Kind int
 // without regard to case, so "reject" and "REJECT   " are Reject, while
 // "OK # comment" or "TEMPFAIL" are not keywords but Text.
 const (
+	// None is the zero Kind: no value (the RHS of a Result that found
+	// nothing). ParseRHS never returns it.
+	None Kind = iota
 	// Text is anything that is not a keyword: Sendmail uses it as an
 	// error text ("generic error from access db").
-	Text Kind = iota
+	Text
 	// OK accepts (Connect:, From:) without granting relaying.
 	OK
 	// Relay accepts and, for Connect: and To:, allows relaying.
@@ -44,7 +47,7 @@ const (
 	Empty
 )
 
-var kindNames = [...]string{"Text", "OK", "RELAY", "REJECT", "DISCARD", "SKIP", "QUARANTINE", "ERROR", "FRIEND", "HATER", "TEMPFAIL", "Empty"}
+var kindNames = [...]string{"None", "Text", "OK", "RELAY", "REJECT", "DISCARD", "SKIP", "QUARANTINE", "ERROR", "FRIEND", "HATER", "TEMPFAIL", "Empty"}
 
 func (k Kind) String() string {
 	if k >= 0 && int(k) < len(kindNames) {

@@ -214,3 +214,15 @@ func TestSplitAddress(t *testing.T) {
 		}
 	}
 }
+
+func TestReplyNotFound(t *testing.T) {
+	c := &Checker{}
+	for _, ch := range []Check{CheckRelay, CheckMail, CheckRcpt} {
+		if got, ok := c.Reply(ch, Result{}.RHS, "<a@b>"); ok || got != "" {
+			t.Errorf("check %d: nothing found gives %q %v", ch, got, ok)
+		}
+	}
+	if ParseRHS("").Kind == None || ParseRHS("x").Kind == None {
+		t.Error("ParseRHS must not return None")
+	}
+}
