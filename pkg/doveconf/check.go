@@ -89,16 +89,11 @@ func merged(global, flt *node) *node {
 }
 
 // checkNode reports the failed checks of one root block, one per Dovecot
-// settings module (master, mail, auth, stats), logging the warnings the
-// checks give.
+// settings module, logging the warnings the checks give.
 func (c *Config) checkNode(root *node) []string {
+	// Dovecot checks its modules in the order of their source
+	// directories: auth, lib-storage (mail), master, stats.
 	var errs []string
-	if msg := c.checkMaster(root); msg != "" {
-		errs = append(errs, msg)
-	}
-	if n, err := parseSize(root.value("mail_cache_max_size")); err == nil && n > 1<<30 {
-		errs = append(errs, "mail_cache_max_size can't be over 1 GB")
-	}
 authCheck:
 	for _, db := range []string{"passdb", "userdb"} {
 		if l := root.lists[db]; l != nil {
@@ -109,6 +104,12 @@ authCheck:
 				}
 			}
 		}
+	}
+	if n, err := parseSize(root.value("mail_cache_max_size")); err == nil && n > 1<<30 {
+		errs = append(errs, "mail_cache_max_size can't be over 1 GB")
+	}
+	if msg := c.checkMaster(root); msg != "" {
+		errs = append(errs, msg)
 	}
 	if msg := checkStats(root); msg != "" {
 		errs = append(errs, msg)
