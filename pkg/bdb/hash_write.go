@@ -254,7 +254,7 @@ func (hw *hashWriter) plan(seg []int32, next *uint32) error {
 			p.tpg = *next
 			p.dpg = hw.dupTree(p.vals, next, false)
 		}
-		if *next < p.dpg || *next < p.kpg || *next > 1<<31 {
+		if *next > 1<<31 {
 			return fmt.Errorf("database would exceed %d pages", uint32(1<<31))
 		}
 	}

@@ -5,6 +5,7 @@ package bdb
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -97,7 +98,7 @@ func writerCases(t *testing.T) []writerCase {
 	var cases []writerCase
 	cases = append(cases,
 		writerCase{name: "small", recs: makemapInput(t, "small.txt"), text: true},
-		writerCase{name: "mixed", recs: makemapInput(t, "mixed.txt")},
+		writerCase{name: "mixed", recs: makemapInput(t, "mixed.txt"), text: true},
 		writerCase{name: "large", recs: makemapInput(t, "large.txt"), text: true},
 		writerCase{name: "longvalue", recs: makemapInput(t, "longvalue.txt"), text: true},
 		writerCase{name: "manydup", recs: makemapInput(t, "manydup.txt"), opts: WriterOptions{Duplicates: true}},
@@ -127,6 +128,9 @@ func writerCases(t *testing.T) []writerCase {
 	}
 	cases = append(cases, writerCase{name: "random-binary", recs: bin})
 	cases = append(cases, writerCase{name: "random-binary-p512-be", recs: bin, opts: WriterOptions{PageSize: 512, BigEndian: true}})
+	cases = append(cases, writerCase{name: "random-binary-p1024", recs: bin[:1000], opts: WriterOptions{PageSize: 1024}})
+	// At 64 KiB an empty page's hf_offset (65536) wraps to 0, as in BDB.
+	cases = append(cases, writerCase{name: "random-binary-p65536", recs: bin, opts: WriterOptions{PageSize: 65536}})
 
 	// Keys where one is a prefix of another, the case a wrong page order
 	// breaks for real lookups.
@@ -518,6 +522,85 @@ func TestHashReadRealMakemap(t *testing.T) {
 				v, ok, err := db.Get([]byte(k))
 				if err != nil || !ok || string(v) != vals[0] {
 					t.Fatalf("Get(%q) = %q, %v, %v; want %q", k, v, ok, err, vals[0])
+				}
+			}
+		})
+	}
+}
+
+// TestHashWriteMeta checks the meta page field by field against the
+// recipe in berkeley-db-hash.md §10, and the header of every other page.
+func TestHashWriteMeta(t *testing.T) {
+	tests := []struct {
+		name   string
+		recs   []kv
+		opts   WriterOptions
+		nb     uint32
+		flags  uint32
+		ps     int
+		bigEnd bool
+	}{
+		{"empty", nil, WriterOptions{}, 2, 0, 4096, false},
+		{"small", makemapInput(t, "small.txt"), WriterOptions{}, 2, 0, 4096, false},
+		// 5000 records of about 40 bytes on the page: 200 KB is 65.5
+		// pages of 4096 bytes, 549 of 512, at 75% fill.
+		{"large", makemapInput(t, "large.txt"), WriterOptions{}, 128, 0, 4096, false},
+		{"large-p512-be", makemapInput(t, "large.txt"), WriterOptions{PageSize: 512, BigEndian: true}, 1024, 0, 512, true},
+		{"dups", []kv{{"a", "1"}, {"a", "2"}}, WriterOptions{Duplicates: true}, 2, hashFlagDup, 4096, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var files [2][]byte
+			for i := range files {
+				w := NewWriter(Hash, tc.opts)
+				for _, r := range tc.recs {
+					w.Put([]byte(r.k), []byte(r.v))
+				}
+				var buf bytes.Buffer
+				if _, err := w.WriteTo(&buf); err != nil {
+					t.Fatal(err)
+				}
+				files[i] = buf.Bytes()
+			}
+			f := files[0]
+			var o binary.ByteOrder = binary.LittleEndian
+			if tc.bigEnd {
+				o = binary.BigEndian
+			}
+			if len(f)%tc.ps != 0 {
+				t.Fatalf("file of %d bytes is not whole pages", len(f))
+			}
+			last := uint32(len(f)/tc.ps - 1)
+			want := make([]byte, tc.ps)
+			o.PutUint32(want[4:], 1)
+			o.PutUint32(want[12:], magicHash)
+			o.PutUint32(want[16:], 9)
+			o.PutUint32(want[20:], uint32(tc.ps))
+			want[25] = pHashMeta
+			o.PutUint32(want[32:], last)
+			o.PutUint32(want[48:], tc.flags)
+			copy(want[52:72], f[52:72])
+			o.PutUint32(want[72:], tc.nb-1)
+			o.PutUint32(want[76:], tc.nb-1)
+			o.PutUint32(want[80:], tc.nb/2-1)
+			o.PutUint32(want[88:], uint32(len(tc.recs)))
+			o.PutUint32(want[92:], 0x5E688DD1)
+			for i := 0; 1<<i <= tc.nb; i++ {
+				o.PutUint32(want[96+4*i:], 1)
+			}
+			if diff := cmp.Diff(want, f[:tc.ps]); diff != "" {
+				t.Errorf("meta page (-want +got):\n%s", diff)
+			}
+			if bytes.Equal(f[52:72], files[1][52:72]) || bytes.Equal(f[52:72], make([]byte, 20)) {
+				t.Errorf("file ids %x and %x: want 20 random bytes per file", f[52:72], files[1][52:72])
+			}
+			for n := uint32(1); n <= last; n++ {
+				pg := f[int(n)*tc.ps:][:tc.ps]
+				if o.Uint32(pg[0:]) != 0 || o.Uint32(pg[4:]) != 1 || o.Uint32(pg[8:]) != n {
+					t.Fatalf("page %d header: lsn %d/%d pgno %d", n, o.Uint32(pg[0:]), o.Uint32(pg[4:]), o.Uint32(pg[8:]))
+				}
+				if n <= tc.nb && pg[25] != pHash {
+					t.Fatalf("bucket page %d has type %d", n, pg[25])
 				}
 			}
 		})
