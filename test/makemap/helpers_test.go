@@ -124,6 +124,29 @@ func sortedLines(s string) []string {
 	return l
 }
 
+// grouped turns "key TAB value" lines into one "key TAB v1 TAB v2..." line
+// per key, values in listed order, keys sorted.
+func grouped(s string) []string {
+	vals := map[string][]string{}
+	var keys []string
+	for _, l := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
+		if l == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(l, "\t")
+		if _, ok := vals[k]; !ok {
+			keys = append(keys, k)
+		}
+		vals[k] = append(vals[k], v)
+	}
+	sort.Strings(keys)
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k + "\t" + strings.Join(vals[k], "\t")
+	}
+	return out
+}
+
 // dumpRecords returns db5.3_dump -p's records of file as sorted
 // "key\x00value" strings and its type= and duplicates= header lines.
 func dumpRecords(t *testing.T, dump, file string) (recs, header []string) {
@@ -221,6 +244,13 @@ func compareMaps(t *testing.T, tl tools, p pair, typ, mapname string, extra ...s
 	}
 	if diff := cmp.Diff(sortedLines(ur.stdout), sortedLines(uo.stdout)); diff != "" {
 		t.Errorf("real makemap -u, sorted (-real file +our file):\n%s", diff)
+	}
+	if len(extra) == 0 {
+		// Sorting hides the order of a key's duplicates; it must be the
+		// input order in both.
+		if diff := cmp.Diff(grouped(ur.stdout), grouped(uo.stdout)); diff != "" {
+			t.Errorf("real makemap -u, values per key in order (-real file +our file):\n%s", diff)
+		}
 	}
 	if ur.rc != 0 {
 		return
