@@ -197,7 +197,7 @@ func (mb *Mailbox) Append(ctx context.Context, r io.Reader, opts AppendOptions) 
 		// first message's X-IMAPbase at once.
 		return uid, mb.flushLocked(false)
 	}
-	return uid, mb.saveIndex()
+	return uid, nil
 }
 
 // copyAppendHeader copies the message header up to (not including) its

@@ -18,7 +18,7 @@ import (
 // mtime, inode and device. It is used only while all four still match;
 // otherwise the mbox is parsed again, since the mbox headers are the source
 // of truth. It is rewritten atomically (temporary file, rename).
-const indexMagic = "mailsuite-mbox-index 2\n"
+const indexMagic = "mailsuite-mbox-index 3\n"
 
 type indexWriter struct {
 	w   *bufio.Writer
@@ -105,6 +105,7 @@ func (mb *Mailbox) saveIndex() error {
 		iw.s(k)
 	}
 	all := mb.ordered()
+	iw.u(uint64(mb.lastCRC()))
 	iw.u(uint64(len(all)))
 	for _, m := range all {
 		iw.msg(m)
@@ -182,35 +183,65 @@ func (ir *indexReader) ints(max int) []int {
 // loadIndex fills the state from the index if it describes the file as it
 // is now.
 func (mb *Mailbox) loadIndex(st fileID) bool {
+	ok, _ := mb.loadIndexGrown(st, false)
+	return ok
+}
+
+// lastCRC checksums the last message's From_ line and header, to tell
+// later whether the file only grew after it.
+func (mb *Mailbox) lastCRC() uint32 {
+	all := mb.ordered()
+	if len(all) == 0 {
+		return 0
+	}
+	m := all[len(all)-1]
+	b := make([]byte, m.bodyOff-m.fromOff)
+	if _, err := mb.f.ReadAt(b, m.fromOff); err != nil && len(b) > 0 {
+		return 0
+	}
+	return crc32.ChecksumIEEE(b)
+}
+
+// loadIndexGrown loads the index; with grown allowed it also accepts a
+// file that only grew at the end since (same inode, larger, last indexed
+// message still in place) and reports that the tail must be parsed.
+func (mb *Mailbox) loadIndexGrown(st fileID, allowGrowth bool) (ok, grown bool) {
 	if mb.opts.IndexPath == "" {
-		return false
+		return false, false
 	}
 	data, err := os.ReadFile(mb.opts.IndexPath)
 	if err != nil || len(data) < len(indexMagic)+4 {
-		return false
+		return false, false
 	}
 	body, sum := data[:len(data)-4], data[len(data)-4:]
 	if crc32.ChecksumIEEE(body) != binary.BigEndian.Uint32(sum) || string(body[:len(indexMagic)]) != indexMagic {
-		return false
+		return false, false
 	}
 	ir := &indexReader{r: bufio.NewReader(bytesReader(body[len(indexMagic):]))}
 	got := fileID{size: ir.i(), mtime: ir.i(), ino: ir.u(), dev: ir.u()}
-	if ir.err != nil || got != st {
-		return false
+	if ir.err != nil {
+		return false, false
+	}
+	if got != st {
+		if !allowGrowth || got.ino != st.ino || got.dev != st.dev || got.size >= st.size || got.size == 0 {
+			return false, false
+		}
+		grown = true
 	}
 	uv, next, fr := uint32(ir.u()), uint32(ir.u()), uint32(ir.u())
 	baseRewrite := ir.b()
 	nk := ir.u()
 	if nk > 1<<16 {
-		return false
+		return false, false
 	}
 	kws := make([]string, nk)
 	for k := range kws {
 		kws[k] = ir.s()
 	}
+	wantCRC := uint32(ir.u())
 	n := ir.u()
-	if ir.err != nil || n > uint64(st.size)+1 {
-		return false
+	if ir.err != nil || n > uint64(st.size)+1 || (grown && n == 0) {
+		return false, false
 	}
 	var msgs []*msg
 	var pseudo *msg
@@ -234,7 +265,7 @@ func (mb *Mailbox) loadIndex(st fileID) bool {
 		m.baseLast = uint32(ir.u())
 		m.baseLastAt = ir.i()
 		if ir.err != nil {
-			return false
+			return false, false
 		}
 		if m.pseudo {
 			pseudo = m
@@ -243,7 +274,7 @@ func (mb *Mailbox) loadIndex(st fileID) bool {
 		}
 	}
 	if ir.err != nil {
-		return false
+		return false, false
 	}
 	mb.uidValidity, mb.nextUID, mb.firstRecentUID = uv, next, fr
 	mb.baseRewrite = baseRewrite
@@ -257,7 +288,10 @@ func (mb *Mailbox) loadIndex(st fileID) bool {
 	for _, m := range mb.msgs {
 		m.recent = m.recent && m.uid >= mb.firstRecentUID
 	}
-	return true
+	if grown && mb.lastCRC() != wantCRC {
+		return false, false
+	}
+	return true, grown
 }
 
 type indexHead struct {

@@ -102,6 +102,10 @@ type Mailbox struct {
 
 	st fileID
 
+	// indexStale: the index on disk lags behind (tail parsed at open);
+	// Flush/Close rewrite it even when nothing else changed.
+	indexStale bool
+
 	slab  []msg   // allocation batch for parsed messages
 	lines []hline // scratch for header parsing
 }
@@ -213,9 +217,19 @@ func (mb *Mailbox) load(ctx context.Context, old []*msg) error {
 	if err != nil {
 		return err
 	}
-	if old == nil && mb.loadIndex(st) {
-		mb.st = st
-		return nil
+	if old == nil {
+		if ok, grown := mb.loadIndexGrown(st, true); ok {
+			if !grown {
+				mb.st = st
+				return nil
+			}
+			// Only appended to since: parse just the new tail.
+			if err := mb.parseTail(st); err == nil {
+				mb.st = st
+				mb.indexStale = true
+				return nil
+			}
+		}
 	}
 	// Like Dovecot's index, a stale index still tells the keyword list
 	// and which UIDs a session has already taken as \Recent, as long as
@@ -242,6 +256,7 @@ func (mb *Mailbox) load(ctx context.Context, old []*msg) error {
 		}
 		// A failed index write only costs the next open a parse.
 		_ = mb.saveIndex()
+		mb.indexStale = false
 	}
 	return nil
 }

@@ -246,3 +246,57 @@ func (mb *Mailbox) parseMessage(ctx *syncCtx, raw *rawMsg, seq int, prev *msg) *
 	m.size = visibleHeaderSize(hdr, mb.lines) + m.bodyVis
 	return m
 }
+
+// parseTail brings an index-loaded state up to date with a file that only
+// grew since (deliveries append): the last indexed message and everything
+// after it are parsed again, the rest is kept.
+func (mb *Mailbox) parseTail(st fileID) error {
+	all := mb.ordered()
+	k := len(all) - 1
+	last := all[k]
+	ctx := syncCtx{nextUID: mb.nextUID, uidValidity: mb.uidValidity}
+	for _, m := range all[:k] {
+		if !m.pseudo {
+			ctx.prevUID = m.uid
+			if m.hdrFlags&flagNonRecent != 0 {
+				ctx.lastNonRec = m.uid
+			}
+		}
+	}
+	if last.pseudo {
+		mb.pseudo = nil
+	} else {
+		mb.msgs = mb.msgs[:len(mb.msgs)-1]
+	}
+	sc := newScanner(mb.f, last.fromOff, st.size, mb.opts.loc())
+	seq := k
+	for {
+		raw, err := sc.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		seq++
+		var prev *msg
+		if raw.fromOff == last.fromOff {
+			prev = last
+		}
+		m := mb.parseMessage(&ctx, raw, seq, prev)
+		if prev != nil && m.uid == prev.uid && m.hdrFlags == prev.hdrFlags && slices.Equal(m.hdrKw, prev.hdrKw) {
+			m.flags, m.kw, m.dirty = prev.flags, prev.kw, m.dirty || prev.dirty
+		}
+		if m.pseudo {
+			mb.pseudo = m
+			continue
+		}
+		mb.msgs = append(mb.msgs, m)
+	}
+	mb.nextUID = ctx.nextUID
+	first := max(ctx.lastNonRec, mb.firstRecentUID-min(mb.firstRecentUID, 1))
+	for _, m := range mb.msgs[max(0, len(mb.msgs)-(seq-k)):] {
+		m.recent = m.uid > first
+	}
+	return nil
+}

@@ -127,7 +127,13 @@ func (mb *Mailbox) flush(ctx context.Context, dropRecent bool) error {
 		}
 	}
 	if !need {
-		return mb.saveIndex()
+		// Appends alone do not rewrite the index (deliveries to a large
+		// mailbox stay cheap); the next open parses just the new tail.
+		if mb.indexStale {
+			mb.indexStale = false
+			return mb.saveIndex()
+		}
+		return nil
 	}
 	lk, err := mb.writeLock(ctx)
 	if err != nil {
