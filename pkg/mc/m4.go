@@ -768,6 +768,12 @@ func openRegular(name string) (io.ReadCloser, error) {
 
 // errnoText renders err like strerror, as m4 prints it.
 func errnoText(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "No such file or directory"
+	case errors.Is(err, fs.ErrPermission):
+		return "Permission denied"
+	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		err = pe.Err

@@ -516,12 +516,14 @@ func (p *evalParser) exp(t evalTok, live bool) (int32, evalErr) {
 			}
 			continue
 		}
-		r := uint32(1)
-		for i := int32(0); i < v2; i++ {
-			r *= uint32(v)
-			if r == 0 || (v == 1) {
-				break
+		// Square and multiply: the same result modulo 2**32 as repeated
+		// multiplication, in 31 steps at most.
+		r, b := uint32(1), uint32(v)
+		for n := uint32(v2); n > 0; n >>= 1 {
+			if n&1 != 0 {
+				r *= b
 			}
+			b *= b
 		}
 		v = int32(r)
 	}
