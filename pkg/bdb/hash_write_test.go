@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -602,6 +603,67 @@ func TestHashWriteMeta(t *testing.T) {
 				if n <= tc.nb && pg[25] != pHash {
 					t.Fatalf("bucket page %d has type %d", n, pg[25])
 				}
+			}
+		})
+	}
+}
+
+// TestWriterPutReplace checks the Writer's duplicate handling, which
+// makemap's default, -r and -d modes rely on.
+func TestWriterPutReplace(t *testing.T) {
+	type op struct {
+		replace bool
+		k, v    string
+		wantErr error
+	}
+	tests := []struct {
+		name string
+		dups bool
+		ops  []op
+		want map[string][]string
+	}{
+		{"put keeps the first", false, []op{
+			{false, "a", "1", nil}, {false, "b", "2", nil}, {false, "a", "3", ErrKeyExists},
+		}, map[string][]string{"a": {"1"}, "b": {"2"}}},
+		{"replace keeps the last", false, []op{
+			{true, "a", "1", nil}, {true, "a", "2", nil}, {false, "b", "x", nil}, {true, "b", "y", nil},
+		}, map[string][]string{"a": {"2"}, "b": {"y"}}},
+		{"duplicates keep all in order", true, []op{
+			{false, "a", "1", nil}, {false, "b", "x", nil}, {false, "a", "2", nil}, {true, "a", "3", nil},
+		}, map[string][]string{"a": {"1", "2", "3"}, "b": {"x"}}},
+		{"empty key and value", false, []op{
+			{false, "", "", nil}, {false, "", "z", ErrKeyExists},
+		}, map[string][]string{"": {""}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := NewWriter(Hash, WriterOptions{Duplicates: tc.dups})
+			for _, o := range tc.ops {
+				var err error
+				if o.replace {
+					w.Replace([]byte(o.k), []byte(o.v))
+				} else {
+					err = w.Put([]byte(o.k), []byte(o.v))
+				}
+				if !errors.Is(err, o.wantErr) {
+					t.Fatalf("Put(%q, %q) = %v, want %v", o.k, o.v, err, o.wantErr)
+				}
+			}
+			var buf bytes.Buffer
+			if _, err := w.WriteTo(&buf); err != nil {
+				t.Fatal(err)
+			}
+			db, err := NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string][]string{}
+			db.Walk(func(k, v []byte) error {
+				got[string(k)] = append(got[string(k)], string(v))
+				return nil
+			})
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("records (-want +got):\n%s", diff)
 			}
 		})
 	}
