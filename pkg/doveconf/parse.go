@@ -101,7 +101,8 @@ type parser struct {
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("open(%s) failed: %w", path, err)
+		// doveconf's own wording, with strerror's text.
+		return nil, fmt.Errorf("open(%s) failed: %s", path, errnoText(err))
 	}
 	return parseData(data, path)
 }
