@@ -571,3 +571,38 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestUnsafeClassFileDir checks the directory safety rule below Root
+// (TestUnsafeClassFilesAgainstSendmail compares it with sendmail).
+func TestUnsafeClassFileDir(t *testing.T) {
+	root := rootWith(t, map[string]string{"ww/f": "a\n", "gw/f": "b\n", "ok/f": "c\n"})
+	for dir, mode := range map[string]os.FileMode{"ww": 0o777, "gw": 0o775, "ok": 0o755} {
+		if err := os.Chmod(filepath.Join(root, dir), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		dbs  string
+		want []string
+	}{
+		{"", []string{
+			"t.cf: line 3: fileclass: cannot open '/ww/f': World writable directory",
+			"t.cf: line 4: fileclass: cannot open '/gw/f': Group writable directory",
+		}},
+		{"GroupWritableDirPathSafe", []string{"t.cf: line 3: fileclass: cannot open '/ww/f': World writable directory"}},
+		{"ClassFileInUnsafeDirPath", nil},
+	} {
+		src := "V10/Berkeley\nO DontBlameSendmail=" + tt.dbs + "\nF{A}/ww/f\nF{B}/gw/f\nF{C}/ok/f\nF{D}-o /ww/f\n"
+		c, err := Parse(strings.NewReader(src), "t.cf", Options{Root: root})
+		var got []string
+		for _, e := range unjoin(err) {
+			got = append(got, e.Error())
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("DontBlameSendmail=%s (-want +got):\n%s", tt.dbs, diff)
+		}
+		if !c.InClass("C", "c") {
+			t.Errorf("safe file not read: %q", c.Class("C"))
+		}
+	}
+}

@@ -184,6 +184,12 @@ func (p *parser) classFile(fc ClassFile) {
 	if p.opts.Root != "" {
 		path = filepath.Join(p.opts.Root, path)
 	}
+	if msg := p.unsafeDirPath(path); msg != "" {
+		if !fc.Optional {
+			p.errorf("fileclass: cannot open '%s': %s", fc.Path, msg)
+		}
+		return
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if fc.Optional {
@@ -220,6 +226,52 @@ func (p *parser) classFile(fc ClassFile) {
 			p.cfg.addClass(fc.Class, w)
 		}
 	}
+}
+
+// unsafeDirPath is the directory check sendmail's safefile makes before
+// it reads a class file: every directory from the root (Options.Root
+// when set) down to the file's own must not be world-writable (unless
+// sticky and DontBlameSendmail has TrustStickyBit) nor group-writable
+// (unless GroupWritableDirPathSafe); ClassFileInUnsafeDirPath turns the
+// check off. It returns sendmail's message, or "" when the path is safe
+// or a directory cannot be examined (the open then reports the error).
+func (p *parser) unsafeDirPath(path string) string {
+	dbs := map[string]bool{}
+	for _, w := range p.cfg.DontBlameSendmail {
+		dbs[strings.ToLower(w)] = true
+	}
+	if dbs["classfileinunsafedirpath"] {
+		return ""
+	}
+	top := "/"
+	if p.opts.Root != "" {
+		top = filepath.Clean(p.opts.Root)
+	}
+	dir := filepath.Dir(filepath.Clean(path))
+	var dirs []string
+	for d := dir; ; d = filepath.Dir(d) {
+		dirs = append(dirs, d)
+		if d == top || d == "/" || d == "." {
+			break
+		}
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		fi, err := os.Stat(dirs[i])
+		if err != nil || !fi.IsDir() {
+			return ""
+		}
+		m := fi.Mode()
+		switch {
+		case m.Perm()&0o002 != 0:
+			if m&os.ModeSticky != 0 && dbs["truststickybit"] {
+				continue
+			}
+			return "World writable directory"
+		case m.Perm()&0o020 != 0 && !dbs["groupwritabledirpathsafe"]:
+			return "Group writable directory"
+		}
+	}
+	return ""
 }
 
 // errText is strerror's wording for the common errors.

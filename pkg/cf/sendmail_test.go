@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -309,6 +310,54 @@ func TestLoadGenerated(t *testing.T) {
 			}
 			if c.Version != 10 || len(c.Mailers) == 0 || len(c.Rulesets) == 0 || len(c.Options) == 0 {
 				t.Errorf("incomplete: version %d, %d mailers, %d rulesets, %d options", c.Version, len(c.Mailers), len(c.Rulesets), len(c.Options))
+			}
+		})
+	}
+}
+
+// TestUnsafeClassFilesAgainstSendmail puts class files in directories of
+// several modes and compares the messages for each DontBlameSendmail
+// setting with sendmail's.
+func TestUnsafeClassFilesAgainstSendmail(t *testing.T) {
+	sb := newSandbox(t)
+	base := t.TempDir() // under /tmp, which is 1777
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, mode := range []os.FileMode{0o777, 0o777 | os.ModeSticky, 0o775, 0o775 | os.ModeSetgid, 0o755, 0o711} {
+		d := filepath.Join(base, fmt.Sprintf("d%o", mode))
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "f"), []byte("word\n"), 0o666); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, mode); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, "F{C"+strconv.Itoa(len(lines))+"}"+filepath.Join(d, "f"),
+			"F{O"+strconv.Itoa(len(lines))+"}-o "+filepath.Join(d, "missing"),
+			"F{M"+strconv.Itoa(len(lines))+"}"+filepath.Join(d, "missing"))
+	}
+	for i, dbs := range []string{"TrustStickyBit", "TrustStickyBit,GroupWritableDirPathSafe", "ClassFileInUnsafeDirPath", "GroupWritableDirPathSafe"} {
+		t.Run(dbs, func(t *testing.T) {
+			cf := filepath.Join(base, fmt.Sprintf("t%d.cf", i))
+			src := "V10/Berkeley\nO DontBlameSendmail=" + dbs + "\n" + strings.Join(lines, "\n") + "\n"
+			if err := os.WriteFile(cf, []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want := readView(sb.bt(t, cf, "0"), cf).msgs
+			if dbs != "ClassFileInUnsafeDirPath" && len(want) == 0 {
+				t.Fatal("sendmail reported nothing; the test lost its subject")
+			}
+			_, err := Load(cf, Options{})
+			var got []string
+			for _, e := range unjoin(err) {
+				got = append(got, e.Error())
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("(-sendmail +ours):\n%s", diff)
 			}
 		})
 	}
