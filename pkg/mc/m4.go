@@ -665,9 +665,11 @@ func (e *Engine) collectArgs(c *call, file string, line int) {
 			t = e.nextToken()
 		}
 	next:
+		// As in GNU m4, an argument that starts with a builtin's defn is
+		// that builtin; text after it is dropped.
 		arg := sb.String()
-		if def != nil && arg != "" {
-			def = nil
+		if def != nil {
+			arg = ""
 		}
 		c.args = append(c.args, arg)
 		c.defs = append(c.defs, def)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +36,9 @@ func runOurs(t testing.TB, dir, file string, defines map[string]string, opts Opt
 	if opts.Open == nil {
 		opts.Open = func(name string) (io.ReadCloser, error) {
 			p := name
+			if p == "" {
+				return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+			}
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(dir, p)
 			}

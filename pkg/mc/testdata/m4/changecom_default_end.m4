@@ -1,0 +1,2 @@
+changecom(`#',`')# x
+y

@@ -1,0 +1,3 @@
+define(`c',`# hidden `x'')c
+after
+define(`w',`ab')w#c

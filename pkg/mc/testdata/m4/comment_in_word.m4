@@ -1,0 +1,2 @@
+ab#cd
+define(`ab',`AB')ab#ab

@@ -1,0 +1,2 @@
+define(`x',`define')x(`y',1)y
+define(`a',`len')a(`xyz') a

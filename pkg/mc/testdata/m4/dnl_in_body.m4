@@ -1,0 +1,2 @@
+define(`d',`a dnl b')d c
+next

@@ -1,0 +1,1 @@
+define(`f',`cost $')f(1) define(`g',`$$1')g(x)

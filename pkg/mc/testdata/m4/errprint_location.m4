@@ -1,0 +1,2 @@
+errprint(__file__:__line__
+)

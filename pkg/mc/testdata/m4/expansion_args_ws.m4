@@ -1,0 +1,2 @@
+define(`sp',` ')define(`f',`<$1>')f(sp x)f(
+`' y)

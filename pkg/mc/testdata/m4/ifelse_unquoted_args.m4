@@ -1,0 +1,1 @@
+define(`a',`b')ifelse(a,b,`equal',`diff')|ifelse(`a',b,`equal',`diff')

@@ -1,0 +1,1 @@
+define(`f',`[$1|$2]')f(a include(`inc_part.inc'), b)

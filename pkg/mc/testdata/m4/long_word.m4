@@ -1,0 +1,1 @@
+define(`a_very_long_macro_name_with_digits_0123456789',`ok')a_very_long_macro_name_with_digits_0123456789

@@ -1,0 +1,3 @@
+a
+divert(1)b
+m4exit(2)

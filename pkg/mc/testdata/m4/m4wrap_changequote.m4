@@ -1,0 +1,1 @@
+m4wrap(`changequote([,])[wrapped] `x'')text

@@ -1,0 +1,2 @@
+define(`mylen',defn(`len'))mylen mylen(`abc')
+pushdef(`len',`user')len popdef(`len')len(`ab')

@@ -1,0 +1,3 @@
+defn(`define')x
+define(`y',defn(`len')xx)y
+define(`z',`a'defn(`len'))z

@@ -1,0 +1,3 @@
+changequote(`<<',`>>')<<<a>>>
+<<x<<y>>z>>
+changequote(`[[',`]')[[a]]]

@@ -1,0 +1,1 @@
+changequote([,])define([f],[shift($@)])f(a,[b,c],d)

@@ -1,0 +1,1 @@
+sinclude(`.')include(`')x

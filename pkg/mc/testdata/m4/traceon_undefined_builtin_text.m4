@@ -1,0 +1,1 @@
+dumpdef_not(x) patsubst_x

@@ -1,0 +1,2 @@
+undefine(`len')len(`x')
+define(`len',`mine')len
