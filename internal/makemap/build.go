@@ -26,7 +26,6 @@ type builder struct {
 	prog    string
 	kind    bdb.Type
 	anyKind bool // type implicit: -o takes a hash or a btree file
-	typ     string
 	target  target
 	trusted uint32
 	stdout  *bufio.Writer

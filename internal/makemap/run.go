@@ -113,7 +113,6 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		prog:    prog,
 		kind:    kind,
 		anyKind: typ == "implicit",
-		typ:     typ,
 		target:  t,
 		trusted: cf.trustedUID,
 		stdout:  out,
