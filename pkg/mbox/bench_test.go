@@ -83,3 +83,33 @@ func BenchmarkOpen100k(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkOpenFile opens the mbox named by MBOX_BENCH_FILE cold (no
+// index), to compare with other programs on the same file.
+func BenchmarkOpenFile(b *testing.B) {
+	path := os.Getenv("MBOX_BENCH_FILE")
+	if path == "" {
+		b.Skip("set MBOX_BENCH_FILE")
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(fi.Size())
+	for b.Loop() {
+		mb, err := Open(context.Background(), path, Options{ReadOnly: true, Location: time.UTC})
+		if err != nil {
+			b.Fatal(err)
+		}
+		mb.f.Close()
+	}
+}
+
+// TestWriteBenchFile writes the benchmark mailbox to MBOX_BENCH_WRITE.
+func TestWriteBenchFile(t *testing.T) {
+	path := os.Getenv("MBOX_BENCH_WRITE")
+	if path == "" {
+		t.Skip("set MBOX_BENCH_WRITE")
+	}
+	writeBenchMbox(t, path, 100000)
+}

@@ -20,7 +20,24 @@
 // mailbox (see Options.IndexPath) lets an unchanged mailbox reopen without a
 // parse.
 //
-// The package does not speak IMAP or POP3, and it does not decide which
+// Using it: Open (or Folders.Open) reads the state; Messages, Message and
+// Reader serve sequence numbers, UIDs, flags, keywords, sizes, INTERNALDATEs
+// and streamed bodies; SetFlags records flag changes, written lazily like
+// Dovecot's at Flush (CHECK), Expunge or Close; Append saves a message at
+// once; Sync picks up what other processes did and reports it as Changes.
+// A read-write SELECT calls TakeRecent; an EXAMINE does not, and calls Flush
+// right after Open to write missing UIDs as Dovecot does even read-only.
+//
+// The index of a mailbox opened through Folders is
+// <level>/.imap/<name>/mailsuite.mbox-index (INBOX: <root>/.imap/INBOX/...),
+// next to Dovecot's dovecot.index* files, which are never touched. It is
+// trusted only while the file's size, mtime, inode and device match; a file
+// that only grew is read from the index plus its new tail; anything else is
+// parsed again. A rewrite's rollback journal is the index path plus
+// ".journal" (or, without an index, a file in the temporary directory).
+//
+// The package does not speak IMAP or POP3 (the IMAP layer turns LF into
+// CRLF and NUL into 0x80 as Dovecot does), and it does not decide which
 // session owns \Recent: it reports which messages are new since the last
 // session took them and lets the caller hand them out.
 package mbox
