@@ -99,7 +99,7 @@ func (w *Writer) addKey(slot, idx int) {
 // appended to the key's set. Put copies key and val.
 func (w *Writer) Put(key, val []byte) error {
 	if w.opts.Duplicates {
-		w.recs = append(w.recs, record{key: w.clone(key), val: w.clone(val)})
+		w.add(key, val)
 		return nil
 	}
 	if len(w.recs) >= 1<<31-1 {
@@ -109,9 +109,21 @@ func (w *Writer) Put(key, val []byte) error {
 	if idx >= 0 {
 		return ErrKeyExists
 	}
-	w.recs = append(w.recs, record{key: w.clone(key), val: w.clone(val)})
+	w.add(key, val)
 	w.addKey(slot, len(w.recs)-1)
 	return nil
+}
+
+// add appends a copy of the record. The slice doubles when full, where
+// append would grow a large slice by a quarter at a time and leave four
+// times its final size behind as garbage.
+func (w *Writer) add(key, val []byte) {
+	if len(w.recs) == cap(w.recs) {
+		grown := make([]record, len(w.recs), max(1024, 2*cap(w.recs)))
+		copy(grown, w.recs)
+		w.recs = grown
+	}
+	w.recs = append(w.recs, record{key: w.clone(key), val: w.clone(val)})
 }
 
 // Replace stores val under key, replacing any value put before (makemap
