@@ -105,6 +105,30 @@ func genSource(seed int64, g genOptions) []byte {
 	return buf.Bytes()
 }
 
+// TestManyDuplicates stores hundreds of values under a few keys, enough
+// for off-page duplicate trees in both access methods.
+func TestManyDuplicates(t *testing.T) {
+	tl := needTools(t)
+	var buf bytes.Buffer
+	for i := 0; i < 600; i++ {
+		fmt.Fprintf(&buf, "many.example value %d %s\n", i, strings.Repeat("x", i%50))
+		if i%3 == 0 {
+			fmt.Fprintf(&buf, "Some.Example v%d\n", i)
+		}
+		fmt.Fprintf(&buf, "single%d.example one\n", i)
+	}
+	for _, typ := range []string{"hash", "btree"} {
+		t.Run(typ, func(t *testing.T) {
+			p := newPair(t, nil)
+			compareRun(t, tl, p, "", buf.Bytes(), "-d", typ, "dups")
+			compareMaps(t, tl, p, typ, "dups")
+			// Then -o -d, each program appending to the map it made.
+			compareRun(t, tl, p, "", []byte("many.example appended\nnew.example new\n"), "-o", "-d", typ, "dups")
+			compareMaps(t, tl, p, typ, "dups")
+		})
+	}
+}
+
 // TestGenerated builds maps from generated sources with both programs and
 // every flag that changes parsing or storing.
 func TestGenerated(t *testing.T) {
