@@ -68,7 +68,7 @@ type Engine struct {
 	cur   int
 	divs  map[int]*strings.Builder
 	out   *bufio.Writer
-	wraps []string
+	wraps []wrapText
 
 	depth    int
 	produced int64
@@ -107,6 +107,13 @@ type inputBlock struct {
 }
 
 // fatalError stops processing, as m4 exits on it.
+// wrapText is m4wrap text and where m4wrap was called, which is where
+// GNU m4 reports it being read.
+type wrapText struct {
+	text, file string
+	line       int
+}
+
 type fatalError struct{ status int }
 
 func (f *fatalError) Error() string { return fmt.Sprintf("m4: exit status %d", f.status) }
@@ -368,9 +375,9 @@ func (e *Engine) pushString(s string) {
 	e.inputChange = true
 }
 
-func (e *Engine) pushWrap(s string) {
-	e.grow(len(s))
-	e.input = append(e.input, &inputBlock{text: s, file: e.file, line: e.line, wrap: true})
+func (e *Engine) pushWrap(w wrapText) {
+	e.grow(len(w.text))
+	e.input = append(e.input, &inputBlock{text: w.text, file: w.file, line: w.line, wrap: true})
 	e.inputChange = true
 }
 

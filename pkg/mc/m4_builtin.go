@@ -595,7 +595,7 @@ func biM4wrap(e *Engine, c *call) string {
 	if !e.checkArgs(c, 2, -1) {
 		return ""
 	}
-	e.wraps = append(e.wraps, strings.Join(c.args[1:], " "))
+	e.wraps = append(e.wraps, wrapText{text: strings.Join(c.args[1:], " "), file: e.file, line: e.line})
 	return ""
 }
 

@@ -1,0 +1,3 @@
+changecom(`/*',`*/')/* a
+b
+c */__line__

@@ -1,0 +1,3 @@
+divert(1)x
+divert(0)y
+`unterminated

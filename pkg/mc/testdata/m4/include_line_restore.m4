@@ -1,0 +1,3 @@
+a
+include(`inc_lines.inc')__line__
+b __line__

@@ -1,0 +1,1 @@
+define(`f',`changequote(`[',`]')$1')f(`a')[b] `c'

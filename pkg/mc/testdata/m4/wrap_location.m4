@@ -1,0 +1,4 @@
+m4wrap(`len(1,2)__line__ __file__')
+
+
+end

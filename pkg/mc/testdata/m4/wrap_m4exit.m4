@@ -1,0 +1,2 @@
+divert(1)d
+divert(0)m4wrap(`m4exit(5)')a
