@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+
+package mc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// CompileOptions configures Compile. The zero value reads included files
+// from the file system and discards warnings.
+type CompileOptions struct {
+	// Stderr receives m4's diagnostics: errors as "m4:<file>:<line>: <msg>"
+	// and the warnings the sendmail-cf macros print.
+	Stderr io.Writer
+	// IncludeDirs are searched for relative include names, like m4 -I.
+	IncludeDirs []string
+	// Defines are set before the mc is read, like m4 -Dname=value.
+	Defines map[string]string
+	// Open opens included files; nil means os.Open. Including a path that
+	// ends in m4/cf.m4 never calls it: the sendmail-cf layer is built in.
+	Open func(name string) (io.ReadCloser, error)
+}
+
+// ErrReported is wrapped by Compile's error when m4 diagnostics were
+// already written to Stderr and the compilation must fail (m4 exits 1).
+var ErrReported = errors.New("m4 reported errors")
+
+// Compile reads the sendmail.mc r (named name in diagnostics) and writes
+// the sendmail.cf to out. The sendmail-cf macro layer (OSTYPE, DOMAIN,
+// FEATURE, MAILER, define(conf...), ...) is built in and installed when the
+// mc includes cf.m4, so neither GNU m4 nor sendmail-cf needs to be installed.
+// Rulesets are not generated.
+func Compile(name string, r io.Reader, out io.Writer, opts CompileOptions) error {
+	open := opts.Open
+	if open == nil {
+		open = func(n string) (io.ReadCloser, error) { return os.Open(n) }
+	}
+	var l *layer
+	e := NewEngine(Options{
+		Stderr:      opts.Stderr,
+		IncludeDirs: opts.IncludeDirs,
+		Open: func(n string) (io.ReadCloser, error) {
+			if isCfPath(n) {
+				l.install(n)
+				return io.NopCloser(strings.NewReader(cfHeader)), nil
+			}
+			return open(n)
+		},
+	})
+	l = newLayer(e, opts.Stderr, open)
+	keys := make([]string, 0, len(opts.Defines))
+	for k := range opts.Defines {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		e.Define(k, opts.Defines[k])
+	}
+	e.SetBuiltin(finishMacro, l.finish)
+	// The trailer stands for cfhead.m4's m4wrap: it runs after the last
+	// line of the mc, while the diversions are still there.
+	in := io.MultiReader(r, strings.NewReader("\n"+finishMacro+"\n"))
+	if err := e.Process(name, in, out); err != nil {
+		return err
+	}
+	if n := e.ErrorCount(); n > 0 {
+		return fmt.Errorf("%s: %d errors: %w", name, n, ErrReported)
+	}
+	return nil
+}
