@@ -179,3 +179,34 @@ func TestGenerated(t *testing.T) {
 		})
 	}
 }
+
+// TestRealAppendsToOurs has the real makemap -o add records to maps our
+// makemap wrote (so Berkeley DB itself updates our pages in place), and
+// compares with the same done to the real makemap's maps.
+func TestRealAppendsToOurs(t *testing.T) {
+	tl := needTools(t)
+	tests := []struct {
+		name, typ string
+		flags     []string
+	}{
+		{"hash", "hash", nil},
+		{"btree", "btree", nil},
+		{"hash -d", "hash", []string{"-d"}},
+		{"btree -d", "btree", []string{"-d"}},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			first := genSource(int64(2000+i), genOptions{n: 5000, dupPct: 3})
+			more := genSource(int64(3000+i), genOptions{n: 5000, dupPct: 3})
+			p := newPair(t, nil)
+			args := append(append([]string{}, tc.flags...), tc.typ, "m")
+			compareRun(t, tl, p, "", first, args...)
+			ro := run(t, tl.real, p.ours, "", more, append([]string{"-o"}, args...)...)
+			rr := run(t, tl.real, p.real, "", more, append([]string{"-o"}, args...)...)
+			if ro != rr {
+				t.Errorf("real makemap -o on our map: %d %q; on its own: %d %q", ro.rc, ro.stderr, rr.rc, rr.stderr)
+			}
+			compareMaps(t, tl, p, tc.typ, "m")
+		})
+	}
+}
