@@ -527,6 +527,12 @@ var badLines = []struct {
 	{"V99/Foo", []string{`invalid V line vendor code: "Foo"`}},
 	{"Fw/nonexist/file", []string{"fileclass: cannot open '/nonexist/file': No such file or directory"}},
 	{"Fw-o /nonexist/file", nil},
+	{"O DontBlameSendmail=TrustStickyBit,certowner;a:b", []string{
+		"readcf: DontBlameSendmail option: certowner unrecognized",
+		"readcf: DontBlameSendmail option: a unrecognized",
+		"readcf: DontBlameSendmail option: b unrecognized",
+	}},
+	{"O PrivacyOptions=novrfy,Bogus;x goaway", []string{"readcf: Op line: Bogus unrecognized", "readcf: Op line: x unrecognized"}},
 }
 
 func unjoin(err error) []error {

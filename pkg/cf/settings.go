@@ -253,7 +253,11 @@ func (p *parser) setOption(o Option) {
 	case "Timeout":
 		p.setTimeout(o.Sub, v)
 	case "PrivacyOptions":
-		for _, w := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		for _, w := range strings.FieldsFunc(v, isFlagSep) {
+			if !privacyWords[strings.ToLower(w)] {
+				p.errorf("readcf: Op line: %s unrecognized", w)
+				continue
+			}
 			s.PrivacyOptions = append(s.PrivacyOptions, strings.ToLower(w))
 		}
 	case "AuthOptions":
@@ -348,7 +352,11 @@ func (p *parser) setOption(o Option) {
 		s.SuperSafe = v
 	case "DontBlameSendmail":
 		s.DontBlameSendmail = nil
-		for _, w := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		for _, w := range strings.FieldsFunc(v, isFlagSep) {
+			if !dontBlameWords[strings.ToLower(w)] {
+				p.errorf("readcf: DontBlameSendmail option: %s unrecognized", w)
+				continue
+			}
 			s.DontBlameSendmail = append(s.DontBlameSendmail, w)
 		}
 	case "InputMailFilters":
@@ -361,6 +369,36 @@ func (p *parser) setOption(o Option) {
 	case "TempFileMode":
 		s.TempFileMode = uint32(atooct(v)) & 0o777
 	}
+}
+
+// isFlagSep separates the words of PrivacyOptions and DontBlameSendmail.
+func isFlagSep(r rune) bool {
+	return r == ',' || r == ' ' || r == '\t' || r == ';' || r == ':' || r == '\n'
+}
+
+// privacyWords are the PrivacyOptions sendmail 8.17 knows.
+var privacyWords = wordSet("public needmailhelo needexpnhelo needvrfyhelo noexpn novrfy restrictexpand " +
+	"restrictmailq restrictqrun noetrn noverb authwarnings noreceipts nobodyreturn goaway noactualrecipient")
+
+// dontBlameWords are the DontBlameSendmail flags sendmail 8.17 knows.
+var dontBlameWords = wordSet("safe assumesafechown classfileinunsafedirpath dontwarnforwardfileinunsafedirpath " +
+	"errorheaderinunsafedirpath filedeliverytohardlink filedeliverytosymlink forwardfileinunsafedirpath " +
+	"forwardfileingroupwritabledirpath groupreadabledefaultauthinfofile groupreadablekeyfile " +
+	"groupreadablesasldbfile groupwritablealiasfile groupwritabledirpathsafe groupwritableforwardfile " +
+	"groupwritableforwardfilesafe groupwritableincludefile groupwritableincludefilesafe groupwritablesasldbfile " +
+	"helpfileinunsafedirpath includefileingroupwritabledirpath includefileinunsafedirpath insufficiententropy " +
+	"linkedaliasfileinwritabledir linkedclassfileinwritabledir linkedforwardfileinwritabledir " +
+	"linkedincludefileinwritabledir linkedmapinwritabledir linkedserviceswitchfileinwritabledir mapinunsafedirpath " +
+	"nonrootsafeaddr runprograminunsafedirpath runwritableprogram truststickybit worldwritablealiasfile " +
+	"worldwritableforwardfile worldwritableincludefile writemaptohardlink writemaptosymlink writestatstohardlink " +
+	"writestatstosymlink")
+
+func wordSet(s string) map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(s) {
+		m[w] = true
+	}
+	return m
 }
 
 // splitUserGroup splits "user:group" (also "." or "/") as setoption does.
