@@ -103,7 +103,6 @@ type inputBlock struct {
 	line   int
 	bol    bool        // file block: the next character starts a new line
 	def    *builtinDef // a defn token that has not been read yet
-	wrap   bool
 }
 
 // fatalError stops processing, as m4 exits on it.
@@ -200,7 +199,8 @@ func (e *Engine) ExitStatus() int {
 	return 0
 }
 
-// Diversion returns the current contents of diversion n (n >= 1).
+// Diversion returns the current contents of diversion n (n >= 1). Text
+// for diversion 0 is not kept: it goes straight to Process's writer.
 func (e *Engine) Diversion(n int) string {
 	if d := e.divs[n]; d != nil {
 		return d.String()
@@ -377,7 +377,7 @@ func (e *Engine) pushString(s string) {
 
 func (e *Engine) pushWrap(w wrapText) {
 	e.grow(len(w.text))
-	e.input = append(e.input, &inputBlock{text: w.text, file: w.file, line: w.line, wrap: true})
+	e.input = append(e.input, &inputBlock{text: w.text, file: w.file, line: w.line})
 	e.inputChange = true
 }
 

@@ -5,6 +5,7 @@ package mc
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -27,6 +28,7 @@ func init() {
 	add("divert", false, biDivert)
 	add("divnum", false, biDivnum)
 	add("dnl", false, biDnl)
+	add("dumpdef", false, biDumpdef)
 	add("errprint", true, biErrprint)
 	add("esyscmd", true, biUnsupported)
 	add("eval", true, biEval)
@@ -48,6 +50,7 @@ func init() {
 	add("sinclude", true, biSinclude)
 	add("substr", true, biSubstr)
 	add("syscmd", true, biUnsupported)
+	add("sysval", false, biSysval)
 	add("translit", true, biTranslit)
 	add("undefine", true, biUndefine)
 	add("undivert", false, biUndivert)
@@ -416,7 +419,7 @@ func biUndivert(e *Engine, c *call) string {
 		for k := range e.divs {
 			keys = append(keys, k)
 		}
-		sortInts(keys)
+		sort.Ints(keys)
 		for _, k := range keys {
 			e.insertDiversion(k)
 		}
@@ -687,10 +690,41 @@ func formatRadix(v int32, radix, width int) string {
 	return digits
 }
 
-func sortInts(a []int) {
-	for i := 1; i < len(a); i++ {
-		for j := i; j > 0 && a[j] < a[j-1]; j-- {
-			a[j], a[j-1] = a[j-1], a[j]
+
+func biSysval(e *Engine, c *call) string {
+	e.checkArgs(c, 1, 1)
+	return "0"
+}
+
+// biDumpdef prints definitions to Stderr, sorted by name, as GNU m4 does
+// with its default debug settings. Without arguments it lists every macro
+// this engine knows, which is fewer builtins than GNU m4 has.
+func biDumpdef(e *Engine, c *call) string {
+	var names []string
+	if len(c.args) == 1 {
+		for n := range e.syms {
+			names = append(names, n)
+		}
+	} else {
+		for _, n := range c.args[1:] {
+			if e.lookup(n) == nil {
+				e.msgf("undefined macro `%s'", n)
+				continue
+			}
+			names = append(names, n)
 		}
 	}
+	sort.Strings(names)
+	e.out.Flush()
+	var sb strings.Builder
+	for _, n := range names {
+		s := e.lookup(n)
+		if s.bi != nil {
+			fmt.Fprintf(&sb, "%s:\t<%s>\n", n, s.bi.name)
+		} else {
+			fmt.Fprintf(&sb, "%s:\t%s\n", n, s.text)
+		}
+	}
+	io.WriteString(e.stderr, sb.String())
+	return ""
 }
