@@ -690,7 +690,6 @@ func formatRadix(v int32, radix, width int) string {
 	return digits
 }
 
-
 func biSysval(e *Engine, c *call) string {
 	e.checkArgs(c, 1, 1)
 	return "0"
