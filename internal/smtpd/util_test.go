@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: MIT
+
+package smtpd
+
+import (
+	"context"
+	"time"
+)
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
