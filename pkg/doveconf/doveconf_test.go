@@ -113,7 +113,7 @@ func runOurs(conf string, all bool) result {
 	return result{out.String(), errb.String(), code}
 }
 
-func debianTree(t *testing.T) string {
+func debianTree(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	copyTree(t, filepath.Join("testdata", "debian"), dir)
