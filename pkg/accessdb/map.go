@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,6 +94,57 @@ type DBOptions struct {
 	MatchOnly bool
 	// Append is -a: appended to every value found.
 	Append string
+	// DontBlameSendmail are the cf's DontBlameSendmail flags; of them
+	// TrustStickyBit, GroupWritableDirPathSafe and MapInUnsafeDirPath
+	// relax the directory check OpenDB makes (any case).
+	DontBlameSendmail []string
+}
+
+// ErrUnsafe is wrapped by OpenDB's error for a map file in a directory
+// that others can write to, which sendmail refuses to read
+// ("unsafe map file /etc/mail/access.db: World writable directory").
+var ErrUnsafe = errors.New("unsafe map file")
+
+// unsafeDir applies sendmail's safefile rule for map files to the
+// directories from / down to the one holding path: none may be
+// world-writable (unless sticky with TrustStickyBit) or group-writable
+// (unless GroupWritableDirPathSafe); MapInUnsafeDirPath allows both.
+func unsafeDir(path string, dbs []string) string {
+	flags := map[string]bool{}
+	for _, f := range dbs {
+		flags[strings.ToLower(f)] = true
+	}
+	if flags["mapinunsafedirpath"] {
+		return ""
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return ""
+	}
+	var dirs []string
+	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+		dirs = append(dirs, d)
+		if d == "/" || d == "." {
+			break
+		}
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		fi, err := os.Stat(dirs[i])
+		if err != nil || !fi.IsDir() {
+			return ""
+		}
+		m := fi.Mode()
+		switch {
+		case m.Perm()&0o002 != 0:
+			if m&os.ModeSticky != 0 && flags["truststickybit"] {
+				continue
+			}
+			return "World writable directory"
+		case m.Perm()&0o020 != 0 && !flags["groupwritabledirpathsafe"]:
+			return "Group writable directory"
+		}
+	}
+	return ""
 }
 
 // DBMap is a Map over a Berkeley DB file made by makemap, read with
@@ -100,7 +153,8 @@ type DBOptions struct {
 // with a trailing NUL, and the first value of a duplicate set is returned,
 // cut at its first NUL. As in sendmail, once a form has hit, the other
 // form is no longer tried for this map. When the file is replaced (a new
-// makemap run), the next lookup reopens it.
+// makemap run), the next lookup reopens it. A file in a directory others
+// may write to is refused (ErrUnsafe), as sendmail refuses it.
 type DBMap struct {
 	path string // the file opened, with ".db"
 	opts DBOptions
@@ -120,6 +174,9 @@ func OpenDB(path string, opts DBOptions) (*DBMap, error) {
 	m := &DBMap{path: path, opts: opts}
 	m.try0.Store(!opts.IncludeNull)
 	m.try1.Store(!opts.NoTryNull)
+	if msg := unsafeDir(path, opts.DontBlameSendmail); msg != "" {
+		return nil, fmt.Errorf("%w %s: %s", ErrUnsafe, path, msg)
+	}
 	db, err := bdb.Open(path)
 	if err != nil {
 		if opts.Optional && errors.Is(err, fs.ErrNotExist) {
@@ -197,6 +254,9 @@ func (m *DBMap) current() (*bdb.DB, error) {
 	}
 	if m.db != nil && !m.db.Changed() {
 		return m.db, nil
+	}
+	if msg := unsafeDir(m.path, m.opts.DontBlameSendmail); msg != "" {
+		return nil, fmt.Errorf("%w %s: %s", ErrUnsafe, m.path, msg)
 	}
 	db, err := bdb.Open(m.path)
 	if err != nil {

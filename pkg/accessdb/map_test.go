@@ -121,21 +121,21 @@ func TestDBMapKeyRules(t *testing.T) {
 		}
 	})
 	t.Run("-o missing file", func(t *testing.T) {
-		m, err := OpenDB(filepath.Join(t.TempDir(), "nothere"), DBOptions{Optional: true})
+		m, err := OpenDB(filepath.Join(t.TempDir(), "nothere"), DBOptions{Optional: true, DontBlameSendmail: []string{"TrustStickyBit"}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, ok, err := m.Lookup("x"); ok || err != nil {
 			t.Errorf("optional missing map: %v %v", ok, err)
 		}
-		if _, err := OpenDB(filepath.Join(t.TempDir(), "nothere"), DBOptions{}); err == nil {
+		if _, err := OpenDB(filepath.Join(t.TempDir(), "nothere"), DBOptions{DontBlameSendmail: []string{"TrustStickyBit"}}); err == nil {
 			t.Error("a missing map without -o must fail")
 		}
 	})
 	t.Run("reopen after makemap replaces the file", func(t *testing.T) {
 		dir := t.TempDir()
 		copyFile(t, filepath.Join("testdata", "makemap", "small.db"), filepath.Join(dir, "access.db"))
-		m, err := OpenDB(filepath.Join(dir, "access"), DBOptions{})
+		m, err := OpenDB(filepath.Join(dir, "access"), DBOptions{DontBlameSendmail: []string{"TrustStickyBit"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -203,5 +203,44 @@ func TestCheckerOverDB(t *testing.T) {
 	}
 	if r.Key != "From:Example.NET" || r.RHS.Kind != Discard {
 		t.Errorf("got %+v", r)
+	}
+}
+
+// TestDBMapUnsafeDir checks the directory rule for map files (compared
+// with sendmail by TestDBMapUnsafeAgainstSendmail).
+func TestDBMapUnsafeDir(t *testing.T) {
+	base := t.TempDir()
+	for _, tt := range []struct {
+		mode os.FileMode
+		dbs  []string
+		want string // "" for no error
+	}{
+		// t.TempDir is below /tmp (1777): TrustStickyBit is needed for it.
+		{0o755, []string{"TrustStickyBit"}, ""},
+		{0o755, nil, "World writable directory"},
+		{0o777, []string{"TrustStickyBit"}, "World writable directory"},
+		{0o777 | os.ModeSticky, []string{"TrustStickyBit"}, ""},
+		{0o775, []string{"TrustStickyBit"}, "Group writable directory"},
+		{0o775, []string{"TrustStickyBit", "groupwritabledirpathsafe"}, ""},
+		{0o777, []string{"MapInUnsafeDirPath"}, ""},
+	} {
+		d, err := os.MkdirTemp(base, "d")
+		if err != nil {
+			t.Fatal(err)
+		}
+		copyFile(t, filepath.Join("testdata", "makemap", "small.db"), filepath.Join(d, "access.db"))
+		if err := os.Chmod(d, tt.mode); err != nil {
+			t.Fatal(err)
+		}
+		m, err := OpenDB(filepath.Join(d, "access"), DBOptions{DontBlameSendmail: tt.dbs})
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%v %v: %v", tt.mode, tt.dbs, err)
+		case tt.want != "" && (err == nil || !errors.Is(err, ErrUnsafe) || !strings.HasSuffix(err.Error(), tt.want)):
+			t.Errorf("%v %v: got %v, want %q", tt.mode, tt.dbs, err, tt.want)
+		}
+		if m != nil {
+			m.Close()
+		}
 	}
 }

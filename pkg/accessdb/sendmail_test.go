@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -254,7 +255,8 @@ func TestDBMapAgainstSendmail(t *testing.T) {
 			t.Fatalf("makemap %v: %v: %s", args, err, out)
 		}
 	}
-	cf := "V10/Berkeley\nO DontBlameSendmail=TrustStickyBit,MapInUnsafeDirPath\n" +
+	dbs := []string{"TrustStickyBit", "MapInUnsafeDirPath"}
+	cf := "V10/Berkeley\nO DontBlameSendmail=" + strings.Join(dbs, ",") + "\n" +
 		"Klong hash " + mapPath + "\nKlongf hash -f " + mapPath + "_f\n"
 	cfPath := filepath.Join(dir, "l.cf")
 	writeFile(t, cfPath, cf)
@@ -293,7 +295,7 @@ func TestDBMapAgainstSendmail(t *testing.T) {
 	for _, spec := range []struct {
 		file string
 		opts DBOptions
-	}{{mapPath, DBOptions{}}, {mapPath + "_f", DBOptions{NoFoldCase: true}}} {
+	}{{mapPath, DBOptions{DontBlameSendmail: dbs}}, {mapPath + "_f", DBOptions{NoFoldCase: true, DontBlameSendmail: dbs}}} {
 		m, err := OpenDB(spec.file, spec.opts)
 		if err != nil {
 			t.Fatal(err)
@@ -315,5 +317,73 @@ func TestDBMapAgainstSendmail(t *testing.T) {
 	}
 	if diff := cmp.Diff(got, ours); diff != "" {
 		t.Errorf("(-sendmail +ours):\n%s\n%s", diff, out)
+	}
+}
+
+// TestDBMapUnsafeAgainstSendmail compares OpenDB's directory rule with
+// the maps sendmail refuses ("unsafe map file …") for each
+// DontBlameSendmail setting.
+func TestDBMapUnsafeAgainstSendmail(t *testing.T) {
+	sendmail := testutil.Oracle(t, "sendmail", "sendmail-bin")
+	makemap := testutil.Oracle(t, "makemap", "sendmail-bin")
+	unshare := testutil.Oracle(t, "unshare", "util-linux")
+	testutil.RequireRoot(t, "sendmail -bt runs in a private mount namespace (unshare -m) so that it cannot query the system resolver")
+	base := t.TempDir()
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	modes := []os.FileMode{0o777, 0o777 | os.ModeSticky, 0o775, 0o755}
+	for i, mode := range modes {
+		d := filepath.Join(base, fmt.Sprintf("d%d", i))
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := runCmd(makemap, []string{"hash", filepath.Join(d, "map")}, strings.NewReader("k v\n")); err != nil {
+			t.Fatalf("makemap: %v: %s", err, out)
+		}
+		if err := os.Chmod(filepath.Join(d, "map.db"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(base, "resolv.conf"), "nameserver 127.0.0.1\n")
+	host, _ := os.Hostname()
+	writeFile(t, filepath.Join(base, "hosts"), "127.0.0.1 localhost\n127.0.1.1 "+host+".localdomain "+host+"\n")
+	unsafeLine := regexp.MustCompile(`hash map "m(\d)": unsafe map file \S+: (.*)$`)
+	for n, dbs := range [][]string{{"TrustStickyBit"}, {"TrustStickyBit", "GroupWritableDirPathSafe"}, {"MapInUnsafeDirPath"}, {"GroupWritableDirPathSafe"}} {
+		t.Run(strings.Join(dbs, ","), func(t *testing.T) {
+			var cf, in strings.Builder
+			cf.WriteString("V10/Berkeley\nO DontBlameSendmail=" + strings.Join(dbs, ",") + "\n")
+			for i := range modes {
+				fmt.Fprintf(&cf, "Km%d hash %s\n", i, filepath.Join(base, fmt.Sprintf("d%d", i), "map"))
+				fmt.Fprintf(&in, "/map m%d k\n", i)
+			}
+			cfPath := filepath.Join(base, fmt.Sprintf("t%d.cf", n))
+			writeFile(t, cfPath, cf.String())
+			script := `mount --bind "$1/resolv.conf" /etc/resolv.conf && mount --bind "$1/hosts" /etc/hosts && exec "$2" -C "$3" -bt`
+			out, _ := runCmd(unshare, []string{"-m", "sh", "-c", script, "sh", base, sendmail, cfPath}, strings.NewReader(in.String()))
+			want := make([]string, len(modes))
+			for _, l := range strings.Split(out, "\n") {
+				if m := unsafeLine.FindStringSubmatch(l); m != nil {
+					i, _ := strconv.Atoi(m[1])
+					want[i] = m[2]
+				}
+			}
+			got := make([]string, len(modes))
+			for i := range modes {
+				m, err := OpenDB(filepath.Join(base, fmt.Sprintf("d%d", i), "map"), DBOptions{DontBlameSendmail: dbs})
+				if err != nil {
+					msg := err.Error()
+					got[i] = msg[strings.LastIndex(msg, ": ")+2:]
+				} else {
+					m.Close()
+				}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("(-sendmail +ours):\n%s\n%s", diff, out)
+			}
+		})
 	}
 }
