@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -36,9 +38,26 @@ var ErrReported = errors.New("m4 reported errors")
 // mc includes cf.m4, so neither GNU m4 nor sendmail-cf needs to be installed.
 // Rulesets are not generated.
 func Compile(name string, r io.Reader, out io.Writer, opts CompileOptions) error {
+	if opts.Stderr == nil {
+		opts.Stderr = io.Discard
+	}
 	open := opts.Open
 	if open == nil {
 		open = func(n string) (io.ReadCloser, error) { return os.Open(n) }
+	}
+	// Relative names are tried as given, then in each include directory,
+	// as m4 -I does.
+	resolve := func(n string) (io.ReadCloser, error) {
+		rc, err := open(n)
+		if err == nil || filepath.IsAbs(n) || !errors.Is(err, fs.ErrNotExist) {
+			return rc, err
+		}
+		for _, d := range opts.IncludeDirs {
+			if rc, err2 := open(filepath.Join(d, n)); err2 == nil {
+				return rc, nil
+			}
+		}
+		return nil, err
 	}
 	var l *layer
 	e := NewEngine(Options{
@@ -49,10 +68,10 @@ func Compile(name string, r io.Reader, out io.Writer, opts CompileOptions) error
 				l.install(n)
 				return io.NopCloser(strings.NewReader(cfHeader)), nil
 			}
-			return open(n)
+			return resolve(n)
 		},
 	})
-	l = newLayer(e, opts.Stderr, open)
+	l = newLayer(e, opts.Stderr, resolve)
 	keys := make([]string, 0, len(opts.Defines))
 	for k := range opts.Defines {
 		keys = append(keys, k)
