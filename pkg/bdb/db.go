@@ -3,6 +3,7 @@
 package bdb
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -116,7 +117,7 @@ func newDB(r io.ReaderAt, data []byte, size int64) (db *DB, err error) {
 	if meta[24] != 0 {
 		return nil, fmt.Errorf("%w: encrypted database", ErrUnsupported)
 	}
-	p := &pager{r: r, data: data, size: size, pageSize: ps, order: order, hdr: pageHdrSize}
+	p := &pager{r: r, data: data, size: size, pageSize: ps, order: order, big: order == binary.ByteOrder(binary.BigEndian), hdr: pageHdrSize}
 	if meta[26]&0x01 != 0 {
 		p.hdr = pageHdrSum
 	}

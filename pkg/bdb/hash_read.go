@@ -215,8 +215,8 @@ func (h *hashDB) values(pg []byte, di int, b *budget, fn func([]byte) bool) erro
 			if len(rest) < 4 {
 				return corruptf("duplicate set on page %d is truncated", p.u32(pg, offPgno))
 			}
-			l := int(p.order.Uint16(rest))
-			if 4+l > len(rest) || int(p.order.Uint16(rest[2+l:])) != l {
+			l := int(p.u16(rest, 0))
+			if 4+l > len(rest) || int(p.u16(rest, 2+l)) != l {
 				return corruptf("duplicate set on page %d is malformed", p.u32(pg, offPgno))
 			}
 			if !fn(rest[2 : 2+l]) {
