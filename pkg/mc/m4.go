@@ -438,6 +438,52 @@ func (e *Engine) popInput() {
 	e.inputChange = true
 }
 
+// peekString reports whether the input continues with s, consuming
+// nothing.
+func (e *Engine) peekString(s string) bool {
+	i := len(e.input) - 1
+	pos := -1
+	for k := 0; k < len(s); k++ {
+		for {
+			if i < 0 {
+				return false
+			}
+			b := e.input[i]
+			if b.def != nil {
+				return false
+			}
+			if pos < 0 {
+				pos = b.pos
+			}
+			if pos < len(b.text) {
+				break
+			}
+			i--
+			pos = -1
+		}
+		if e.input[i].text[pos] != s[k] {
+			return false
+		}
+		pos++
+	}
+	return true
+}
+
+// peekOpen reports whether the next token is an opening parenthesis: a
+// "(" that starts a comment or a quoted string does not open arguments.
+func (e *Engine) peekOpen() bool {
+	if e.peek() != '(' {
+		return false
+	}
+	if e.bcomm != "" && e.peekString(e.bcomm) {
+		return false
+	}
+	if e.lquote != "" && e.peekString(e.lquote) {
+		return false
+	}
+	return true
+}
+
 // lookingAt reports whether the input continues with s after the byte
 // just consumed, which must equal s[0]; if so the rest is consumed.
 func (e *Engine) lookingAt(s string) bool {
@@ -588,7 +634,7 @@ func (e *Engine) nextToken() token {
 // (argument collection) instead of the current diversion.
 func (e *Engine) expandToken(t token, sb *strings.Builder) {
 	if t.kind == tokWord {
-		if s := e.lookup(t.text); s != nil && !(s.bi != nil && s.bi.blind && e.peek() != '(') {
+		if s := e.lookup(t.text); s != nil && !(s.bi != nil && s.bi.blind && !e.peekOpen()) {
 			e.expandMacro(t.text, s)
 			return
 		}
@@ -615,7 +661,7 @@ func (e *Engine) expandMacro(name string, s *symbol) {
 	}
 	openFile, openLine := e.file, e.line
 	c := &call{name: name, args: []string{name}, defs: []*builtinDef{nil}}
-	if e.peek() == '(' {
+	if e.peekOpen() {
 		e.next()
 		e.collectArgs(c, openFile, openLine)
 	}

@@ -1,0 +1,1 @@
+m4wrap(`m4exit(0)')include(`nope')x

@@ -1,0 +1,3 @@
+changequote(`aq',`bq')aqxbq define(`aq',`AQ')aq
+changequote`'changecom(`rem')rem this
+x

@@ -1,0 +1,1 @@
+changequote(`(',`)')define(`f',`[$1]')f((a,b)) (c)
