@@ -612,3 +612,21 @@ func TestUnsafeClassFileDir(t *testing.T) {
 		}
 	}
 }
+
+func TestAccessFeatures(t *testing.T) {
+	for _, tt := range []struct {
+		file string
+		want AccessFeatures
+	}{
+		{"debian-default.cf", AccessFeatures{Skip: true, DelayChecks: true}},
+		{"smtest-debian.cf", AccessFeatures{Skip: true, DelayChecks: true}},
+		{"rhel-style.cf", AccessFeatures{BlocklistRecipients: true}},
+		{"smtest-rhel.cf", AccessFeatures{BlocklistRecipients: true}},
+		{"base.cf", AccessFeatures{}},
+	} {
+		c := load(t, tt.file, Options{NoClassFiles: true})
+		if diff := cmp.Diff(tt.want, c.AccessFeatures()); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.file, diff)
+		}
+	}
+}

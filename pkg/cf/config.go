@@ -87,15 +87,27 @@ type Map struct {
 // Has reports whether flag f was given.
 func (m *Map) Has(f byte) bool { _, ok := m.Flags[f]; return ok }
 
-// Optional is -o, NoFoldCase -f, IncludeNull -N, NoTryNull -O, MatchOnly
-// -m; TempFail is the argument of -T and Append that of -a.
-func (m *Map) Optional() bool    { return m.Has('o') }
-func (m *Map) NoFoldCase() bool  { return m.Has('f') }
+// Optional reports -o: a missing map file is not an error.
+func (m *Map) Optional() bool { return m.Has('o') }
+
+// NoFoldCase reports -f: keys keep their case.
+func (m *Map) NoFoldCase() bool { return m.Has('f') }
+
+// IncludeNull reports -N: keys carry a trailing NUL.
 func (m *Map) IncludeNull() bool { return m.Has('N') }
-func (m *Map) NoTryNull() bool   { return m.Has('O') }
-func (m *Map) MatchOnly() bool   { return m.Has('m') }
-func (m *Map) TempFail() string  { return m.Flags['T'] }
-func (m *Map) Append() string    { return m.Flags['a'] }
+
+// NoTryNull reports -O: the trailing-NUL form is never tried.
+func (m *Map) NoTryNull() bool { return m.Has('O') }
+
+// MatchOnly reports -m: a hit returns the key.
+func (m *Map) MatchOnly() bool { return m.Has('m') }
+
+// TempFail is the argument of -T, the result of a temporary failure
+// ("<TMPF>" for the access map).
+func (m *Map) TempFail() string { return m.Flags['T'] }
+
+// Append is the argument of -a, appended to every value found.
+func (m *Map) Append() string { return m.Flags['a'] }
 
 // Option is one O line.
 type Option struct {

@@ -362,3 +362,37 @@ func TestUnsafeClassFilesAgainstSendmail(t *testing.T) {
 		})
 	}
 }
+
+// TestAccessFeaturesGenerated checks AccessFeatures on cf files m4 makes
+// from the FEATURE lines themselves.
+func TestAccessFeaturesGenerated(t *testing.T) {
+	m4 := requireSendmailCF(t)
+	dir := t.TempDir()
+	head := "include(`/usr/share/sendmail/cf/m4/cf.m4')dnl\nOSTYPE(`linux')dnl\n"
+	tail := "MAILER(`local')dnl\nMAILER(`smtp')dnl\n"
+	for _, tt := range []struct {
+		name, mc string
+		want     AccessFeatures
+	}{
+		{"plain", "FEATURE(`access_db')dnl\n", AccessFeatures{}},
+		{"skip", "FEATURE(`access_db', , `skip')dnl\n", AccessFeatures{Skip: true}},
+		{"dotdomain", "FEATURE(`access_db')dnl\nFEATURE(`lookupdotdomain')dnl\n", AccessFeatures{LookupDotDomain: true}},
+		{"delay", "FEATURE(`access_db')dnl\nFEATURE(`delay_checks')dnl\n", AccessFeatures{DelayChecks: true}},
+		{"blocklist", "FEATURE(`access_db')dnl\nFEATURE(`blocklist_recipients')dnl\n", AccessFeatures{BlocklistRecipients: true}},
+		{"rejectmsg", "define(`confREJECT_MSG', `\"550 5.7.1 Go away\"')dnl\nFEATURE(`access_db')dnl\n", AccessFeatures{RejectMsg: `"550 5.7.1 Go away"`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mc := filepath.Join(dir, tt.name+".mc")
+			if err := os.WriteFile(mc, []byte(head+tt.mc+tail), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(m4cf(t, m4, mc, dir), Options{NoClassFiles: true, NoUserLookup: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, c.AccessFeatures()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
