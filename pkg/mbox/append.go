@@ -195,7 +195,7 @@ func (mb *Mailbox) Append(ctx context.Context, r io.Reader, opts AppendOptions) 
 	if mb.baseRewrite {
 		// Dovecot's commit-time sync puts the keyword list into the new
 		// first message's X-IMAPbase at once.
-		return uid, mb.flushLocked(false)
+		return uid, mb.flushLocked(false, -1)
 	}
 	return uid, nil
 }

@@ -100,3 +100,35 @@ func TestIndex(t *testing.T) {
 		t.Errorf("after in-place change (-parse +ours):\n%s", diff)
 	}
 }
+
+// TestExpungeWritesPendingFlags: flag changes of messages before and after
+// the expunged ones reach the file with the expunge itself.
+func TestExpungeWritesPendingFlags(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "inbox")
+	must(t, os.WriteFile(path, generateMbox(10, 4), 0o600))
+	mb, err := Open(ctx, path, Options{Location: time.UTC})
+	must(t, err)
+	mb.TakeRecent()
+	must(t, mb.SetFlags(1, Flagged, []string{"first"}))
+	must(t, mb.SetFlags(5, Deleted, nil))
+	must(t, mb.SetFlags(9, Answered, nil))
+	uids, err := mb.Expunge(ctx)
+	must(t, err)
+	if !cmp.Equal(uids, []uint32{5}) {
+		t.Fatalf("expunged %v", uids)
+	}
+	// Another reader, before our Close.
+	other, err := Open(ctx, path, Options{Location: time.UTC, ReadOnly: true})
+	must(t, err)
+	defer other.Close(ctx)
+	got := map[uint32]string{}
+	for _, m := range other.Messages() {
+		got[m.UID] = flagString(m)
+	}
+	want := map[uint32]string{1: `\Flagged first`, 2: "", 3: "", 4: "", 6: "", 7: "", 8: "", 9: `\Answered`, 10: ""}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("flags seen by another reader (-want +got):\n%s", diff)
+	}
+	must(t, mb.Close(ctx))
+}

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,6 +61,7 @@ func TestLockHelperProcess(t *testing.T) {
 type helper struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
+	once  sync.Once
 }
 
 func lockHelper(t *testing.T, path, mode string) (*helper, string) {
@@ -83,12 +85,12 @@ func lockHelper(t *testing.T, path, mode string) (*helper, string) {
 	return h, strings.TrimSpace(line)
 }
 
+// release ends the helper (safe to call more than once, from any goroutine).
 func (h *helper) release() {
-	if h.stdin != nil {
+	h.once.Do(func() {
 		h.stdin.Close()
-		h.stdin = nil
 		h.cmd.Wait()
-	}
+	})
 }
 
 func TestLockingWithSecondProcess(t *testing.T) {

@@ -140,13 +140,17 @@ func (mb *Mailbox) flush(ctx context.Context, dropRecent bool) error {
 		return err
 	}
 	defer lk.Unlock()
-	return mb.flushLocked(dropRecent)
+	return mb.flushLocked(dropRecent, -1)
 }
 
-// flushLocked is flush with the write lock held.
-func (mb *Mailbox) flushLocked(dropRecent bool) error {
+// flushLocked is flush with the write lock held; with limit >= 0 only the
+// messages before that index (in ordered()) are written.
+func (mb *Mailbox) flushLocked(dropRecent bool, limit int) error {
 	mb.dropRecentFlags(dropRecent)
 	all := mb.ordered()
+	if limit >= 0 {
+		all = all[:limit]
+	}
 	type patch struct {
 		off  int64
 		data []byte
@@ -188,13 +192,11 @@ func (mb *Mailbox) flushLocked(dropRecent bool) error {
 			return fmt.Errorf("fsync mbox: %w", err)
 		}
 	}
-	if tail < 0 {
-		for _, i := range patched {
-			mb.headerWritten(all[i], i == 0)
-		}
-		if len(all) > 0 && all[0].baseLastAt >= 0 {
-			all[0].baseLast = mb.nextUID - 1
-		}
+	for _, i := range patched {
+		mb.headerWritten(all[i], i == 0)
+	}
+	if tail < 0 && len(all) > 0 && all[0].baseLastAt >= 0 {
+		all[0].baseLast = mb.nextUID - 1
 	}
 	mb.baseRewrite = false
 	if err := mb.restat(); err != nil {
@@ -262,20 +264,32 @@ func (mb *Mailbox) Expunge(ctx context.Context) ([]uint32, error) {
 	}
 	defer lk.Unlock()
 	mb.dropRecentFlags(mb.sessionRecent)
+	mb.dropRecentFlags(mb.sessionRecent)
+	firstDeleted := func() int {
+		for i, m := range mb.ordered() {
+			if !m.pseudo && m.flags&Deleted != 0 {
+				return i
+			}
+		}
+		return -1
+	}
+	// Pending changes of the messages before the first expunged one are
+	// written first (Dovecot's expunge sync writes them too); the rewrite
+	// below handles everything after it.
+	if err := mb.flushLocked(mb.sessionRecent, firstDeleted()); err != nil {
+		return nil, err
+	}
+	firstIdx := firstDeleted()
+	if firstIdx < 0 {
+		return nil, nil
+	}
 	var uids []uint32
-	firstIdx := -1
 	all := mb.ordered()
-	for i, m := range all {
+	for _, m := range all {
 		if !m.pseudo && m.flags&Deleted != 0 {
 			m.expunge = true
 			uids = append(uids, m.uid)
-			if firstIdx < 0 {
-				firstIdx = i
-			}
 		}
-	}
-	if firstIdx < 0 {
-		return nil, nil
 	}
 	if len(uids) == len(mb.msgs) && mb.pseudo == nil {
 		err = mb.writePseudo()
@@ -377,6 +391,7 @@ func (mb *Mailbox) rewriteTail(k int, grow bool) error {
 	pos := start
 	type newOff struct{ fromOff, hdrOff, bodyOff, end int64 }
 	offs := make([]newOff, len(all))
+	rebuilt := make(map[*msg]bool)
 	firstOut := k == 0
 	werr := func() error {
 		copyRange := func(from, to int64) error {
@@ -436,6 +451,7 @@ func (mb *Mailbox) rewriteTail(k int, grow bool) error {
 				if err != nil {
 					return fmt.Errorf("write mbox header: %w", err)
 				}
+				rebuilt[m] = true
 			} else if err := copyRange(m.hdrOff, m.bodyOff); err != nil {
 				return err
 			}
@@ -490,10 +506,8 @@ func (mb *Mailbox) rewriteTail(k int, grow bool) error {
 	mb.pseudo = pseudo
 	mb.msgs = kept
 	for i, m := range mb.ordered() {
-		if i == 0 || (i >= k && m.dirty) || m.flags != m.hdrFlags {
+		if i == 0 || rebuilt[m] {
 			mb.headerWritten(m, i == 0)
-		} else {
-			m.hdrFlags, m.hdrKw, m.dirty = m.flags, m.kw, false
 		}
 	}
 	return nil
