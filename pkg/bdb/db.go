@@ -200,7 +200,8 @@ func (db *DB) Get(key []byte) (val []byte, ok bool, err error) {
 	return db.am.first(key)
 }
 
-// GetAll returns every value stored under key, in stored order.
+// GetAll returns every value stored under key, in stored order. Like
+// Get's, the slices may alias the file mapping.
 func (db *DB) GetAll(key []byte) (vals [][]byte, err error) {
 	defer db.leave(db.enter(), &err)
 	return db.am.all(key)
@@ -208,6 +209,8 @@ func (db *DB) GetAll(key []byte) (vals [][]byte, err error) {
 
 // Walk calls fn for every record in cursor order (the order makemap -u
 // and db_dump list them in). It stops at, and returns, fn's first error.
+// key and val may alias the file mapping or a page buffer: fn must copy
+// them to keep them after it returns.
 func (db *DB) Walk(fn func(key, val []byte) error) (err error) {
 	defer db.leave(db.enter(), &err)
 	return db.am.walk(fn)
