@@ -455,3 +455,28 @@ func TestHashHeapIndependentOfSize(t *testing.T) {
 		}
 	}
 }
+
+// TestHashZeroBucketPage checks that an all-zero bucket page, which BDB
+// leaves for a bucket that never got a key, reads as an empty bucket.
+func TestHashZeroBucketPage(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "makemap", "small.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bucket 0 (page 1) holds connect:hamap.local; bucket 1 (page 2)
+	// holds connect:10.0.0.
+	clear(data[4096:8192])
+	db, err := NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff("connect:10.0.0\tRELAY\n", dumpText(t, db)); diff != "" {
+		t.Errorf("Walk (-want +got):\n%s", diff)
+	}
+	if _, ok, err := db.Get([]byte("connect:hamap.local")); ok || err != nil {
+		t.Errorf("Get in the zeroed bucket = %v, %v; want not found", ok, err)
+	}
+	if v, ok, err := db.Get([]byte("connect:10.0.0")); !ok || err != nil || string(v) != "RELAY" {
+		t.Errorf("Get = %q, %v, %v; want RELAY", v, ok, err)
+	}
+}
