@@ -389,47 +389,19 @@ type Changes struct {
 // Sync notices changes made to the file by other processes (deliveries,
 // other IMAP servers) since the last look, keeping UIDs, and reports them.
 func (mb *Mailbox) Sync(ctx context.Context) (Changes, error) {
-	var ch Changes
 	st, err := statFile(mb.f)
 	if err != nil {
-		return ch, err
+		return Changes{}, err
 	}
 	if st == mb.st {
-		return ch, nil
+		return Changes{}, nil
 	}
-	// Our own view may have unwritten flag changes: keep them for the
-	// messages that survive unchanged.
-	old := mb.msgs
-	oldByUID := map[uint32]*msg{}
-	for _, m := range old {
-		oldByUID[m.uid] = m
+	lk, err := LockFile(ctx, mb.f, mb.path, false, mb.opts.Lock)
+	if err != nil {
+		return Changes{}, err
 	}
-	if err := mb.load(ctx, append(old, mb.pseudo)); err != nil {
-		return ch, err
-	}
-	seen := map[uint32]bool{}
-	for _, m := range mb.msgs {
-		seen[m.uid] = true
-		o, ok := oldByUID[m.uid]
-		if !ok {
-			ch.New = append(ch.New, m.uid)
-			continue
-		}
-		if o.hdrFlags&clientFlags == m.hdrFlags&clientFlags && slices.Equal(o.hdrKw, m.hdrKw) {
-			// Unchanged on disk: our pending changes still apply.
-			m.flags = m.flags&^clientFlags | o.flags&clientFlags
-			m.kw = o.kw
-			m.recent = o.recent
-		} else {
-			ch.Flags = append(ch.Flags, m.uid)
-		}
-	}
-	for _, o := range old {
-		if !seen[o.uid] {
-			ch.Expunged = append(ch.Expunged, o.uid)
-		}
-	}
-	return ch, nil
+	defer lk.Unlock()
+	return mb.syncLocked()
 }
 
 // Close writes pending changes (marking taken \Recent messages 'O') and

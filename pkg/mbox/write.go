@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -91,7 +92,8 @@ func (mb *Mailbox) syncLocked() (Changes, error) {
 			ch.New = append(ch.New, m.uid)
 			continue
 		}
-		if o.hdrFlags&clientFlags == m.hdrFlags&clientFlags {
+		if o.hdrFlags&clientFlags == m.hdrFlags&clientFlags && slices.Equal(o.hdrKw, m.hdrKw) {
+			// Unchanged on disk: our pending changes still apply.
 			m.flags = m.flags&^clientFlags | o.flags&clientFlags
 			m.kw = o.kw
 			m.recent = o.recent
