@@ -37,7 +37,7 @@ func (c *Config) check() error {
 	}
 	sslWarned := false
 	var fatal string
-	for i, s := range c.scopes {
+	for _, s := range c.scopes {
 		ssl := globalSSL
 		if s.root.changed["ssl"] {
 			ssl = s.root.value("ssl")
@@ -46,9 +46,10 @@ func (c *Config) check() error {
 			c.Messages = append(c.Messages, "Warning: "+fmt.Sprintf("SSL is disabled because global ssl=no, ignoring ssl=%s for subsection", ssl))
 			sslWarned = true
 		}
-		n := global
-		if i > 0 {
-			n = merged(global, s.root)
+		n, conflict := c.resolve(s.filter, true)
+		if conflict != "" {
+			fatal = conflict
+			break
 		}
 		if errs := c.checkNode(n); len(errs) > 0 {
 			fatal = errs[0]
@@ -65,27 +66,6 @@ func (c *Config) check() error {
 // exportCheck checks the global block as doveconf does when it prints it.
 func (c *Config) exportCheck() {
 	c.CheckErrors = c.checkNode(c.scopes[0].root)
-}
-
-// merged returns the settings of a filter block over the global ones: the
-// values it changed and the lists in which it set something.
-func merged(global, flt *node) *node {
-	m := newNode(global.schema)
-	for k, v := range global.vals {
-		m.vals[k] = v
-	}
-	for k := range flt.changed {
-		m.vals[k] = flt.vals[k]
-	}
-	for k, l := range global.lists {
-		m.lists[k] = l
-	}
-	for k, l := range flt.lists {
-		if len(l.strs) > 0 || anyChanged(l.elems) {
-			m.lists[k] = l
-		}
-	}
-	return m
 }
 
 // checkNode reports the failed checks of one root block, one per Dovecot

@@ -103,6 +103,12 @@ var brokenConfigs = []struct {
 		want: "Error in configuration file <dir>/dovecot.conf: passdb is missing driver", partial: true},
 	{name: "userdb-without-driver", files: map[string]string{"dovecot.conf": "userdb {\n}\n"},
 		want: "Error in configuration file <dir>/dovecot.conf: userdb is missing driver", partial: true},
+	{name: "filter-conflict", files: map[string]string{"dovecot.conf": "protocol imap {\n  login_greeting = a\n}\nlocal 1.2.3.4 {\n  protocol imap {\n    login_greeting = y\n  }\n}\n"},
+		want: "Error in configuration file <dir>/dovecot.conf: Conflict in setting login_greeting found from filter at <dir>/dovecot.conf:1", partial: true},
+	{name: "duplicate-listener", files: map[string]string{"dovecot.conf": "protocols = imap\nservice imap-login {\n  inet_listener imap {\n    port = 993\n  }\n}\n"},
+		want: "Error in configuration file <dir>/dovecot.conf: duplicate listener: 993:", partial: true},
+	{name: "uid-range", files: map[string]string{"dovecot.conf": "first_valid_uid = 1000\nlast_valid_uid = 500\n"},
+		want: "Error in configuration file <dir>/dovecot.conf: first_valid_uid can't be larger than last_valid_uid", partial: true},
 	{name: "cache-size", files: map[string]string{"dovecot.conf": "mail_cache_max_size = 2G\n"},
 		want: "Error in configuration file <dir>/dovecot.conf: mail_cache_max_size can't be over 1 GB", partial: true},
 }

@@ -22,90 +22,15 @@ type Match struct {
 	LocalName string
 }
 
-func (f filter) matches(m Match) bool {
-	if f.protocol != "" {
-		if strings.HasPrefix(f.protocol, "!") {
-			if m.Protocol == "" || m.Protocol == f.protocol[1:] {
-				return false
-			}
-		} else if m.Protocol != f.protocol {
-			return false
-		}
-	}
-	if f.localBits > 0 && (!m.Local.IsValid() || !netContains(f.local, f.localBits, netip.PrefixFrom(m.Local.Unmap(), m.Local.Unmap().BitLen()))) {
-		return false
-	}
-	if f.remoteBits > 0 && (!m.Remote.IsValid() || !netContains(f.remote, f.remoteBits, netip.PrefixFrom(m.Remote.Unmap(), m.Remote.Unmap().BitLen()))) {
-		return false
-	}
-	if f.localName != "" {
-		ok := false
-		for _, n := range strings.Fields(f.localName) {
-			if strings.EqualFold(n, m.LocalName) {
-				ok = true
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
 // Value returns the value of a top-level setting (as doveconf prints it)
-// for connections described by m: from the most specific matching filter
-// that sets it, else the global value or Dovecot's default. ok is false for
-// an unknown setting.
+// for connections described by m, after merging the matching filter
+// blocks as Dovecot does. ok is false for an unknown setting.
 func (c *Config) Value(m Match, key string) (value string, ok bool) {
 	if _, known := rootSchema.setting(key); !known {
 		return "", false
 	}
-	for _, s := range c.matching(m) {
-		if s.root.changed[key] {
-			return s.root.value(key), true
-		}
-	}
-	return c.scopes[0].root.value(key), true
-}
-
-// matching returns the filters matching m, most specific first.
-func (c *Config) matching(m Match) []*scope {
-	var out []*scope
-	for _, s := range c.scopes[1:] {
-		if s.filter.matches(m) {
-			out = append(out, s)
-		}
-	}
-	// Most specific first: the reverse of the print order.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j-1].filter.less(out[j].filter); j-- {
-			out[j-1], out[j] = out[j], out[j-1]
-		}
-	}
-	return out
-}
-
-// elems returns the elements of a top-level list for m: those of the most
-// specific matching filter that has any, else the global ones.
-func (c *Config) elems(m Match, list string) []*node {
-	for _, s := range c.matching(m) {
-		if l := s.root.lists[list]; l != nil && len(l.elems) > 0 && anyChanged(l.elems) {
-			return l.elems
-		}
-	}
-	if l := c.scopes[0].root.lists[list]; l != nil {
-		return l.elems
-	}
-	return nil
-}
-
-func anyChanged(ns []*node) bool {
-	for _, n := range ns {
-		if len(n.changed) > 0 {
-			return true
-		}
-	}
-	return false
+	n, _ := c.resolve(m.query(), false)
+	return n.value(key), true
 }
 
 // AuthDB is a passdb or userdb block.
@@ -204,13 +129,14 @@ type Settings struct {
 
 // Settings resolves the typed view for connections described by m.
 func (c *Config) Settings(m Match) *Settings {
-	str := func(k string) string {
-		v, ok := c.Value(m, k)
-		if !ok {
-			panic("doveconf: unknown setting " + k)
+	root, _ := c.resolve(m.query(), false)
+	elems := func(list string) []*node {
+		if l := root.lists[list]; l != nil {
+			return l.elems
 		}
-		return v
+		return nil
 	}
+	str := root.value
 	boolean := func(k string) bool { return str(k) == "yes" }
 	dur := func(k string) time.Duration { return time.Duration(millis(str(k))) * time.Millisecond }
 	u32 := func(k string) uint32 {
@@ -260,13 +186,13 @@ func (c *Config) Settings(m Match) *Settings {
 	if len(s.Protocols) == 1 && s.Protocols[0] == "none" {
 		s.Protocols = nil
 	}
-	for _, e := range c.elems(m, "passdb") {
+	for _, e := range elems("passdb") {
 		s.Passdbs = append(s.Passdbs, authDB(e))
 	}
-	for _, e := range c.elems(m, "userdb") {
+	for _, e := range elems("userdb") {
 		s.Userdbs = append(s.Userdbs, authDB(e))
 	}
-	for _, e := range c.elems(m, "namespace") {
+	for _, e := range elems("namespace") {
 		ns := Namespace{
 			Name: e.value("name"), Type: e.value("type"), Separator: e.value("separator"),
 			Prefix: e.value("prefix"), Location: e.value("location"),
@@ -283,7 +209,7 @@ func (c *Config) Settings(m Match) *Settings {
 		}
 		s.Namespaces = append(s.Namespaces, ns)
 	}
-	for _, svc := range c.elems(m, "service") {
+	for _, svc := range elems("service") {
 		l := svc.lists["inet_listener"]
 		if l == nil {
 			continue

@@ -150,9 +150,9 @@ protocol !imap {
   imap_idle_notify_interval = 1 min
 }
 local 127.0.0.0/8 {
-  login_greeting = loopback
+  verbose_ssl = yes
   protocol imap {
-    login_greeting = loopback imap
+    mail_debug = yes
   }
 }
 remote 10.0.0.0/8 {
@@ -178,8 +178,12 @@ protocol pop3 {
 		{"global", Match{}, "login_greeting", "global"},
 		{"imap", Match{Protocol: "imap"}, "login_greeting", "imap"},
 		{"pop3", Match{Protocol: "pop3"}, "login_greeting", "global"},
-		{"local", Match{Protocol: "pop3", Local: lo}, "login_greeting", "loopback"},
-		{"local-imap", Match{Protocol: "imap", Local: lo}, "login_greeting", "loopback imap"},
+		{"local", Match{Protocol: "pop3", Local: lo}, "verbose_ssl", "yes"},
+		{"local-other", Match{Protocol: "pop3", Local: netip.MustParseAddr("192.0.2.1")}, "verbose_ssl", "no"},
+		{"local-imap", Match{Protocol: "imap", Local: lo}, "login_greeting", "imap"},
+		{"local-imap-verbose", Match{Protocol: "imap", Local: lo}, "verbose_ssl", "yes"},
+		{"local-imap-own", Match{Protocol: "imap", Local: lo}, "mail_debug", "yes"},
+		{"local-pop3-own", Match{Protocol: "pop3", Local: lo}, "mail_debug", "no"},
 		{"remote", Match{Protocol: "imap", Remote: netip.MustParseAddr("10.1.2.3")}, "ssl", "required"},
 		{"remote-other", Match{Protocol: "imap", Remote: netip.MustParseAddr("192.0.2.1")}, "ssl", "yes"},
 		{"not-imap", Match{Protocol: "pop3"}, "imap_idle_notify_interval", "1 mins"},
@@ -210,7 +214,8 @@ protocol pop3 {
 	if imap.Userdbs[0].Args != "uid=vmail gid=vmail home=/var/vmail/%d/%n" {
 		t.Errorf("userdb: %+v", imap.Userdbs)
 	}
-	if pop3 := cfg.Settings(Match{Protocol: "pop3"}); len(pop3.Passdbs) != 1 || pop3.Passdbs[0].Driver != "pam" {
+	// A passdb in a protocol block comes first, then the global ones.
+	if pop3 := cfg.Settings(Match{Protocol: "pop3"}); len(pop3.Passdbs) != 2 || pop3.Passdbs[0].Driver != "pam" || pop3.Passdbs[1].Driver != "passwd-file" {
 		t.Errorf("pop3 passdbs: %+v", pop3.Passdbs)
 	}
 
