@@ -197,6 +197,10 @@ func (f *front) reply(line string) {
 			f.send(rAuthOK.line())
 			return
 		}
+		if strings.HasPrefix(line, "501 5.0.0 Negotiation cancelled") {
+			f.send(rAuthAborted.line())
+			return
+		}
 		f.send(line)
 	case expSilent:
 	default:
@@ -378,12 +382,12 @@ func (f *front) command(line string) {
 		f.rcpt(arg)
 	case "DATA":
 		switch {
+		case st.refused():
+			f.send(st.connRefusal)
 		case !st.inMail:
 			f.send(rNeedMailData.line())
 		case st.nrcpts == 0:
 			f.send(rNeedRcpt.line())
-		case st.connRefusal != "" && !st.srv.policy().Features.DelayChecks:
-			f.send(st.connRefusal)
 		default:
 			f.forward(fwd{"DATA", expData})
 		}
@@ -457,6 +461,10 @@ func skipWord(arg, w string) (string, bool, string) {
 
 func (f *front) mail(arg string) {
 	st := f.st
+	if st.refused() {
+		f.send(st.connRefusal)
+		return
+	}
 	if st.inMail {
 		f.send(rSenderSpecified.line())
 		return
@@ -468,10 +476,6 @@ func (f *front) mail(arg string) {
 	rest, ok, shown := skipWord(arg, "from")
 	if !ok {
 		f.send(rSyntaxScanning.line(shown))
-		return
-	}
-	if st.connRefusal != "" && !st.srv.policy().Features.DelayChecks {
-		f.send(st.connRefusal)
 		return
 	}
 	echo, inner, params, aerr := splitPathArg(rest)
@@ -498,6 +502,10 @@ func (f *front) mail(arg string) {
 
 func (f *front) rcpt(arg string) {
 	st := f.st
+	if st.refused() {
+		f.send(st.connRefusal)
+		return
+	}
 	if !st.inMail {
 		f.send(rNeedMailRcpt.line())
 		return
@@ -505,10 +513,6 @@ func (f *front) rcpt(arg string) {
 	rest, ok, shown := skipWord(arg, "to")
 	if !ok {
 		f.send(rSyntaxScanning.line(shown))
-		return
-	}
-	if st.connRefusal != "" && !st.srv.policy().Features.DelayChecks {
-		f.send(st.connRefusal)
 		return
 	}
 	if max := st.srv.cfg.CF.MaxRecipientsPerMessage; max > 0 && st.nrcpts >= max {

@@ -547,3 +547,34 @@ func (p *Policy) SpamFriend(rcpt string, localDomain bool) bool {
 	r, err := p.Access.Spam(rcpt, localDomain)
 	return err == nil && r.Found && r.RHS.Kind == accessdb.Friend
 }
+
+// RuntimeClassW returns the members of class w sendmail adds when it
+// starts: $j and its first label, the aliases and addresses its host
+// name resolves to (as "[ip]"), and unless DontProbeInterfaces the
+// addresses of the network interfaces.
+func RuntimeClassW(ctx context.Context, cfg *cf.Config, hostname string, r *net.Resolver) []string {
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	w := []string{hostname}
+	if short, _, ok := strings.Cut(hostname, "."); ok {
+		w = append(w, short)
+	}
+	if ips, err := r.LookupNetIP(ctx, "ip", hostname); err == nil {
+		for _, ip := range ips {
+			w = append(w, accessdb.ClientLiteral(ip.Unmap(), cfg.UseCompressedIPv6Addresses))
+		}
+	}
+	if !cfg.DontProbeInterfaces {
+		if addrs, err := net.InterfaceAddrs(); err == nil {
+			for _, a := range addrs {
+				if pn, ok := a.(*net.IPNet); ok {
+					if ip, ok := netip.AddrFromSlice(pn.IP); ok {
+						w = append(w, accessdb.ClientLiteral(ip.Unmap(), cfg.UseCompressedIPv6Addresses))
+					}
+				}
+			}
+		}
+	}
+	return w
+}

@@ -42,6 +42,7 @@ var (
 	rParamUnknown    = reply{555, "5.5.4", "%s parameter unrecognized"}
 	rParamBadBody    = reply{501, "5.5.4", "Unknown BODY type %s"}
 	rParamBadSize    = reply{501, "5.5.2", "Bad SIZE parameter"}
+	rParamSizeValue  = reply{501, "5.5.2", "SIZE requires a value"}
 	rParamBadRet     = reply{501, "5.5.4", "Bad argument \"%s\" to RET"}
 	rParamDupRet     = reply{501, "5.5.0", "Duplicate RET parameter"}
 	rParamDupEnvid   = reply{501, "5.5.0", "Duplicate ENVID parameter"}

@@ -146,6 +146,12 @@ func (st *connState) connect() string {
 	return refusal
 }
 
+// refused reports a connection check_relay refused (and did not delay):
+// every MAIL, RCPT and DATA then gets its reply.
+func (st *connState) refused() bool {
+	return st.connRefusal != "" && !st.pol.Features.DelayChecks
+}
+
 // banner expands SmtpGreetingMessage and inserts " ESMTP" after its
 // first word, as sendmail does.
 func (st *connState) banner() string {
@@ -176,6 +182,11 @@ func (st *connState) helloLines() []string {
 	first := host + " Hello " + st.relayHello() + ", pleased to meet you"
 	if !st.esmtp {
 		return []string{"250 " + first}
+	}
+	if st.connRefusal != "" && !st.pol.Features.DelayChecks {
+		// A client check_relay refused hears of no extension but
+		// ENHANCEDSTATUSCODES, as sendmail answers it.
+		return []string{"250-" + first, "250 ENHANCEDSTATUSCODES"}
 	}
 	ext := []string{first, "ENHANCEDSTATUSCODES", "PIPELINING"}
 	if !st.privacy("noexpn") {
@@ -267,8 +278,11 @@ func (st *connState) mailParams(s string) (mailParams, string) {
 		key, val, hasVal := strings.Cut(p, "=")
 		switch strings.ToUpper(key) {
 		case "SIZE":
-			n, ok := parseDigits(val)
-			if !hasVal || !ok {
+			if !hasVal || val == "" {
+				return mp, rParamSizeValue.line()
+			}
+			n, ok := parseSize(val)
+			if !ok {
 				return mp, rParamBadSize.line()
 			}
 			if max := st.srv.cfg.CF.MaxMessageSize; max > 0 && n > max {
@@ -342,6 +356,19 @@ func (st *connState) rcptParams(s string) (rcptParams, string) {
 		}
 	}
 	return rp, ""
+}
+
+// parseSize reads SIZE= as sendmail's strtol does: leading digits, the
+// rest ignored.
+func parseSize(s string) (int64, bool) {
+	end := 0
+	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+		end++
+	}
+	if end == 0 {
+		return 0, true
+	}
+	return parseDigits(s[:end])
 }
 
 func parseDigits(s string) (int64, bool) {
