@@ -640,8 +640,8 @@ func (p *parser) include(in *input, pattern string, try bool) string {
 			pattern = in.path[:i+1] + pattern
 		}
 	}
-	matches, err := filepath.Glob(pattern)
-	if err != nil || len(matches) == 0 {
+	matches := globBraces(pattern)
+	if len(matches) == 0 {
 		if try {
 			return ""
 		}
@@ -659,10 +659,14 @@ func (p *parser) include(in *input, pattern string, try bool) string {
 		}
 		data, err := os.ReadFile(m)
 		if err != nil {
-			if try {
+			if fi, serr := os.Stat(m); serr == nil && fi.IsDir() {
+				// Dovecot opens a directory and reads nothing from it.
+				data = nil
+			} else if try {
 				continue
+			} else {
+				return fmt.Sprintf("Couldn't open include file %s: %s", m, errnoText(err))
 			}
-			return fmt.Sprintf("Couldn't open include file %s: %s", m, errnoText(err))
 		}
 		pushed = append(pushed, &input{path: m, lines: splitLines(data)})
 	}
@@ -670,6 +674,43 @@ func (p *parser) include(in *input, pattern string, try bool) string {
 		p.inputs = append(p.inputs, pushed[i])
 	}
 	return ""
+}
+
+// globBraces expands a pattern as glob(3) with GLOB_BRACE does: each
+// {a,b} alternative in turn, each one's matches sorted.
+func globBraces(pattern string) []string {
+	open := strings.IndexByte(pattern, '{')
+	if open >= 0 {
+		depth := 0
+		var alts []string
+		start := open + 1
+		for i := open; i < len(pattern); i++ {
+			switch pattern[i] {
+			case '{':
+				depth++
+			case ',':
+				if depth == 1 {
+					alts = append(alts, pattern[start:i])
+					start = i + 1
+				}
+			case '}':
+				depth--
+				if depth == 0 {
+					alts = append(alts, pattern[start:i])
+					var out []string
+					for _, a := range alts {
+						out = append(out, globBraces(pattern[:open]+a+pattern[i+1:])...)
+					}
+					return out
+				}
+			}
+		}
+	}
+	m, err := filepath.Glob(pattern)
+	if err != nil {
+		return nil
+	}
+	return m
 }
 
 // errnoText gives the strerror text of an *os.PathError, as %m prints it.
