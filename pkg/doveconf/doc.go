@@ -7,20 +7,27 @@
 // with quoting, comments and continuation lines; sections and named
 // sections nested to any depth (service/inet_listener, namespace/mailbox,
 // passdb, userdb, plugin, ...); the protocol, local, remote and local_name
-// filters; !include and !include_try with relative paths and globs; <file
-// values (kept unexpanded, as doveconf -n shows them); $key
-// self-references. Errors carry doveconf's own texts, file and line.
+// filters; !include and !include_try with relative paths, globs and brace
+// alternatives; <file values (kept unexpanded, as doveconf -n shows them);
+// $key self-references; the obsolete settings Dovecot still rewrites.
+// Errors and warnings carry doveconf's own texts, file and line, and the
+// checks doveconf runs after parsing (master, auth, mail and stats
+// modules, filter conflicts) give its messages too.
 //
 // Config.Dump prints a configuration exactly as doveconf -n or -a does
-// (apart from the header comments), and Config.Settings gives a typed view
-// of the settings mailsuite's dovecotd honours. ParseMailLocation and
-// ExpandVars interpret mail_location and Dovecot's %-variables.
+// (apart from the header comments). Config.Value and Config.Settings give
+// the settings for one kind of connection, merging the filter blocks that
+// apply as Dovecot does (the most specific block wins, passdb/userdb lists
+// of protocol blocks come before the global ones). ParseMailLocation,
+// ExpandVars and HomeExpand interpret mail_location and Dovecot's
+// %-variables.
 //
-// It does not do what only a running Dovecot does: it resolves no host
-// names in local/remote filters (a name is refused), expands $variables
-// other than self-references only in the typed view's callers, runs only
-// a few of Dovecot's per-setting checks, and knows no obsolete-setting
-// rewrites of Dovecot's old-set-parser.
+// It does not: resolve host names in local/remote filters (a name is
+// refused instead of looked up), expand $variables other than
+// self-references (values are returned as written), accept the 1.x
+// "auth { }" section, or run the per-setting checks that need the system
+// (default_login_user existing, ssl_dh parameter files) or that only the
+// daemons run.
 package doveconf
 
 //go:generate go run gen_defaults.go
