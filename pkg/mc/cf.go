@@ -11,8 +11,8 @@ import (
 
 // The sendmail-cf layer. Including any file whose path ends in m4/cf.m4
 // installs the macros of Sendmail's cf/ tree as Go builtins instead of reading
-// the real m4 files, and a trailer builtin writes the cf body at the end of
-// input, the way cfhead.m4 defers proto.m4 with m4wrap.
+// the real m4 files, and a builtin registered with m4wrap writes the cf body
+// at the end of input, the way cfhead.m4 defers proto.m4.
 //
 // State lives in two places: flags and values that an mc may test or change
 // (`_ACCESS_TABLE_`, `confLOG_LEVEL`, LOCAL_MAILER_PATH, ...) are ordinary
@@ -25,8 +25,8 @@ import (
 // cfSuffix is how the path of the real cf.m4 ends, whatever the distribution.
 const cfSuffix = "m4/cf.m4"
 
-// finishMacro is the builtin appended to the input; it stands for cfhead.m4's
-// m4wrap(include(proto.m4)).
+// finishMacro is the builtin that writes the cf body; including cf.m4
+// registers it with m4wrap, as cfhead.m4 registers include(proto.m4).
 const finishMacro = "__mc2cf_finish__"
 
 type layer struct {
@@ -180,7 +180,7 @@ const cfHeader = `divert(0)dnl
 # the ones m4 and sendmail-cf 8.17 produce for the same mc. Rulesets (S and R
 # lines) are omitted because sendmaild does not execute them.
 #
-divert(-1)changecom()
+divert(-1)changecom()m4wrap(` + "`" + finishMacro + "'" + `)
 `
 
 // install defines what cf.m4 and cfhead.m4 define: the defaults and the

@@ -81,10 +81,11 @@ func Compile(name string, r io.Reader, out io.Writer, opts CompileOptions) error
 		e.Define(k, opts.Defines[k])
 	}
 	e.SetBuiltin(finishMacro, l.finish)
-	// The trailer stands for cfhead.m4's m4wrap: it runs after the last
-	// line of the mc, while the diversions are still there.
-	in := io.MultiReader(r, strings.NewReader("\n"+finishMacro+"\n"))
-	if err := e.Process(name, in, out); err != nil {
+	if err := e.Process(name, r, out); err != nil {
+		if st := e.ExitStatus(); st != 0 {
+			// A fatal error or m4exit: m4 has said what it had to say.
+			return fmt.Errorf("%s: m4 exit status %d: %w", name, st, ErrReported)
+		}
 		return err
 	}
 	if n := e.ErrorCount(); n > 0 {
