@@ -105,7 +105,10 @@ func scanBare(s string) int {
 func parseAddress(echo, inner string) (Address, *addrError) {
 	a := Address{Echo: echo}
 	if len(inner) > maxAddrLen {
-		return a, &addrError{rAddrTooLong, []any{echo}}
+		if longestToken(inner) >= maxAddrLen {
+			return a, &addrError{rTokenTooLong, []any{shorten(echo)}}
+		}
+		return a, &addrError{rAddrTooLong, []any{shorten(echo)}}
 	}
 	// Comments go, quotes must balance.
 	var b strings.Builder
@@ -159,7 +162,7 @@ func parseAddress(echo, inner string) (Address, *addrError) {
 	if s == "@" {
 		return a, &addrError{rListSyntax, []any{echo}}
 	}
-	if strings.HasSuffix(s, ";") && indexUnquoted(s, ':') >= 0 {
+	if strings.HasSuffix(s, ";") && indexUnquoted(s, ':') >= 0 && indexUnquoted(s, ',') < 0 && indexUnquoted(s, '@') < 0 {
 		return a, &addrError{rListSyntax, []any{echo}}
 	}
 	// A source route: @a,@b:user@d.
@@ -191,7 +194,7 @@ func parseAddress(echo, inner string) (Address, *addrError) {
 		}
 		return a, nil
 	}
-	a.Local, a.Domain = s[:at], s[at+1:]
+	a.Local, a.Domain = strings.TrimSpace(s[:at]), strings.TrimSpace(s[at+1:])
 	if a.Domain == "" {
 		if a.Local == "" || strings.HasSuffix(a.Local, "@") {
 			return a, &addrError{rInvalidRoute, []any{echo}}
@@ -228,6 +231,38 @@ func parseAddress(echo, inner string) (Address, *addrError) {
 		return a, &addrError{rInvalidHost, []any{echo}}
 	}
 	return a, nil
+}
+
+// shorten is sendmail's shortenstring for its MAXSHORTSTR (203): long
+// texts keep their first and last 100 bytes around "...".
+func shorten(s string) string {
+	const max = 203
+	if len(s) <= max {
+		return s
+	}
+	half := (max - 3) / 2
+	return s[:half] + "..." + s[len(s)-half:]
+}
+
+// longestToken is the length of the longest run of characters prescan
+// would make one token (an atom or a quoted string).
+func longestToken(s string) int {
+	longest, cur := 0, 0
+	inQuote := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"':
+			inQuote = !inQuote
+			cur++
+		case !inQuote && strings.IndexByte("()<>,;:@[]. \t", c) >= 0:
+			cur = 0
+		default:
+			cur++
+		}
+		longest = max(longest, cur)
+	}
+	return longest
 }
 
 // indexUnquoted returns the index of the first c outside quotes and
@@ -303,6 +338,11 @@ func finalHop(local, domain string, ours func(string) bool) (string, string) {
 			break
 		}
 		dq := dequote(local)
+		if strings.Contains(local, "\\") && !strings.Contains(local, "\"") {
+			// A backslash-escaped "@", "%" or "!" stays part of the
+			// user name: sendmail delivers "b\@x" to the user "b@x".
+			break
+		}
 		if i := strings.LastIndexByte(dq, '@'); i >= 0 && dq != local {
 			local, domain = dq[:i], strings.TrimSuffix(dq[i+1:], ".")
 			continue

@@ -84,6 +84,13 @@ var diffSessions = []diffSession{
 	{untrustedIP, []string{"MAIL FROM:<a@localhost>", "MAIL FROM:<a@[127.0.0.1]>", "MAIL FROM:<a>",
 		"MAIL FROM:<a@hamap.local>", "RCPT TO:<b@hamap.local>", "RCPT TO:<postmaster>", "RCPT TO:<root@[127.0.0.1]>",
 		"RCPT TO:<a@relayto.example>", "RCPT TO:<a%x.example@relayto.example>", "QUIT"}},
+	{trustedIP, []string{"EHLO x", "MAIL FROM:<" + strings.Repeat("x", 300) + "@hamap.local>",
+		"MAIL FROM:<a(comment)@hamap.local>", "RCPT TO:<b (x)@hamap.local>", "RCPT TO:<\"b\"@hamap.local>",
+		"RCPT TO:<b@hamap.local.>", "RCPT TO:<b@[{self}]>", "RCPT TO:<b@[{other}]>", "RCPT TO:<b+x@hamap.local>",
+		"RCPT TO:<<b@hamap.local>>", "RCPT TO:<b@hamap.local> x", "RCPT TO:<b@ham ap.local>", "RCPT TO:<b@hamap.local",
+		"RCPT TO:<b@\"hamap\".local>", "RCPT TO:<b@hamap,local>", "RCPT TO:<b@ham:ap.local>", "RCPT TO:<@hamap.local:>",
+		"RCPT TO:<list: a, b;>", "RCPT TO:<.b@hamap.local>", "RCPT TO:<b.@hamap.local>", "RCPT TO:<b@[1.2.3.4]x>",
+		"RCPT TO:<b\\@x@hamap.local>", "QUIT"}},
 }
 
 func relayBatteryLines() []string {
@@ -102,6 +109,12 @@ var (
 // transcript runs the sessions against addr and returns the reply lines,
 // dates and queue ids masked.
 func transcript(t *testing.T, addr string) []string {
+	self, _, _ := net.SplitHostPort(addr)
+	other := realIP
+	if self == realIP {
+		other = oursIP
+	}
+	mask := strings.NewReplacer(self, "{self}", other, "{other}")
 	var out []string
 	for i, s := range diffSessions {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(s.src)}, Timeout: 10 * time.Second}
@@ -119,7 +132,7 @@ func transcript(t *testing.T, addr string) []string {
 					return
 				}
 				l = strings.TrimRight(l, "\r\n")
-				l = dateRx.ReplaceAllString(qidRe.ReplaceAllString(l, "<QID>"), "; <date>")
+				l = mask.Replace(dateRx.ReplaceAllString(qidRe.ReplaceAllString(l, "<QID>"), "; <date>"))
 				out = append(out, fmt.Sprintf("#%d %s", i, l))
 				if len(l) < 4 || l[3] != '-' {
 					return
@@ -132,6 +145,7 @@ func transcript(t *testing.T, addr string) []string {
 			if line == "" {
 				break
 			}
+			line = strings.NewReplacer("{self}", self, "{other}", other).Replace(line)
 			if inData {
 				fmt.Fprintf(conn, "%s\r\n", line)
 				inData = false
@@ -140,7 +154,7 @@ func transcript(t *testing.T, addr string) []string {
 				continue
 			}
 			fmt.Fprintf(conn, "%s\r\n", line)
-			out = append(out, fmt.Sprintf("#%d > %s", i, line))
+			out = append(out, fmt.Sprintf("#%d > %s", i, mask.Replace(line)))
 			readReply()
 			if line == "DATA" && strings.HasPrefix(out[len(out)-1], fmt.Sprintf("#%d 354", i)) {
 				inData = true

@@ -413,7 +413,7 @@ func (f *front) command(line string) {
 		if st.privacy("noverb") || st.privacy("noexpn") || st.privacy("goaway") {
 			f.send(rVerbDenied.line())
 		} else {
-			f.send("250 2.0.0 Verbose mode")
+			f.send(rVerbOK.line())
 		}
 	case "AUTH":
 		f.authCmd(arg)
@@ -467,6 +467,10 @@ func (f *front) mail(arg string) {
 	}
 	if st.inMail {
 		f.send(rSenderSpecified.line())
+		return
+	}
+	if st.l.opts.HasModifier('a') && st.authUser == "" {
+		f.send(rAuthRequired.line())
 		return
 	}
 	if !st.greeted && st.privacy("needmailhelo") {
@@ -544,7 +548,7 @@ func (f *front) authCmd(arg string) {
 	mechs := st.authMechanisms()
 	switch {
 	case len(mechs) == 0:
-		f.send("503 5.3.3 AUTH not available")
+		f.send(rAuthNotAvail.line())
 	case st.authUser != "":
 		f.send(rAuthAlready.line())
 	case st.inMail:
@@ -552,7 +556,7 @@ func (f *front) authCmd(arg string) {
 	default:
 		fields := strings.Fields(arg)
 		if len(fields) == 0 {
-			f.send("501 5.5.2 AUTH mechanism must be specified")
+			f.send(rAuthNeedMech.line())
 			return
 		}
 		mech := strings.ToUpper(fields[0])
@@ -580,13 +584,13 @@ func (f *front) startTLS(arg string) {
 		f.send(rUnrecognized.line("STARTTLS" + spaced(arg)))
 		return
 	case st.tls:
-		f.send("503 5.5.0 TLS already active")
+		f.send(rTLSActive.line())
 		return
 	case arg != "":
-		f.send("501 5.5.2 Syntax error (no parameters allowed)")
+		f.send(rTLSNoParam.line())
 		return
 	}
-	f.send("220 2.0.0 Ready to start TLS")
+	f.send(rTLSReady.line())
 	if f.br.Buffered() > 0 {
 		// Commands pipelined after STARTTLS would be read in the clear:
 		// the injection attack of CVE-2011-0411.

@@ -27,7 +27,6 @@ var (
 	rGreeting     = reply{220, "", "%s"}
 	rHello        = reply{250, "", "%s Hello %s, pleased to meet you"}
 	rHeloNoArg    = reply{501, "5.0.0", "%s requires domain address"}
-	rHeloInvalid  = reply{501, "5.0.0", "Invalid domain name"}
 	rQuit         = reply{221, "2.0.0", "%s closing connection"}
 	rNoop         = reply{250, "2.0.0", "OK"}
 	rRset         = reply{250, "2.0.0", "Reset state"}
@@ -59,12 +58,13 @@ var (
 	// Address syntax (prescan and ruleset Parse0).
 	rUnbalanced    = reply{553, "5.0.0", "%s... Unbalanced '%c'"}
 	rAddrTooLong   = reply{553, "5.1.0", "%s... Address too long"}
+	rTokenTooLong  = reply{553, "5.1.0", "%s... prescan: token too long"}
 	rListSyntax    = reply{553, "5.1.3", "%s... List:; syntax illegal for recipient addresses"}
 	rUserRequired  = reply{553, "5.1.3", "%s... User address required"}
 	rHostRequired  = reply{553, "5.1.3", "%s... Hostname required"}
 	rInvalidHost   = reply{553, "5.1.2", "%s... Invalid host name"}
 	rInvalidRoute  = reply{553, "5.1.3", "%s... Invalid route address"}
-	rInvalidAddr   = reply{553, "5.1.3", "%s... Invalid address"}
+	rInvalidAddr   = reply{553, "5.1.2", "%s... Invalid address"}
 	rColonIllegal  = reply{553, "5.1.3", "%s... Colon illegal in host name part"}
 	rIllegalChar   = reply{553, "5.1.3", "%s... Illegal character in address"}
 	rNullRecipient = reply{553, "5.0.0", "%s... User address required"}
@@ -88,7 +88,6 @@ var (
 	rBareLF       = reply{421, "4.5.0", "Bare linefeed (LF) not allowed"}
 	rBareCR       = reply{421, "4.5.0", "Bare carriage return (CR) not allowed"}
 	rDataTempFail = reply{451, "4.3.0", "Temporary system failure. Please try again later."}
-	rNoValidRcpts = reply{554, "5.5.1", "No valid recipients"}
 
 	// VRFY, EXPN, ETRN, HELP, VERB.
 	rVrfyDenied   = reply{252, "2.5.2", "Cannot VRFY user; try RCPT to attempt delivery (or try finger)"}
@@ -101,6 +100,10 @@ var (
 	rHelpEnd      = reply{214, "2.0.0", "End of HELP info"}
 	rHelpNoTopic  = reply{504, "5.3.0", "HELP topic \"%s\" unknown"}
 	rVerbDenied   = reply{502, "5.7.0", "Verbose unavailable"}
+	rVerbOK       = reply{250, "2.0.0", "Verbose mode"}
+	rVrfyRemote   = reply{252, "2.1.5", "<%s@%s>"}
+	rHelpMissing  = reply{502, "5.3.0", "Sendmail %s -- HELP not implemented"}
+	rHelpLine     = reply{214, "2.0.0", "%s"}
 
 	// AUTH.
 	rAuthOK          = reply{235, "2.0.0", "OK Authenticated"}
@@ -110,14 +113,16 @@ var (
 	rAuthNoMech      = reply{504, "5.3.3", "AUTH mechanism %s not available"}
 	rAuthAborted     = reply{501, "5.0.0", "AUTH aborted"}
 	rAuthNotDuringTx = reply{503, "5.5.0", "AUTH not permitted during a mail transaction"}
+	rAuthNotAvail    = reply{503, "5.3.3", "AUTH not available"}
+	rAuthNeedMech    = reply{501, "5.5.2", "AUTH mechanism must be specified"}
+
+	// STARTTLS.
+	rTLSReady   = reply{220, "2.0.0", "Ready to start TLS"}
+	rTLSActive  = reply{503, "5.5.0", "TLS already active"}
+	rTLSNoParam = reply{501, "5.5.2", "Syntax error (no parameters allowed)"}
 
 	// Connection-level refusals.
-	rRateLimit   = reply{421, "4.3.2", "Connection rate limit exceeded."}
-	rTooManyConn = reply{421, "4.3.2", "Too many open connections."}
-	rTimeout     = reply{421, "4.4.2", "%s Lost input channel from %s to %s after %s"}
-	rShutdown    = reply{421, "4.3.0", "%s Sendmail shutting down"}
-	rAccessDeny  = reply{550, "5.7.1", "Access denied"}
-	rCmdRejected = reply{550, "5.0.0", "Command rejected"}
+	rTimeout = reply{421, "4.4.1", "%s Lost input channel from %s"}
 )
 
 // line renders r with args as one reply line without CRLF. Multi-line

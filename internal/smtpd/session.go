@@ -462,7 +462,7 @@ func (st *connState) vrfy(cmd, arg string) []string {
 	}
 	local, domain := finalHop(a.Local, a.Domain, st.pol.ours)
 	if domain != "" && !st.pol.IsLocal(domain) {
-		return []string{"252 2.1.5 <" + dequote(local) + "@" + domain + ">"}
+		return []string{rVrfyRemote.line(dequote(local), domain)}
 	}
 	v := st.pol.finishRcpt(st.ctx, a, dequote(local), domain)
 	if v.refusal != nil {
@@ -497,7 +497,7 @@ func (st *connState) help(arg string) []string {
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return []string{"502 5.3.0 Sendmail " + st.srv.version() + " -- HELP not implemented"}
+		return []string{rHelpMissing.line(st.srv.version())}
 	}
 	topic := strings.ToLower(strings.TrimSpace(arg))
 	if topic == "" {
@@ -511,10 +511,13 @@ func (st *connState) help(arg string) []string {
 		}
 		text = strings.ReplaceAll(text, "$v", st.srv.version())
 		text = strings.ReplaceAll(text, "$$", "$")
-		out = append(out, "214-2.0.0 "+text)
+		out = append(out, rHelpLine.line(text))
 	}
 	if len(out) == 0 {
 		return []string{rHelpNoTopic.line(arg)}
+	}
+	for i := range out {
+		out[i] = "214-" + out[i][4:]
 	}
 	return append(out, rHelpEnd.line())
 }
