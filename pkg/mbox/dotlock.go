@@ -50,7 +50,13 @@ func createDotlock(ctx context.Context, lockPath string, deadline time.Time, opt
 		}
 		if opts.Notify != nil && time.Since(lastNotice) >= 30*time.Second {
 			lastNotice = time.Now()
-			opts.Notify(fmt.Sprintf("Mailbox is locked, will abort in %d seconds", int(time.Until(deadline).Seconds())))
+			if fi, err := os.Stat(lockPath); err == nil && time.Since(fi.ModTime()) >= 30*time.Second {
+				// Dovecot's notice for a lock that stopped changing.
+				left := opts.DotlockChangeTimeout - time.Since(fi.ModTime())
+				opts.Notify(fmt.Sprintf("Stale mailbox lock file detected, will override in %d seconds", int(left.Seconds())))
+			} else {
+				opts.Notify(fmt.Sprintf("Mailbox is locked, will abort in %d seconds", int(time.Until(deadline).Seconds())))
+			}
 		}
 		if err := sleepCtx(ctx, wait); err != nil {
 			return "", err
