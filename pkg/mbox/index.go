@@ -4,6 +4,7 @@ package mbox
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -129,38 +130,50 @@ func (mb *Mailbox) saveIndex() error {
 	return nil
 }
 
+// indexReader decodes the index from memory; strings are slices of one
+// string copy of the whole index, so loading allocates little.
 type indexReader struct {
-	r   *bufio.Reader
+	b   []byte
+	str string
+	pos int
 	err error
 }
 
+func newIndexReader(b []byte) *indexReader { return &indexReader{b: b, str: string(b)} }
+
 func (ir *indexReader) u() uint64 {
-	v, err := binary.ReadUvarint(ir.r)
-	if err != nil && ir.err == nil {
-		ir.err = err
+	v, n := binary.Uvarint(ir.b[ir.pos:])
+	if n <= 0 {
+		if ir.err == nil {
+			ir.err = errors.New("index: truncated")
+		}
+		return 0
 	}
+	ir.pos += n
 	return v
 }
 func (ir *indexReader) i() int64 {
-	v, err := binary.ReadVarint(ir.r)
-	if err != nil && ir.err == nil {
-		ir.err = err
+	v, n := binary.Varint(ir.b[ir.pos:])
+	if n <= 0 {
+		if ir.err == nil {
+			ir.err = errors.New("index: truncated")
+		}
+		return 0
 	}
+	ir.pos += n
 	return v
 }
 func (ir *indexReader) s() string {
 	n := ir.u()
-	if n > 1<<20 {
+	if n > uint64(len(ir.b)-ir.pos) {
 		ir.err = errors.New("index: string too long")
 		return ""
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(ir.r, b); err != nil && ir.err == nil {
-		ir.err = err
-	}
-	return string(b)
+	v := ir.str[ir.pos : ir.pos+int(n)]
+	ir.pos += int(n)
+	return v
 }
-func (ir *indexReader) b() bool { return ir.u() != 0 }
+func (ir *indexReader) b1() bool { return ir.u() != 0 }
 func (ir *indexReader) ints(max int) []int {
 	n := ir.u()
 	if n > 1<<16 {
@@ -217,7 +230,7 @@ func (mb *Mailbox) loadIndexGrown(st fileID, allowGrowth bool) (ok, grown bool) 
 	if crc32.ChecksumIEEE(body) != binary.BigEndian.Uint32(sum) || string(body[:len(indexMagic)]) != indexMagic {
 		return false, false
 	}
-	ir := &indexReader{r: bufio.NewReader(bytesReader(body[len(indexMagic):]))}
+	ir := newIndexReader(body[len(indexMagic):])
 	got := fileID{size: ir.i(), mtime: ir.i(), ino: ir.u(), dev: ir.u()}
 	if ir.err != nil {
 		return false, false
@@ -229,7 +242,7 @@ func (mb *Mailbox) loadIndexGrown(st fileID, allowGrowth bool) (ok, grown bool) 
 		grown = true
 	}
 	uv, next, fr := uint32(ir.u()), uint32(ir.u()), uint32(ir.u())
-	baseRewrite := ir.b()
+	baseRewrite := ir.b1()
 	nk := ir.u()
 	if nk > 1<<16 {
 		return false, false
@@ -243,25 +256,26 @@ func (mb *Mailbox) loadIndexGrown(st fileID, allowGrowth bool) (ok, grown bool) 
 	if ir.err != nil || n > uint64(st.size)+1 || (grown && n == 0) {
 		return false, false
 	}
-	var msgs []*msg
+	msgs := make([]*msg, 0, n)
+	slab := make([]msg, n)
 	var pseudo *msg
-	for range n {
-		m := &msg{}
+	for k := range n {
+		m := &slab[k]
 		m.uid = uint32(ir.u())
 		m.flags = Flag(ir.u())
 		m.hdrFlags = Flag(ir.u())
 		m.kw = ir.ints(len(kws))
 		m.hdrKw = ir.ints(len(kws))
 		m.fromOff, m.hdrOff, m.bodyOff, m.end = ir.i(), ir.i(), ir.i(), ir.i()
-		m.haveEOH = ir.b()
+		m.haveEOH = ir.b1()
 		m.date = ir.i()
 		m.sender = ir.s()
 		m.size = ir.i()
 		m.bodyVis = ir.i()
-		m.dirty = ir.b()
-		m.recent = ir.b()
-		m.pseudo = ir.b()
-		m.baseOK = ir.b()
+		m.dirty = ir.b1()
+		m.recent = ir.b1()
+		m.pseudo = ir.b1()
+		m.baseOK = ir.b1()
 		m.baseLast = uint32(ir.u())
 		m.baseLastAt = ir.i()
 		if ir.err != nil {
@@ -311,12 +325,13 @@ func (mb *Mailbox) indexHeader() (indexHead, bool) {
 		return h, false
 	}
 	defer f.Close()
-	br := bufio.NewReader(f)
-	magic := make([]byte, len(indexMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != indexMagic {
+	head := make([]byte, 64<<10)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	if !bytes.HasPrefix(head, []byte(indexMagic)) {
 		return h, false
 	}
-	ir := &indexReader{r: br}
+	ir := newIndexReader(head[len(indexMagic):])
 	ir.i()
 	ir.i()
 	ir.u()
@@ -324,12 +339,12 @@ func (mb *Mailbox) indexHeader() (indexHead, bool) {
 	h.uidValidity = uint32(ir.u())
 	ir.u()
 	h.firstRecent = uint32(ir.u())
-	ir.b()
-	n := ir.u()
-	if n > 1<<16 {
+	ir.b1()
+	nk := ir.u()
+	if nk > 1<<16 {
 		return h, false
 	}
-	for range n {
+	for range nk {
 		h.keywords = append(h.keywords, ir.s())
 	}
 	return h, ir.err == nil
