@@ -184,10 +184,25 @@ func freePort(t *testing.T, ip string) int {
 const diffHosts = "127.0.0.1 localhost\n" + realIP + " mail.hamap.local mail\n" +
 	namedIP + " pc9.elsewhere.example\n" + hamapIP + " pc7.hamap.local\n"
 
+// TestDifferentialSendmail runs the same sessions against the real
+// sendmail and ours, with the stock-like cf and with FEATURE(delay_checks)
+// and TRUST_AUTH_MECH, and compares every reply line.
 func TestDifferentialSendmail(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real sendmail")
 	}
+	for _, v := range []struct {
+		name    string
+		defines []string
+	}{
+		{"stock", nil},
+		{"delay_checks+auth", []string{"-DDELAY", "-DWITH_AUTH"}},
+	} {
+		t.Run(v.name, func(t *testing.T) { differential(t, v.defines) })
+	}
+}
+
+func differential(t *testing.T, defines []string) {
 	testutil.RequireRoot(t, "the real sendmail runs in its own mount namespace")
 	sendmail := testutil.Oracle(t, "sendmail", "sendmail-bin")
 	m4 := testutil.Oracle(t, "m4", "m4")
@@ -198,7 +213,8 @@ func TestDifferentialSendmail(t *testing.T) {
 	os.Chmod(work, 0o755)
 	port := freePort(t, realIP)
 	mc, _ := filepath.Abs("testdata/hamap.mc")
-	out, err := exec.Command(m4, "-D_NO_MAKEINFO_", "-DWORKDIR="+work, "-DLISTEN="+realIP, fmt.Sprintf("-DPORT=%d", port), mc).Output()
+	args := append([]string{"-D_NO_MAKEINFO_", "-DWORKDIR=" + work, "-DLISTEN=" + realIP, fmt.Sprintf("-DPORT=%d", port)}, defines...)
+	out, err := exec.Command(m4, append(args, mc)...).Output()
 	if err != nil {
 		t.Fatalf("m4: %v", err)
 	}
@@ -266,8 +282,9 @@ exec %[2]s -C %[3]s -bD -O LogLevel=0
 	want := transcript(t, realAddr)
 	got := transcript(t, oursAddr)
 	if dir := os.Getenv("SMTPD_TRANSCRIPTS"); dir != "" {
-		os.WriteFile(filepath.Join(dir, "sendmail.txt"), []byte(strings.Join(want, "\n")+"\n"), 0o644)
-		os.WriteFile(filepath.Join(dir, "ours.txt"), []byte(strings.Join(got, "\n")+"\n"), 0o644)
+		name := strings.ReplaceAll(t.Name(), "/", "_")
+		os.WriteFile(filepath.Join(dir, name+".sendmail.txt"), []byte(strings.Join(want, "\n")+"\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, name+".ours.txt"), []byte(strings.Join(got, "\n")+"\n"), 0o644)
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("transcripts differ (-sendmail +ours):\n%s", diff)

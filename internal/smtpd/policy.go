@@ -392,15 +392,27 @@ type rcptVerdict struct {
 }
 
 // CheckRcpt is check_rcpt (Rcpt_ok, then Relay_ok) and the local-user
-// check after it.
-func (p *Policy) CheckRcpt(ctx context.Context, c *Client, a Address) rcptVerdict {
+// check after it. delayed, when not nil, runs between the two, as
+// FEATURE(delay_checks) runs the sender and client checks after the
+// relay test and before the recipient's local part is resolved; it is
+// skipped after AUTH with a TrustAuthMech mechanism.
+func (p *Policy) CheckRcpt(ctx context.Context, c *Client, a Address, delayed func(v rcptVerdict) string) rcptVerdict {
 	if a.Null {
 		return rcptVerdict{refusal: &addrError{rNullRecipient, []any{a.Echo}}}
 	}
 	local, domain := finalHop(a.Local, a.Domain, p.ours)
 	local = dequote(local)
-	if p.Features.PromiscuousRelay {
+	finish := func() rcptVerdict {
+		if delayed != nil && !p.trustedAuth(c) {
+			v := rcptVerdict{Local: domain == "" || p.IsLocal(domain), User: local, Domain: domain}
+			if line := delayed(v); line != "" {
+				return rcptVerdict{line: line}
+			}
+		}
 		return p.finishRcpt(ctx, a, local, domain)
+	}
+	if p.Features.PromiscuousRelay {
+		return finish()
 	}
 	if p.Features.BlocklistRecipients && p.Access != nil {
 		addr := local
@@ -424,7 +436,7 @@ func (p *Policy) CheckRcpt(ctx context.Context, c *Client, a Address) rcptVerdic
 	}
 	relay := false
 	switch {
-	case c.AuthMech != "" && p.trustAuth[strings.ToUpper(c.AuthMech)]:
+	case p.trustedAuth(c):
 		relay = true
 	case domain == "" || p.IsLocal(domain):
 		relay = true
@@ -444,7 +456,21 @@ func (p *Policy) CheckRcpt(ctx context.Context, c *Client, a Address) rcptVerdic
 			return v
 		}
 	}
-	return p.finishRcpt(ctx, a, local, domain)
+	return finish()
+}
+
+// trustedAuth reports AUTH with a mechanism of class TrustAuthMech.
+func (p *Policy) trustedAuth(c *Client) bool {
+	return c.AuthMech != "" && p.trustAuth[strings.ToUpper(c.AuthMech)]
+}
+
+// Canonical returns a with a domain of class w replaced by $j, as the
+// sender macro $f holds it once sendmail canonicalized the address.
+func (p *Policy) Canonical(a Address) Address {
+	if a.Domain != "" && p.IsLocal(a.Domain) && !strings.HasPrefix(a.Domain, "[") {
+		a.Domain = p.Hostname
+	}
+	return a
 }
 
 // finishRcpt checks a local recipient against the user database.

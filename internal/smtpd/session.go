@@ -597,22 +597,29 @@ func (s *session) Rcpt(_ string, _ *smtp.RcptOptions) error {
 		return rNeedMailRcpt.err()
 	}
 	a := pr.addr
-	v := st.pol.CheckRcpt(st.ctx, &st.client, a)
+	var delayed func(rcptVerdict) string
+	if st.pol.Features.DelayChecks {
+		delayed = func(v rcptVerdict) string {
+			if st.pol.SpamFriend(rcptKeyAddr(v), v.Local) {
+				return ""
+			}
+			m := st.pol.CheckMail(st.ctx, &st.client, st.pol.Canonical(st.mailAddr))
+			if line := m.reply(); line != "" {
+				return withPrefix(line, st.mailAddr.Echo, a.Echo)
+			}
+			if st.connRefusal != "" {
+				return withPrefix(st.connRefusal, "", a.Echo)
+			}
+			return ""
+		}
+	}
+	v := st.pol.CheckRcpt(st.ctx, &st.client, a, delayed)
 	line := ""
 	switch {
 	case v.refusal != nil:
 		line = v.refusal.r.line(v.refusal.arg...)
 	case v.line != "":
 		line = v.line
-	}
-	if line == "" && st.pol.Features.DelayChecks {
-		if !st.pol.SpamFriend(rcptKeyAddr(v), v.Local) {
-			if st.connRefusal != "" {
-				line = withPrefix(st.connRefusal, "", a.Echo)
-			} else if m := st.mailVerdict.reply(); m != "" {
-				line = withPrefix(m, st.mailEcho, a.Echo)
-			}
-		}
 	}
 	if line != "" {
 		if v.refusal != nil && v.refusal.r == rUserUnknown {

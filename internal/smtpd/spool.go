@@ -128,7 +128,7 @@ func (s *DirSpool) NextID() string {
 	return queueID(time.Now(), os.Getpid(), n)
 }
 
-const qidChars = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXyzabcdefghijklmnopqrstuvwx"
+const qidChars = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx"
 
 // queueID makes an id like sendmail's: year, month, day, hour, minute,
 // second in base-60 digits, a two-character sequence and the pid.
