@@ -3,6 +3,7 @@
 package bdb
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -69,22 +70,21 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-var (
-	benchFileOnce sync.Map // n → *benchFile
-)
+var benchFiles sync.Map // n → *benchFile
 
 type benchFile struct {
 	once sync.Once
-	path string
+	data []byte
 	keys [][]byte
 	err  error
 }
 
-// benchDB returns the path of an n-entry access map built once per test
-// binary run, and its keys.
-func benchDB(tb testing.TB, n int) (string, [][]byte) {
-	tb.Helper()
-	v, _ := benchFileOnce.LoadOrStore(n, &benchFile{})
+// benchDB writes an n-entry access map into a temporary directory of b
+// and returns its path and keys. The file is built once per test binary
+// run and kept in memory, so repeated rounds only rewrite it.
+func benchDB(b *testing.B, n int) (string, [][]byte) {
+	b.Helper()
+	v, _ := benchFiles.LoadOrStore(n, &benchFile{})
 	bf := v.(*benchFile)
 	bf.once.Do(func() {
 		keys, vals := accessLines(n)
@@ -92,27 +92,18 @@ func benchDB(tb testing.TB, n int) (string, [][]byte) {
 		for j := range keys {
 			w.Put(keys[j], vals[j])
 		}
-		dir, err := os.MkdirTemp("", "bdbbench")
-		if err != nil {
-			bf.err = err
-			return
-		}
-		bf.path = filepath.Join(dir, fmt.Sprintf("access%d.db", n))
-		f, err := os.Create(bf.path)
-		if err != nil {
-			bf.err = err
-			return
-		}
-		if _, err := w.WriteTo(f); err != nil {
-			bf.err = err
-		}
-		f.Close()
-		bf.keys = keys
+		var buf bytes.Buffer
+		_, bf.err = w.WriteTo(&buf)
+		bf.data, bf.keys = buf.Bytes(), keys
 	})
 	if bf.err != nil {
-		tb.Fatal(bf.err)
+		b.Fatal(bf.err)
 	}
-	return bf.path, bf.keys
+	path := filepath.Join(b.TempDir(), fmt.Sprintf("access%d.db", n))
+	if err := os.WriteFile(path, bf.data, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return path, bf.keys
 }
 
 // BenchmarkHashGet looks up random existing keys in a warm mapped file of
