@@ -40,18 +40,15 @@ type layer struct {
 	classes     []string // diversion 5: C/F lines of EXPOSED_USER, LOCAL_DOMAIN, ...
 	localConfig []string // diversion 6 lines written by features (the mc's own go to the engine's)
 	mailers     []string // diversion 7: M lines, m4 text snapshot taken when MAILER() ran
-	dpo         []string // DAEMON_OPTIONS arguments
-	cpo         []string // CLIENT_OPTIONS arguments
 	filters     []string // X lines of MAIL_FILTER
 	queueGroups []string // Q lines of QUEUE_GROUP
-	once        map[string]bool
 }
 
 func newLayer(e *Engine, stderr io.Writer, open func(string) (io.ReadCloser, error)) *layer {
 	if stderr == nil {
 		stderr = io.Discard
 	}
-	return &layer{e: e, stderr: stderr, open: open, once: map[string]bool{}}
+	return &layer{e: e, stderr: stderr, open: open}
 }
 
 // warn prints what the real macros print with errprint: the text as is,
@@ -113,9 +110,7 @@ func (l *layer) flatDepth(s string, depth int) string {
 				j++
 			}
 			w := s[i:j]
-			if v, ok := l.e.Lookup(w); ok && depth < 32 && (j >= len(s) || s[j] != '(') && !strings.Contains(v, "$") {
-				b.WriteString(l.flatDepth(v, depth+1))
-			} else if ok && depth < 32 && (j >= len(s) || s[j] != '(') {
+			if v, ok := l.e.Lookup(w); ok && depth < 32 && (j >= len(s) || s[j] != '(') {
 				b.WriteString(l.flatDepth(v, depth+1))
 			} else {
 				b.WriteString(w)
@@ -223,12 +218,10 @@ func (l *layer) install(cfPath string) {
 		return "", nil
 	})
 	b("DAEMON_OPTIONS", func(_ *Engine, a []string) (string, error) {
-		l.dpo = append(l.dpo, arg(a, 1))
 		l.e.Define("_DPO_", l.raw("_DPO_")+"\nO DaemonPortOptions="+arg(a, 1))
 		return "", nil
 	})
 	b("CLIENT_OPTIONS", func(_ *Engine, a []string) (string, error) {
-		l.cpo = append(l.cpo, arg(a, 1))
 		l.e.Define("_CPO_", l.raw("_CPO_")+"\nO ClientPortOptions="+arg(a, 1))
 		return "", nil
 	})
@@ -290,20 +283,32 @@ func (l *layer) install(cfPath string) {
 			return "divert(9)", nil
 		})
 	}
-	b("SITECONFIG", func(_ *Engine, a []string) (string, error) {
-		// SITECONFIG(file, host, class): the UUCP site tables of old.
-		out := "D" + arg(a, 3) + arg(a, 2) + "\n"
-		if arg(a, 3) == "U" {
-			out += "C{w}" + arg(a, 2) + " " + arg(a, 2) + ".UUCP\n"
-		}
-		return "", l.appendLocal(out)
+	// Helpers of cfhead.m4 that mc files use.
+	b("CONCAT", func(_ *Engine, a []string) (string, error) {
+		return strings.Join(a[min(1, len(a)):min(8, len(a))], ""), nil
 	})
-}
-
-// appendLocal adds lines to the class/map section right after the classes.
-func (l *layer) appendLocal(text string) error {
-	l.classes = append(l.classes, strings.TrimSuffix(text, "\n"))
-	return nil
+	b("DOL", func(_ *Engine, a []string) (string, error) { return "$" + arg(a, 1), nil })
+	b("UUCPSMTP", func(_ *Engine, a []string) (string, error) {
+		return "R$* < @ " + arg(a, 1) + " .UUCP > $*\t$1 < @ " + arg(a, 2) + " > $2", nil
+	})
+	b("SITECONFIG", func(_ *Engine, a []string) (string, error) {
+		// SITECONFIG(file, host, class): the UUCP site tables of old. The
+		// table itself is site data read from the sendmail-cf tree; its
+		// SITE() lines add the sites to the class.
+		class, host := arg(a, 3), arg(a, 2)
+		out := "D" + class + host + "\n"
+		if class == "U" {
+			out += "C{w}" + host + " " + host + ".UUCP\n"
+		}
+		l.e.Define("_CLASS_"+class+"_", "")
+		b("SITE", func(_ *Engine, s []string) (string, error) {
+			if arg(s, 2)+class == "SU" {
+				return "CY" + arg(s, 1), nil
+			}
+			return "C" + class + arg(s, 1), nil
+		})
+		return out + "sinclude(" + l.cfDir + "siteconfig/" + arg(a, 1) + ".m4)", nil
+	})
 }
 
 func (l *layer) mailFilter(name, spec string) {

@@ -309,6 +309,9 @@ func mailerUUCP(l *layer) {
 	l.defIfNot("UUCP_MAILER_FLAGS", "")
 	l.defIfNot("UUCP_MAILER_MAX", "ifdef(`UUCP_MAX_SIZE', `UUCP_MAX_SIZE', 100000)")
 	smtp := l.defined("_MAILER_smtp_")
+	if !smtp {
+		l.warn("*** MAILER(`smtp') must appear before MAILER(`uucp')\n    if uucp-dom should be included.")
+	}
 	p := l.raw("UUCP_MAILER_PATH")
 	cs := l.optins("UUCP_MAILER_CHARSET", "C=", ", ")
 	q := l.qgrp("UUCP_MAILER_QGRP")

@@ -273,12 +273,10 @@ func (l *layer) sanityChecks() {
 	}
 	if l.raw("confDAEMON_OPTIONS") != "" {
 		l.warn("WARNING: confDAEMON_OPTIONS is no longer valid.\n\tUse DAEMON_OPTIONS(); see cf/README.\n")
-		l.dpo = append(l.dpo, "confDAEMON_OPTIONS")
 		l.e.Define("_DPO_", l.raw("_DPO_")+"\nO DaemonPortOptions=confDAEMON_OPTIONS")
 	}
 	if l.raw("confCLIENT_OPTIONS") != "" {
 		l.warn("WARNING: confCLIENT_OPTIONS is no longer valid.  See cf/README for more information.\n")
-		l.cpo = append(l.cpo, "confCLIENT_OPTIONS")
 		l.e.Define("_CPO_", l.raw("_CPO_")+"\nO ClientPortOptions=confCLIENT_OPTIONS")
 	}
 	if l.defined("confUNSAFE_GROUP_WRITES") {
@@ -296,7 +294,8 @@ func (l *layer) body() string {
 		}
 	}
 	has := l.defined
-	b.WriteString("divert(0)\n")
+	// Default quotes for the body: an mc may end with other quotes in force.
+	b.WriteString("changequote\ndivert(0)\n")
 
 	vendor := "/Berkeley"
 	if has("NO_VENDOR") {
@@ -525,14 +524,44 @@ func (l *layer) body() string {
 		}
 		w("# class with valid marks for SearchList", src, "")
 	}
+	// The rule diversions (LOCAL_RULE_n, LOCAL_RULESETS, LOCAL_NET_CONFIG,
+	// UUCP and DNSBL rules) may hold other lines too, maps and headers
+	// that local rulesets use; those are kept, the rules are not. They are
+	// output as they are, without being expanded again.
+	var rest strings.Builder
+	for _, n := range []int{1, 2, 3, 4, 8, 9} {
+		rest.WriteString(withoutRules(l.e.Diversion(n)))
+	}
+	if rest.Len() > 0 && !strings.ContainsAny(rest.String(), "\x01\x02") {
+		b.WriteString("changequote(\x01,\x02)\x01" + rest.String() + "\x02changequote\n")
+	}
 	w(l.filters...)
 	w("")
 	w(l.mailers...)
 	b.WriteString("undivert(7)")
-	// Whatever is left in the other diversions is rulesets, which we omit.
+	// What is left in the other diversions is rules; discard them.
 	b.WriteString("divert(-1)")
 	for _, n := range []int{1, 2, 3, 4, 5, 8, 9} {
 		fmt.Fprintf(&b, "undivert(%d)", n)
+	}
+	return b.String()
+}
+
+// withoutRules drops the S and R lines (with their continuation lines)
+// from cf text.
+func withoutRules(text string) string {
+	var b strings.Builder
+	drop := false
+	for _, line := range strings.SplitAfter(text, "\n") {
+		if line == "" {
+			continue
+		}
+		if line[0] != ' ' && line[0] != '\t' {
+			drop = line[0] == 'S' || line[0] == 'R'
+		}
+		if !drop {
+			b.WriteString(line)
+		}
 	}
 	return b.String()
 }
