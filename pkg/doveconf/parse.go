@@ -220,8 +220,9 @@ scan:
 	rest = strings.TrimLeft(rest, " \t")
 	blankAfterKey := k < len(line) && isWhite(line[k])
 
-	switch key {
-	case "!include", "!include_try":
+	// Dovecot compares the key before cutting it at '=': "!include=x"
+	// is a setting named "!include", not an include.
+	if (key == "!include" || key == "!include_try") && (blankAfterKey || k == len(line)) {
 		return p.include(in, rest, key == "!include_try")
 	}
 	if strings.HasPrefix(rest, "=") {
@@ -361,11 +362,14 @@ func (p *parser) apply(in *input, typ int, key, value string) string {
 		return ""
 	}
 	if _, ok := f.node.schema.setting(key); !ok {
-		if ld, ok := f.node.schema.list(key); ok && ld.kind != listStrings {
+		if ld, ok := f.node.schema.list(key); ok && ld.kind == listStrings {
+			// "plugin = a b" only creates empty string lists.
+			return ""
+		} else if ok {
 			// "namespace = a b" creates elements, as Dovecot's list
 			// settings do.
 			for _, name := range strings.FieldsFunc(value, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
-				if msg := p.element(nil, ld, key, sectionEscape(name), name); msg != "" {
+				if msg := p.element(nil, ld, key, sectionEscape(name), name, false); msg != "" {
 					return msg
 				}
 			}
@@ -463,7 +467,7 @@ func (p *parser) section(in *input, key, name string) string {
 			f.node = nil
 			return ""
 		}
-		if msg := p.element(f, ld, key, ekey, name); msg != "" {
+		if msg := p.element(f, ld, key, ekey, name, true); msg != "" {
 			return msg
 		}
 		if key == "passdb" || key == "userdb" {
@@ -486,9 +490,10 @@ func (p *parser) section(in *input, key, name string) string {
 	return "Unknown setting: " + p.fullPath(key)
 }
 
-// element finds or creates the list element named ekey and makes f (when
-// not nil) point into it.
-func (p *parser) element(f *frame, ld *listDef, key, ekey, name string) string {
+// element finds or creates the list element keyed ekey and makes f (when
+// not nil) point into it. A section names the element (setName); a list
+// setting ("namespace = a b") only creates unnamed ones.
+func (p *parser) element(f *frame, ld *listDef, key, ekey, name string, setName bool) string {
 	parent := p.top()
 	if f != nil && len(p.frames) > 1 {
 		parent = p.frames[len(p.frames)-2]
@@ -506,7 +511,7 @@ func (p *parser) element(f *frame, ld *listDef, key, ekey, name string) string {
 		}
 		l.elems = append(l.elems, e)
 	}
-	if ld.schema.typeKey != "" {
+	if setName && ld.schema.typeKey != "" {
 		e.vals[ld.schema.typeKey] = name
 		e.changed[ld.schema.typeKey] = true
 	}
