@@ -663,7 +663,7 @@ func (e *Engine) expandMacro(name string, s *symbol) {
 	c := &call{name: name, args: []string{name}, defs: []*builtinDef{nil}}
 	if e.peekOpen() {
 		e.next()
-		e.collectArgs(c, openFile, openLine)
+		e.collectArgs(c)
 	}
 	closeFile, closeLine := e.file, e.line
 	e.file, e.line = openFile, openLine
@@ -680,8 +680,11 @@ func (e *Engine) expandMacro(name string, s *symbol) {
 	e.depth--
 }
 
-func (e *Engine) collectArgs(c *call, file string, line int) {
+func (e *Engine) collectArgs(c *call) {
 	for {
+		// GNU m4 reports an unterminated call where its current
+		// argument began.
+		file, line := e.file, e.line
 		var sb strings.Builder
 		var def *builtinDef
 		t := e.nextToken()

@@ -234,9 +234,6 @@ func biChangequote(e *Engine, c *call) string {
 		if e.lquote != "" && e.rquote == "" {
 			e.rquote = "'"
 		}
-		if e.lquote == "" {
-			e.rquote = ""
-		}
 	}
 	return ""
 }

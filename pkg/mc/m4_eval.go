@@ -4,6 +4,7 @@ package mc
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -554,20 +555,22 @@ func (p *evalParser) simple(t evalTok, live bool) (int32, evalErr) {
 	case etNumber:
 		return p.val, evOK
 	case etLeftP:
-		t = p.lex()
-		if t == etEOT {
-			return 0, evMissingRight
-		}
-		v, err := p.lor(t, live)
+		v, err := p.lor(p.lex(), live)
 		if err != evOK {
 			return 0, err
 		}
-		if p.lex() != etRightP {
+		switch p.lex() {
+		case etRightP:
+		case etError:
+			return 0, evUnknownInput
+		default:
 			return 0, evMissingRight
 		}
 		return v, evOK
 	case etBadOp:
 		return 0, evInvalidOp
+	case etError:
+		return 0, evUnknownInput
 	}
 	return 0, evSyntax
 }
@@ -582,7 +585,11 @@ func b2i(b bool) int32 {
 // evaluate runs an eval expression, reporting errors as m4 does.
 func (e *Engine) evaluate(expr string) (int32, bool) {
 	p := &evalParser{e: e, text: expr}
-	v, err := p.lor(p.lex(), true)
+	var v int32
+	err := evSyntax // GNU m4 calls bad input at the very start a syntax error
+	if t := p.lex(); t != etError {
+		v, err = p.lor(t, true)
+	}
 	if err == evOK && p.pos < len(p.text) {
 		switch p.lex() {
 		case etBadOp:
@@ -616,43 +623,119 @@ func (e *Engine) evaluate(expr string) (int32, bool) {
 	return 0, false
 }
 
-// biFormat implements format with the printf conversions GNU m4 accepts.
+// formatArgs hands out format's arguments, converting them the way GNU
+// m4's format does (strtol/strtod prefixes, with its own messages).
+type formatArgs struct {
+	e    *Engine
+	args []string
+}
+
+func (a *formatArgs) next() (string, bool) {
+	if len(a.args) == 0 {
+		return "", false
+	}
+	s := a.args[0]
+	a.args = a.args[1:]
+	return s, true
+}
+
+// checkNum reports the problems GNU m4 reports for a numeric argument:
+// rest is what the conversion left unparsed.
+func (a *formatArgs) checkNum(s, rest string, overflow bool) {
+	switch {
+	case s == "":
+		a.e.msg("empty string treated as 0")
+	case rest != "":
+		a.e.msgf("non-numeric argument %s", s)
+	case isSpace(int(s[0])):
+		a.e.msg("leading whitespace ignored")
+	case overflow:
+		a.e.msg("numeric overflow detected")
+	}
+}
+
+func (a *formatArgs) long() int64 {
+	s, ok := a.next()
+	if !ok {
+		return 0
+	}
+	v, rest, over := strtol(s)
+	a.checkNum(s, rest, over)
+	return v
+}
+
+func (a *formatArgs) int() int64 {
+	s, ok := a.next()
+	if !ok {
+		return 0
+	}
+	v, rest, over := strtol(s)
+	if v > math.MaxInt32 || v < math.MinInt32 {
+		over = true
+	}
+	a.checkNum(s, rest, over)
+	return int64(int32(v))
+}
+
+func (a *formatArgs) double() float64 {
+	s, ok := a.next()
+	if !ok {
+		return 0
+	}
+	t := strings.TrimLeft(s, " \t\n\v\f\r")
+	// Longest prefix that parses, like strtod.
+	var v float64
+	n := 0
+	for k := len(t); k > 0; k-- {
+		cand := t[:k]
+		if h := strings.TrimLeft(cand, "+-"); len(h) > 2 && (h[:2] == "0x" || h[:2] == "0X") && !strings.ContainsAny(h, "pP") {
+			cand += "p0" // strtod reads hex without an exponent
+		}
+		if f, err := strconv.ParseFloat(cand, 64); err == nil || isRangeErr(err) {
+			v, n = f, k
+			break
+		}
+	}
+	a.checkNum(s, t[n:], false)
+	return v
+}
+
+func isRangeErr(err error) bool {
+	ne, ok := err.(*strconv.NumError)
+	return ok && ne.Err == strconv.ErrRange
+}
+
+// cFloat renders an infinity or NaN as C's printf does.
+func cFloat(spec string, conv byte, v float64) string {
+	if !math.IsInf(v, 0) && !math.IsNaN(v) {
+		return fmt.Sprintf(spec+string(conv), v)
+	}
+	word := "inf"
+	if math.IsNaN(v) {
+		word = "nan"
+	}
+	if conv >= 'A' && conv <= 'Z' {
+		word = strings.ToUpper(word)
+	}
+	if math.IsInf(v, -1) {
+		word = "-" + word
+	} else if strings.Contains(spec, "+") {
+		word = "+" + word
+	} else if strings.Contains(spec, " ") {
+		word = " " + word
+	}
+	return fmt.Sprintf("%"+textWidth(spec[1:])+"s", word)
+}
+
+// biFormat implements format with the printf conversions GNU m4 1.4
+// accepts: flags -+ #0', width and precision (also *), the length
+// modifiers hh, h and l, and c s d i o u x X e E f F g G.
 func biFormat(e *Engine, c *call) string {
 	if !e.checkArgs(c, 2, -1) {
 		return ""
 	}
 	f := c.args[1]
-	args := c.args[2:]
-	next := func() (string, bool) {
-		if len(args) == 0 {
-			return "", false
-		}
-		a := args[0]
-		args = args[1:]
-		return a, true
-	}
-	intArg := func() int64 {
-		a, ok := next()
-		if !ok {
-			return 0
-		}
-		v, rest, _ := strtol(a)
-		if rest != "" && strings.TrimSpace(rest) != "" {
-			e.msgf("non-numeric argument to builtin `%s'", c.name)
-		}
-		return v
-	}
-	floatArg := func() float64 {
-		a, ok := next()
-		if !ok {
-			return 0
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(a), 64)
-		if err != nil {
-			e.msgf("non-numeric argument to builtin `%s'", c.name)
-		}
-		return v
-	}
+	a := &formatArgs{e: e, args: c.args[2:]}
 	var sb strings.Builder
 	for i := 0; i < len(f); i++ {
 		if f[i] != '%' {
@@ -660,10 +743,7 @@ func biFormat(e *Engine, c *call) string {
 			continue
 		}
 		i++
-		if i >= len(f) {
-			break
-		}
-		if f[i] == '%' {
+		if i < len(f) && f[i] == '%' {
 			sb.WriteByte('%')
 			continue
 		}
@@ -679,7 +759,7 @@ func biFormat(e *Engine, c *call) string {
 		num := func() string {
 			var v int64
 			if i < len(f) && f[i] == '*' {
-				v = intArg()
+				v = a.int()
 				i++
 			} else {
 				j := i
@@ -703,33 +783,142 @@ func biFormat(e *Engine, c *call) string {
 			i++
 			spec += "." + num()
 		}
-		for i < len(f) && strings.IndexByte("hlLqjzt", f[i]) >= 0 {
-			i++
+		mod := ""
+		switch {
+		case strings.HasPrefix(f[i:], "hh"):
+			mod = "hh"
+		case strings.HasPrefix(f[i:], "h"):
+			mod = "h"
+		case strings.HasPrefix(f[i:], "l"):
+			mod = "l"
 		}
+		i += len(mod)
 		if i >= len(f) {
+			e.warnf("unrecognized specifier in `%s'", f)
 			break
 		}
-		switch conv := f[i]; conv {
-		case 'd', 'i':
-			sb.WriteString(fmt.Sprintf(spec+"d", int32(intArg())))
-		case 'u':
-			sb.WriteString(fmt.Sprintf(spec+"d", uint32(intArg())))
-		case 'o', 'x', 'X':
-			sb.WriteString(fmt.Sprintf(spec+string(conv), uint32(intArg())))
-		case 'c':
-			sb.WriteString(fmt.Sprintf(spec+"c", rune(byte(intArg()))))
-		case 's':
-			a, _ := next()
-			sb.WriteString(fmt.Sprintf(spec+"s", a))
-		case 'e', 'E', 'f', 'F', 'g', 'G':
-			if conv == 'F' {
-				conv = 'f'
+		conv := f[i]
+		switch {
+		case (conv == 'c' || conv == 's') && mod == "":
+			if conv == 's' {
+				s, _ := a.next()
+				sb.WriteString(fmt.Sprintf(spec+"s", s))
+			} else {
+				// C builds the text with a NUL byte for %c of 0, and m4
+				// keeps only what precedes it.
+				out := fmt.Sprintf(textWidthSpec(spec)+"s", string([]byte{byte(a.int())}))
+				if k := strings.IndexByte(out, 0); k >= 0 {
+					out = out[:k]
+				}
+				sb.WriteString(out)
 			}
-			sb.WriteString(fmt.Sprintf(spec+string(conv), floatArg()))
+		case strings.IndexByte("dioxXu", conv) >= 0:
+			var v int64
+			if mod == "l" {
+				v = a.long()
+			} else {
+				v = a.int()
+			}
+			signed := conv == 'd' || conv == 'i'
+			var x any
+			switch mod {
+			case "hh":
+				x = int8(v)
+				if !signed {
+					x = uint8(v)
+				}
+			case "h":
+				x = int16(v)
+				if !signed {
+					x = uint16(v)
+				}
+			case "l":
+				x = v
+				if !signed {
+					x = uint64(v)
+				}
+			default:
+				x = int32(v)
+				if !signed {
+					x = uint32(v)
+				}
+			}
+			verb := string(conv)
+			if conv == 'i' || conv == 'u' {
+				verb = "d"
+			}
+			if conv == 'o' && strings.Contains(spec, "#") {
+				// C's %#o prefixes a single 0 (none for 0); Go's %#o too.
+				verb = "o"
+			}
+			sb.WriteString(fmt.Sprintf(spec+verb, x))
+		case (conv == 'a' || conv == 'A') && (mod == "" || mod == "l"):
+			sb.WriteString(cHexFloat(spec, conv, a.double()))
+		case strings.IndexByte("eEfFgG", conv) >= 0 && (mod == "" || mod == "l"):
+			v := a.double()
+			if (conv == 'g' || conv == 'G') && !strings.Contains(spec, ".") {
+				spec += ".6" // C's default; Go's %g is the shortest form
+			}
+			if conv == 'F' {
+				sb.WriteString(strings.ToUpper(cFloat(spec, 'f', v)))
+			} else {
+				sb.WriteString(cFloat(spec, conv, v))
+			}
 		default:
 			e.warnf("unrecognized specifier in `%s'", f)
-			return sb.String()
 		}
 	}
 	return sb.String()
+}
+
+// cHexFloat renders %a as C does: Go's hexadecimal float with the
+// exponent's leading zeros removed.
+func cHexFloat(spec string, conv byte, v float64) string {
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return cFloat(spec, conv, v)
+	}
+	prec := -1
+	width := spec[1:]
+	if k := strings.IndexByte(width, '.'); k >= 0 {
+		prec, _ = strconv.Atoi(width[k+1:])
+		width = width[:k]
+	}
+	out := strconv.FormatFloat(v, 'x', prec, 64)
+	if k := strings.IndexByte(out, 'p'); k >= 0 {
+		exp := out[k+2:]
+		for len(exp) > 1 && exp[0] == '0' {
+			exp = exp[1:]
+		}
+		out = out[:k+2] + exp
+	}
+	if v >= 0 && strings.Contains(width, "+") {
+		out = "+" + out
+	} else if v >= 0 && strings.Contains(width, " ") {
+		out = " " + out
+	}
+	if conv == 'A' {
+		out = strings.ToUpper(out)
+	}
+	return fmt.Sprintf("%"+textWidth(width)+"s", out)
+}
+
+func textWidthSpec(spec string) string { return "%" + textWidth(spec[1:]) }
+
+// textWidth keeps, of printf flags and width, what applies to text: the
+// "-" flag and the width (a precision is dropped).
+func textWidth(spec string) string {
+	k := 0
+	left := false
+	for k < len(spec) && strings.IndexByte("-+ #0", spec[k]) >= 0 {
+		left = left || spec[k] == '-'
+		k++
+	}
+	w := spec[k:]
+	if d := strings.IndexByte(w, '.'); d >= 0 {
+		w = w[:d]
+	}
+	if left {
+		return "-" + w
+	}
+	return w
 }
