@@ -91,6 +91,11 @@ var diffSessions = []diffSession{
 		"RCPT TO:<b@\"hamap\".local>", "RCPT TO:<b@hamap,local>", "RCPT TO:<b@ham:ap.local>", "RCPT TO:<@hamap.local:>",
 		"RCPT TO:<list: a, b;>", "RCPT TO:<.b@hamap.local>", "RCPT TO:<b.@hamap.local>", "RCPT TO:<b@[1.2.3.4]x>",
 		"RCPT TO:<b\\@x@hamap.local>", "QUIT"}},
+	{trustedIP, []string{"EHLO x", "ETRN", "HELP foo", "MAIL FROM:<a@hamap.local> RET=X", "MAIL FROM:<a@hamap.local> RET=FULL RET=HDRS",
+		"MAIL FROM:<a@hamap.local> ENVID=", "RSET", "MAIL FROM:<a@hamap.local> ENVID=a ENVID=b", "RSET",
+		"MAIL FROM:<a@hamap.local> BODY=7BIT RET=HDRS ENVID=x",
+		"RCPT TO:<b@hamap.local> NOTIFY=X", "RCPT TO:<b@hamap.local> ORCPT=x", "RCPT TO:<b@hamap.local> ORCPT=rfc822;b@hamap.local",
+		"AUTH PLAIN", "=", "STARTTLS", "MAIL FROM:<a\x01@hamap.local>", "RSET", "MAIL FROM:<a@hamap.local> SIZE=-1", "QUIT"}},
 }
 
 func relayBatteryLines() []string {

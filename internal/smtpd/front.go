@@ -581,7 +581,7 @@ func (f *front) startTLS(arg string) {
 	tc := st.srv.tlsConfig()
 	switch {
 	case tc == nil:
-		f.send(rUnrecognized.line("STARTTLS" + spaced(arg)))
+		f.send(rTLSNotAvail.line())
 		return
 	case st.tls:
 		f.send(rTLSActive.line())
@@ -612,11 +612,4 @@ func (f *front) startTLS(arg string) {
 	if st.greeted {
 		f.forward(fwd{"RSET", expSilent})
 	}
-}
-
-func spaced(s string) string {
-	if s == "" {
-		return ""
-	}
-	return " " + s
 }

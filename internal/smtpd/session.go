@@ -38,11 +38,12 @@ type pendingRcpt struct {
 }
 
 type mailParams struct {
-	size  int64
-	body  string
-	envid string
-	ret   string
-	auth  string
+	size     int64
+	body     string
+	envid    string
+	envidSet bool
+	ret      string
+	auth     string
 }
 
 type rcptParams struct {
@@ -304,13 +305,10 @@ func (st *connState) mailParams(s string) (mailParams, string) {
 				return mp, rParamBadBody.line(val)
 			}
 		case "ENVID":
-			if mp.envid != "" {
+			if mp.envidSet {
 				return mp, rParamDupEnvid.line()
 			}
-			if val == "" {
-				return mp, rParamBadEnvid.line()
-			}
-			mp.envid = val
+			mp.envid, mp.envidSet = val, true
 		case "RET":
 			if mp.ret != "" {
 				return mp, rParamDupRet.line()
@@ -361,6 +359,8 @@ func (st *connState) rcptParams(s string) (rcptParams, string) {
 // parseSize reads SIZE= as sendmail's strtol does: leading digits, the
 // rest ignored.
 func parseSize(s string) (int64, bool) {
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimLeft(s, "+-")
 	end := 0
 	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
 		end++
@@ -368,7 +368,11 @@ func parseSize(s string) (int64, bool) {
 	if end == 0 {
 		return 0, true
 	}
-	return parseDigits(s[:end])
+	n, ok := parseDigits(s[:end])
+	if neg && n > 0 {
+		return 0, false
+	}
+	return n, ok
 }
 
 func parseDigits(s string) (int64, bool) {
