@@ -283,7 +283,30 @@ func (l *layer) install(cfPath string) {
 			return "divert(9)", nil
 		})
 	}
-	// Helpers of cfhead.m4 that mc files use.
+	// Helpers of cfhead.m4 that mc, DOMAIN and HACK files use.
+	b("_DEFIFNOT", func(_ *Engine, a []string) (string, error) {
+		l.defIfNot(arg(a, 1), arg(a, 2))
+		return "", nil
+	})
+	b("lower", func(_ *Engine, a []string) (string, error) { return quote(asciiLower(arg(a, 1))), nil })
+	b("strcasecmp", func(_ *Engine, a []string) (string, error) {
+		if asciiLower(arg(a, 1)) == asciiLower(arg(a, 2)) {
+			return "1", nil
+		}
+		return "0", nil
+	})
+	b("_OPTINS", func(_ *Engine, a []string) (string, error) {
+		if !l.defined(arg(a, 1)) {
+			return "", nil
+		}
+		return arg(a, 2) + arg(a, 1) + arg(a, 3), nil
+	})
+	b("PUSHDIVERT", func(_ *Engine, a []string) (string, error) {
+		return "pushdef(`__D__', divnum)divert(" + arg(a, 1) + ")", nil
+	})
+	b("POPDIVERT", func(_ *Engine, _ []string) (string, error) {
+		return "divert(__D__)popdef(`__D__')", nil
+	})
 	b("CONCAT", func(_ *Engine, a []string) (string, error) {
 		return strings.Join(a[min(1, len(a)):min(8, len(a))], ""), nil
 	})
@@ -419,4 +442,15 @@ func (l *layer) included(kind, name string) (string, error) {
 	}
 	rc.Close()
 	return "pushdef(`__mc2cf_D__', divnum)divert(-1)include(" + quote(p) + ")divert(__mc2cf_D__)popdef(`__mc2cf_D__')", nil
+}
+
+// asciiLower is m4's translit to lower case: ASCII letters only.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
