@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: MIT
+
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// File name prefixes, sendmail's queue letters.
+const (
+	prefixQF   = "qf" // control file
+	prefixDF   = "df" // data file (the body)
+	prefixTF   = "tf" // control file being written
+	prefixLost = "Qf" // control file moved aside as unreadable
+	prefixOldT = "Tf" // temporary file left over by a crash, moved aside
+	prefixXF   = "xf" // transcript
+)
+
+// ErrTooBig is returned by Pending.Write once the body exceeds the size
+// limit given to Prepare. Sendmail answers it with 552 5.3.4.
+var ErrTooBig = errors.New("message size exceeds fixed maximum message size")
+
+// ErrLocked reports a queue file another process (sendmail or us) is
+// working on.
+var ErrLocked = errors.New("queue file locked")
+
+// Options configure a Queue. The zero value is usable.
+type Options struct {
+	// FileMode is the mode of new queue files (sendmail's
+	// QueueFileMode); 0600 when zero.
+	FileMode fs.FileMode
+	// Logger receives one line per event that an admin must know about
+	// (a queue file moved aside, a leftover file); slog.Default when nil.
+	Logger *slog.Logger
+	// OrphanAge is how old a tf file without its qf must be before
+	// Recover moves it aside; younger ones may belong to a process
+	// writing right now. One hour when zero (sendmail's DATA timeout).
+	OrphanAge time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Alert, when set, receives the events sendmail logs at LOG_ALERT
+	// in its own words ("Losing ./qf<qid>: <why>"), for the mail log
+	// (internal/maillog). They also go to Logger.
+	Alert func(qid, msg string)
+}
+
+// Queue is one sendmail queue directory (QueueDirectory).
+type Queue struct {
+	dir  string
+	opts Options
+	log  *slog.Logger
+}
+
+// Open returns the queue in dir, which must exist.
+func Open(dir string, opts Options) (*Queue, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open queue: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("open queue %s: not a directory", dir)
+	}
+	if opts.FileMode == 0 {
+		opts.FileMode = 0o600
+	}
+	if opts.OrphanAge == 0 {
+		opts.OrphanAge = time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Queue{dir: dir, opts: opts, log: log}, nil
+}
+
+// Dir returns the queue directory.
+func (q *Queue) Dir() string { return q.dir }
+
+// NewID returns a queue id in sendmail's 14-character form, unique among
+// the processes sharing the queue. Prepare checks that no file of the
+// queue uses it yet.
+func (q *Queue) NewID() string { return ids.next() }
+
+func (q *Queue) path(prefix, id string) string {
+	return filepath.Join(q.dir, prefix+id)
+}
+
+// Pending is a message whose body is being received. Nothing of it is
+// visible to queue runs or mailq until Commit returns.
+type Pending struct {
+	q    *Queue
+	id   string
+	df   *os.File
+	size int64
+	opts PrepareOptions
+	cr   bool // a CR held back by CRLF conversion
+	buf  []byte
+	err  error
+	done bool
+}
+
+// PrepareOptions tune one message's body. The zero value takes the body
+// as given, with no size limit.
+type PrepareOptions struct {
+	// Limit bounds the body in bytes as written (sendmail's
+	// MaxMessageSize); 0 for none.
+	Limit int64
+	// CRLF converts CRLF line ends to the LF sendmail keeps in df files,
+	// for callers that pass the SMTP data as received.
+	CRLF bool
+}
+
+// Prepare starts a message with queue id id (from NewID): it creates
+// df<id>, to which the body is then written as it arrives. The body is
+// what sendmail keeps in its df file: the data after the header (the
+// header goes to the qf's H lines, see ReadHeader), lines ended by "\n",
+// dots unstuffed.
+func (q *Queue) Prepare(ctx context.Context, id string, o PrepareOptions) (*Pending, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !validID(id) {
+		return nil, fmt.Errorf("prepare %q: bad queue id", id)
+	}
+	// An id still used by any file of the queue (a qf, a leftover tf or
+	// a lost Qf) is refused: the caller takes a new one.
+	for _, p := range []string{prefixQF, prefixTF, prefixLost} {
+		if _, err := os.Lstat(q.path(p, id)); err == nil {
+			return nil, fmt.Errorf("prepare %s: %w", id, fs.ErrExist)
+		}
+	}
+	f, err := os.OpenFile(q.path(prefixDF, id), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, q.opts.FileMode)
+	if err != nil {
+		return nil, fmt.Errorf("prepare %s: %w", id, err)
+	}
+	return &Pending{q: q, id: id, df: f, opts: o}, nil
+}
+
+// ID returns the message's queue id.
+func (p *Pending) ID() string { return p.id }
+
+// Size returns the number of body bytes written so far.
+func (p *Pending) Size() int64 { return p.size }
+
+// Write appends body bytes. Past the size limit it returns ErrTooBig and
+// keeps failing; the caller then aborts.
+func (p *Pending) Write(b []byte) (int, error) {
+	if p.done {
+		return 0, errors.New("write to finished message")
+	}
+	if p.err != nil {
+		return 0, p.err
+	}
+	if p.opts.Limit > 0 && p.size+int64(len(b)) > p.opts.Limit {
+		p.err = ErrTooBig
+		return 0, p.err
+	}
+	out := b
+	if p.opts.CRLF {
+		out = p.unCRLF(b)
+	}
+	if _, err := p.df.Write(out); err != nil {
+		p.err = fmt.Errorf("write %s: %w", p.df.Name(), err)
+		return 0, p.err
+	}
+	p.size += int64(len(b))
+	return len(b), nil
+}
+
+// unCRLF drops the CR of every CRLF in b, holding a final CR back until
+// the next write shows what follows it.
+func (p *Pending) unCRLF(b []byte) []byte {
+	out := p.buf[:0]
+	for _, c := range b {
+		if p.cr {
+			p.cr = false
+			if c != '\n' {
+				out = append(out, '\r')
+			}
+		}
+		if c == '\r' {
+			p.cr = true
+			continue
+		}
+		out = append(out, c)
+	}
+	p.buf = out
+	return out
+}
+
+// Commit makes the message durable and queued: the df is synced, the
+// control file env is written as tf<id>, synced, renamed to qf<id>, and
+// the directory synced. When Commit returns nil the message is on disk
+// and the SMTP server may answer 250; on error nothing of it is left
+// behind. env.Created defaults to now and env.Version to 8; an I line is
+// added when env has none, as sendmail writes one.
+func (p *Pending) Commit(env *Envelope) error {
+	if p.done {
+		return errors.New("commit of finished message")
+	}
+	p.done = true
+	if p.err != nil {
+		p.cleanup()
+		return p.err
+	}
+	if p.cr {
+		p.cr = false
+		if _, err := p.df.Write([]byte{'\r'}); err != nil {
+			p.cleanup()
+			return fmt.Errorf("write %s: %w", p.df.Name(), err)
+		}
+	}
+	if err := p.df.Sync(); err != nil {
+		p.cleanup()
+		return fmt.Errorf("sync %s: %w", p.df.Name(), err)
+	}
+	if env.Version == 0 {
+		env.Version = Version
+	}
+	if env.Created == 0 {
+		env.Created = p.q.opts.Now().Unix()
+	}
+	if env.Inode == "" {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(p.df.Fd()), &st); err == nil {
+			env.Inode = fmt.Sprintf("%d/%d/%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+		}
+	}
+	if err := p.df.Close(); err != nil {
+		p.df = nil
+		p.cleanup()
+		return fmt.Errorf("close %s: %w", p.q.path(prefixDF, p.id), err)
+	}
+	p.df = nil
+	// The df is on disk; its directory entry is made durable by the
+	// directory sync after the rename below, which covers both names.
+	f, renamed, err := p.q.writeControl(p.id, env)
+	if err != nil {
+		// Once qf<id> exists the df must stay: the message may be
+		// queued, and a qf without its df would lose it.
+		if !renamed {
+			p.cleanup()
+		}
+		return err
+	}
+	f.Close()
+	return nil
+}
+
+// Abort drops the message: its df file is removed. Abort after Commit
+// does nothing.
+func (p *Pending) Abort() error {
+	if p.done {
+		return nil
+	}
+	p.done = true
+	return p.cleanup()
+}
+
+func (p *Pending) cleanup() error {
+	if p.df != nil {
+		p.df.Close()
+		p.df = nil
+	}
+	if err := os.Remove(p.q.path(prefixDF, p.id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("abort %s: %w", p.id, err)
+	}
+	return nil
+}
+
+// writeControl writes env to tf<id> (created exclusively and locked as
+// sendmail locks it), syncs it, renames it over qf<id> and syncs the
+// directory. It returns the new qf, still open and locked, so that a
+// caller holding the message keeps its lock across the rewrite.
+func (q *Queue) writeControl(id string, env *Envelope) (f *os.File, renamed bool, err error) {
+	tf := q.path(prefixTF, id)
+	f, err = os.OpenFile(tf, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, q.opts.FileMode)
+	if err != nil {
+		return nil, false, fmt.Errorf("create %s: %w", tf, err)
+	}
+	fail := func(err error) (*os.File, bool, error) {
+		f.Close()
+		os.Remove(tf)
+		return nil, false, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return fail(fmt.Errorf("lock %s: %w", tf, err))
+	}
+	if _, err := f.Write(env.Bytes()); err != nil {
+		return fail(fmt.Errorf("write %s: %w", tf, err))
+	}
+	if err := f.Sync(); err != nil {
+		return fail(fmt.Errorf("sync %s: %w", tf, err))
+	}
+	qf := q.path(prefixQF, id)
+	if err := os.Rename(tf, qf); err != nil {
+		return fail(fmt.Errorf("rename %s: %w", qf, err))
+	}
+	if err := syncDir(q.dir); err != nil {
+		// The rename may or may not survive a crash: the message is
+		// queued but the caller must not claim so.
+		f.Close()
+		return nil, true, err
+	}
+	return f, true, nil
+}
+
+// syncDir makes the directory entries of dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
