@@ -173,7 +173,10 @@ func TestDebianTreeAgainstDoveconf(t *testing.T) {
 		})
 	}
 	// With the include left as Debian ships it, both read the installed
-	// /usr/share/dovecot/protocols.d (imapd and pop3d protocol files).
+	// /usr/share/dovecot/protocols.d (imapd and pop3d protocol files, the
+	// same as the fixture's copies). Where that directory is missing the
+	// !include_try silently includes nothing and doveconf -n prints no
+	// protocols line at all (Debian's compiled-in default is empty).
 	t.Run("absolute-include", func(t *testing.T) {
 		dir := t.TempDir()
 		copyTree(t, filepath.Join("testdata", "debian", "etc-dovecot"), dir)

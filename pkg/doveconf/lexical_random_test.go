@@ -42,14 +42,18 @@ func lexConfig(r *rand.Rand) string {
 // TestLexicalRandomAgainstDoveconf throws token soup at the real doveconf
 // and at this package and wants the same output and messages, including
 // the Unknown setting and Expecting '{' cases; MAILSUITE_DOVECONF_LEX sets
-// how many (default 60).
+// how many (default 60), MAILSUITE_DOVECONF_SEED another seed.
 func TestLexicalRandomAgainstDoveconf(t *testing.T) {
 	bin := testutil.Oracle(t, "doveconf", "dovecot-core")
 	count := 60
 	if v, err := strconv.Atoi(os.Getenv("MAILSUITE_DOVECONF_LEX")); err == nil {
 		count = v
 	}
-	r := rand.New(rand.NewSource(11))
+	seed := int64(11)
+	if v, err := strconv.ParseInt(os.Getenv("MAILSUITE_DOVECONF_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	r := rand.New(rand.NewSource(seed))
 	for i := 0; i < count; i++ {
 		conf := lexConfig(r)
 		t.Run(strconv.Itoa(i), func(t *testing.T) {

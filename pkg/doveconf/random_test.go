@@ -106,14 +106,19 @@ func randomConfig(r *rand.Rand) string {
 
 // TestRandomConfigsAgainstDoveconf feeds the same generated configurations
 // to the real doveconf and to this package (-n and -a), with a fixed seed;
-// MAILSUITE_DOVECONF_RANDOM sets how many (default 60).
+// MAILSUITE_DOVECONF_RANDOM sets how many (default 60) and
+// MAILSUITE_DOVECONF_SEED another seed.
 func TestRandomConfigsAgainstDoveconf(t *testing.T) {
 	bin := testutil.Oracle(t, "doveconf", "dovecot-core")
 	count := 60
 	if v, err := strconv.Atoi(os.Getenv("MAILSUITE_DOVECONF_RANDOM")); err == nil {
 		count = v
 	}
-	r := rand.New(rand.NewSource(6))
+	seed := int64(6)
+	if v, err := strconv.ParseInt(os.Getenv("MAILSUITE_DOVECONF_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	r := rand.New(rand.NewSource(seed))
 	for i := 0; i < count; i++ {
 		conf := randomConfig(r)
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
