@@ -39,7 +39,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// doveconf prints its header before parsing, so it is there even
 	// when the configuration turns out to be broken.
 	fmt.Fprintf(stdout, "# mailsuite dovecotd, doveconf 2.3.19.1 compatible: %s\n", *path)
-	cfg, err := doveconf.Load(*path)
+	cfg, err := doveconf.Load(*path, doveconf.Options{})
 	if cfg == nil {
 		return fatal(stderr, err)
 	}

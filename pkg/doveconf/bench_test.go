@@ -11,7 +11,7 @@ func BenchmarkLoadDebian(b *testing.B) {
 	conf := debianTree(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		cfg, err := Load(conf)
+		cfg, err := Load(conf, Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -89,7 +89,7 @@ func runReal(t *testing.T, bin, conf string, all bool) result {
 // cmd/dovecotd reports them.
 func runOurs(conf string, all bool) result {
 	var out, errb bytes.Buffer
-	cfg, err := Load(conf)
+	cfg, err := Load(conf, Options{})
 	var ce *Error
 	if cfg == nil && errors.As(err, &ce) {
 		for _, m := range ce.Messages {

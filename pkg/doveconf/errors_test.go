@@ -132,7 +132,7 @@ func TestBrokenConfigs(t *testing.T) {
 	for _, tc := range brokenConfigs {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := writeFiles(t, tc.files)
-			cfg, err := Load(filepath.Join(dir, "dovecot.conf"))
+			cfg, err := Load(filepath.Join(dir, "dovecot.conf"), Options{})
 			var ce *Error
 			if !errors.As(err, &ce) {
 				t.Fatalf("Load = %v, want *Error", err)

@@ -35,7 +35,7 @@ func FuzzParse(f *testing.F) {
 			t.Skip("include outside the fuzz directory")
 		}
 		path := filepath.Join(dir, "dovecot.conf")
-		cfg, err := Parse(bytes.NewReader(data), path)
+		cfg, err := Parse(bytes.NewReader(data), path, Options{})
 		if err != nil {
 			var ce *Error
 			if !errors.As(err, &ce) {
@@ -71,7 +71,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func reparse(t *testing.T, conf []byte, path string) ([]byte, bool) {
-	cfg, err := Parse(bytes.NewReader(conf), path)
+	cfg, err := Parse(bytes.NewReader(conf), path, Options{})
 	if err != nil {
 		return nil, false
 	}

@@ -83,6 +83,7 @@ type frame struct {
 }
 
 type parser struct {
+	opts    Options
 	cfg     *Config
 	inputs  []*input
 	frames  []*frame
@@ -94,27 +95,37 @@ type parser struct {
 	lineNo       int
 }
 
+// Options change how a configuration is read. The zero value reads it as
+// doveconf -n and -a do.
+type Options struct {
+	// Expand replaces "<file" values by the file's contents and $name
+	// references by the setting's value (or $ENV:NAME by the
+	// environment), as doveconf -x and Dovecot's running processes see
+	// them.
+	Expand bool
+}
+
 // Load reads the configuration file at path and everything it includes.
 // A non-nil *Config with a non-nil error means the tree was read but is
 // invalid as a whole (an unclosed section, a failed check): doveconf still
 // prints such a configuration before failing.
-func Load(path string) (*Config, error) {
+func Load(path string, opts Options) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		// doveconf's own wording, with strerror's text.
 		return nil, fmt.Errorf("open(%s) failed: %s", path, errnoText(err))
 	}
-	return parseData(data, path)
+	return parseData(data, path, opts)
 }
 
 // Parse reads a configuration from r as if it were the file path
 // (includes are resolved relative to path's directory).
-func Parse(r io.Reader, path string) (*Config, error) {
+func Parse(r io.Reader, path string, opts Options) (*Config, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	return parseData(data, path)
+	return parseData(data, path, opts)
 }
 
 func splitLines(data []byte) []string {
@@ -132,10 +143,10 @@ func splitLines(data []byte) []string {
 	return out
 }
 
-func parseData(data []byte, path string) (*Config, error) {
+func parseData(data []byte, path string, opts Options) (*Config, error) {
 	global := &scope{root: newRootNode()}
 	cfg := &Config{Path: path, scopes: []*scope{global}}
-	p := &parser{cfg: cfg, seen: map[string]string{}}
+	p := &parser{opts: opts, cfg: cfg, seen: map[string]string{}}
 	p.inputs = []*input{{path: path, lines: splitLines(data)}}
 	p.frames = []*frame{{scope: global, node: global.root}}
 	for len(p.inputs) > 0 {
@@ -343,7 +354,21 @@ func (p *parser) apply(in *input, typ int, key, value string) string {
 	}
 	switch typ {
 	case lineFile:
-		value = "<" + value
+		if !p.opts.Expand {
+			value = "<" + value
+			break
+		}
+		path := value
+		if !strings.HasPrefix(path, "/") {
+			if i := strings.LastIndexByte(in.path, '/'); i >= 0 {
+				path = in.path[:i+1] + path
+			}
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Sprintf("%s: Can't open file %s: %s", full, path, errnoText(err))
+		}
+		value = string(data)
 	case lineVariable:
 		v, msg := p.expand(key, value)
 		if msg != "" {
@@ -396,14 +421,27 @@ func (p *parser) expand(key, value string) (string, string) {
 		if end >= 0 {
 			tok = value[:end]
 		}
-		if strings.HasPrefix(tok, "$") && tok[1:] == key {
+		switch {
+		case strings.HasPrefix(tok, "$") && tok[1:] == key:
 			v, ok := p.lookupVar(key)
 			if !ok {
 				return "", "Unknown variable: " + tok
 			}
 			b.WriteString(v)
-		} else {
+		case !p.opts.Expand || !strings.HasPrefix(tok, "$"):
 			b.WriteString(tok)
+		case strings.HasPrefix(tok, "$ENV:"):
+			b.WriteString(os.Getenv(tok[5:]))
+		default:
+			// Another setting of the current block, set or not.
+			name := tok[1:]
+			if _, ok := rootSchema.setting(name); ok {
+				b.WriteString(p.top().scope.root.value(name))
+			} else if _, ok := rootSchema.list(name); ok {
+				return "", "Invalid variable: " + tok
+			} else {
+				return "", "Unknown variable: " + tok
+			}
 		}
 		if end < 0 {
 			break

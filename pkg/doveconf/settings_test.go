@@ -14,7 +14,7 @@ import (
 )
 
 func TestSettingsDebian(t *testing.T) {
-	cfg, err := Load(debianTree(t))
+	cfg, err := Load(debianTree(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ protocol pop3 {
   }
 }
 `, "greeting.txt": "from a file\n"})
-	cfg, err := Load(filepath.Join(dir, "dovecot.conf"))
+	cfg, err := Load(filepath.Join(dir, "dovecot.conf"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ protocol pop3 {
 
 func TestSettingsProtocolsNone(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"dovecot.conf": "protocols = none\n"})
-	cfg, err := Load(filepath.Join(dir, "dovecot.conf"))
+	cfg, err := Load(filepath.Join(dir, "dovecot.conf"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestParseReader(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "inc.conf"), []byte("login_greeting = included\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := Parse(strings.NewReader("!include inc.conf\n"), filepath.Join(dir, "dovecot.conf"))
+	cfg, err := Parse(strings.NewReader("!include inc.conf\n"), filepath.Join(dir, "dovecot.conf"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
