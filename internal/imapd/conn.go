@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT
+
+package imapd
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// chanListener hands accepted connections to an imapserver.Server, so that
+// one socket can feed the servers for secured and not secured connections.
+type chanListener struct {
+	addr net.Addr
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newChanListener(ln net.Listener) *chanListener {
+	return &chanListener{addr: ln.Addr(), ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *chanListener) deliver(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.addr }
+
+// rewriteConn counts bytes for the logout line and, before login, replaces
+// the library's fixed texts of the greeting and of the pre-login refusals
+// with Dovecot's. Before login the server sends no literals, so every line
+// it writes is a whole response; the rewriting stops at login and at
+// STARTTLS, after which the bytes are TLS records.
+type rewriteConn struct {
+	net.Conn
+	st *connState
+
+	in, out atomic.Int64
+
+	mu       sync.Mutex
+	stopped  bool
+	pending  []byte
+	inLine   []byte
+	commands map[string]string // tag -> command, pre-login
+}
+
+func newRewriteConn(c net.Conn, st *connState) *rewriteConn {
+	return &rewriteConn{Conn: c, st: st, commands: map[string]string{}}
+}
+
+func (c *rewriteConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.in.Add(int64(n))
+	c.mu.Lock()
+	if !c.stopped && n > 0 {
+		c.inLine = append(c.inLine, p[:n]...)
+		for {
+			i := bytes.IndexByte(c.inLine, '\n')
+			if i < 0 {
+				break
+			}
+			f := strings.Fields(string(c.inLine[:i]))
+			if len(f) >= 2 && len(c.commands) < 64 {
+				c.commands[f[0]] = strings.ToUpper(f[1])
+			}
+			c.inLine = c.inLine[i+1:]
+		}
+		if len(c.inLine) > 8192 {
+			c.inLine = c.inLine[:0]
+		}
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+func (c *rewriteConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		n, err := c.Conn.Write(p)
+		c.out.Add(int64(n))
+		return n, err
+	}
+	c.pending = append(c.pending, p...)
+	var out []byte
+	for {
+		i := bytes.Index(c.pending, []byte("\r\n"))
+		if i < 0 {
+			break
+		}
+		line := string(c.pending[:i])
+		c.pending = c.pending[i+2:]
+		out = append(out, c.rewrite(line)...)
+	}
+	if len(c.pending) > 0 && c.stopped {
+		out = append(out, c.pending...)
+		c.pending = nil
+	}
+	c.mu.Unlock()
+	if len(out) > 0 {
+		n, err := c.Conn.Write(out)
+		c.out.Add(int64(n))
+		if err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// stop ends the rewriting (after login).
+func (c *rewriteConn) stop() {
+	c.mu.Lock()
+	c.stopped = true
+	c.commands = nil
+	c.mu.Unlock()
+}
+
+// Dovecot's pre-login texts (dovecot-protocol.md §1).
+const (
+	textPlainAlert    = "* BAD [ALERT] Plaintext authentication not allowed without SSL/TLS, but your client did it anyway. If anyone was listening, the password was exposed."
+	textPlainLogin    = "NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
+	textPlainAuth     = "NO [PRIVACYREQUIRED] Plaintext authentication disabled."
+	textSSLRequired   = "NO [PRIVACYREQUIRED] Authentication not allowed until SSL/TLS is enabled."
+	textStartTLS      = "OK Begin TLS negotiation now."
+	textNoTLS         = "BAD TLS support isn't enabled."
+	textPreCapability = "OK Pre-login capabilities listed, post-login capabilities have more."
+	textPreLogout     = "OK Logout completed."
+)
+
+// rewrite maps one pre-login response line; it is called with c.mu held.
+func (c *rewriteConn) rewrite(line string) string {
+	if strings.HasPrefix(line, "* OK [CAPABILITY ") && strings.HasSuffix(line, "] IMAP server ready") {
+		return strings.TrimSuffix(line, "IMAP server ready") + c.st.srv.cfg.Greeting + "\r\n"
+	}
+	tag, rest, ok := strings.Cut(line, " ")
+	if !ok || tag == "*" || tag == "+" {
+		return line + "\r\n"
+	}
+	cmd := c.commands[tag]
+	switch rest {
+	case "NO [PRIVACYREQUIRED] TLS is required to authenticate":
+		if c.st.srv.cfg.SSL == "required" && cmd != "LOGIN" {
+			return tag + " " + textSSLRequired + "\r\n"
+		}
+		if cmd == "LOGIN" {
+			return textPlainAlert + "\r\n" + tag + " " + textPlainLogin + "\r\n"
+		}
+		return tag + " " + textPlainAuth + "\r\n"
+	case "OK Begin TLS negotiation now":
+		c.stopped = true
+		return tag + " " + textStartTLS + "\r\n"
+	case "NO STARTTLS not supported":
+		return tag + " " + textNoTLS + "\r\n"
+	case "OK CAPABILITY completed":
+		return tag + " " + textPreCapability + "\r\n"
+	case "OK LOGOUT completed":
+		return tag + " " + textPreLogout + "\r\n"
+	}
+	return line + "\r\n"
+}

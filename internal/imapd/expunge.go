@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+
+package imapd
+
+import (
+	"slices"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"mailsuite/pkg/mbox"
+)
+
+// Expunge implements imapserver.Session (EXPUNGE, UID EXPUNGE, CLOSE).
+// EXPUNGE responses go out in descending sequence order, as Dovecot's do.
+func (s *Session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+	v := s.sel
+	if v == nil {
+		return errNoSel
+	}
+	if v.readOnly {
+		return nil
+	}
+	sm := v.sm
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	var keep map[uint32]mbox.Message
+	if uids != nil {
+		// Expunge only the named UIDs: clear \Deleted on the others
+		// for the rewrite and put it back afterwards.
+		keep = map[uint32]mbox.Message{}
+		var maxUID uint32
+		msgs := sm.mb.Messages()
+		if len(msgs) > 0 {
+			maxUID = msgs[len(msgs)-1].UID
+		}
+		for _, m := range msgs {
+			if m.Flags&mbox.Deleted != 0 && !uidSetContains(*uids, m.UID, maxUID) {
+				keep[m.UID] = m
+				sm.mb.SetFlags(m.UID, m.Flags&^mbox.Deleted, m.Keywords)
+			}
+		}
+	}
+	gone, err := sm.mb.Expunge(s.ctx())
+	for uid, m := range keep {
+		sm.mb.SetFlags(uid, m.Flags, m.Keywords)
+	}
+	if err != nil {
+		return mailboxError("", err)
+	}
+	s.stats.expunged += len(gone)
+	sm.expungedLocked(gone, v)
+	return nil
+}
+
+// expungedLocked removes UIDs from the tracker's view and tells the
+// sessions, the acting one through w.
+func (sm *sharedMailbox) expungedLocked(gone []uint32, by *selected) {
+	set := map[uint32]bool{}
+	for _, u := range gone {
+		set[u] = true
+	}
+	for i := len(sm.uids) - 1; i >= 0; i-- {
+		u := sm.uids[i]
+		if !set[u] {
+			continue
+		}
+		seq := uint32(i + 1)
+		sm.uids = slices.Delete(sm.uids, i, i+1)
+		// Queued for every session, the acting one included: its
+		// EXPUNGE responses go out in the poll after the command.
+		sm.tracker.QueueExpunge(seq)
+		by.mu.Lock()
+		delete(by.recent, u)
+		by.mu.Unlock()
+	}
+}
+
+// Copy implements imapserver.Session.
+func (s *Session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
+	v := s.sel
+	if v == nil {
+		return nil, errNoSel
+	}
+	return s.copy(v, numSet, dest)
+}
+
+func (s *Session) copy(v *selected, numSet imap.NumSet, dest string) (*imap.CopyData, error) {
+	dest = canonName(dest)
+	sm := v.sm
+	sm.mu.Lock()
+	ts, err := v.resolveLocked(numSet)
+	if err != nil {
+		sm.mu.Unlock()
+		return nil, err
+	}
+	dm, err := s.srv.acquire(s.ctx(), s.folders, dest)
+	if err != nil {
+		sm.mu.Unlock()
+		if err == mbox.ErrNoMailbox || isNoMailbox(err) {
+			return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "Mailbox doesn't exist: " + dest}
+		}
+		return nil, mailboxError(dest, err)
+	}
+	defer dm.release()
+	same := dm == sm
+	if !same {
+		dm.mu.Lock()
+		defer dm.mu.Unlock()
+	}
+	defer sm.mu.Unlock()
+	data := &imap.CopyData{UIDValidity: dm.mb.UIDValidity()}
+	for _, t := range ts {
+		r, err := sm.mb.Reader(t.msg.UID)
+		if err != nil {
+			return nil, mailboxError(dest, err)
+		}
+		// Copy the stored bytes (LF as stored), so sizes stay the same.
+		uid, err := dm.mb.Append(s.ctx(), r, mbox.AppendOptions{Flags: t.msg.Flags, Keywords: t.msg.Keywords, Date: t.msg.InternalDate, Sender: t.msg.Sender})
+		if err != nil {
+			return nil, mailboxError(dest, err)
+		}
+		data.SourceUIDs.AddNum(imap.UID(t.msg.UID))
+		data.DestUIDs.AddNum(imap.UID(uid))
+	}
+	dm.addedLocked()
+	return data, nil
+}
+
+func isNoMailbox(err error) bool {
+	for e := err; e != nil; {
+		if e == mbox.ErrNoMailbox {
+			return true
+		}
+		u, ok := e.(interface{ Unwrap() error })
+		if !ok {
+			return false
+		}
+		e = u.Unwrap()
+	}
+	return false
+}
+
+// Move implements imapserver.SessionMove: copy, then expunge the sources.
+func (s *Session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
+	v := s.sel
+	if v == nil {
+		return errNoSel
+	}
+	if v.readOnly {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Mailbox is read-only."}
+	}
+	data, err := s.copy(v, numSet, dest)
+	if err != nil {
+		return err
+	}
+	if err := w.WriteCopyData(data); err != nil {
+		return err
+	}
+	sm := v.sm
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	moved := map[uint32]bool{}
+	srcUIDs, _ := data.SourceUIDs.Nums()
+	for _, u := range srcUIDs {
+		moved[uint32(u)] = true
+	}
+	// Expunge only the moved messages.
+	restore := map[uint32]mbox.Message{}
+	for _, m := range sm.mb.Messages() {
+		switch {
+		case moved[m.UID]:
+			sm.mb.SetFlags(m.UID, m.Flags|mbox.Deleted, m.Keywords)
+		case m.Flags&mbox.Deleted != 0:
+			restore[m.UID] = m
+			sm.mb.SetFlags(m.UID, m.Flags&^mbox.Deleted, m.Keywords)
+		}
+	}
+	gone, err := sm.mb.Expunge(s.ctx())
+	for uid, m := range restore {
+		sm.mb.SetFlags(uid, m.Flags, m.Keywords)
+	}
+	if err != nil {
+		return mailboxError("", err)
+	}
+	sm.expungedLocked(gone, v)
+	return nil
+}

@@ -1,0 +1,338 @@
+// SPDX-License-Identifier: MIT
+
+package imapd
+
+import (
+	"bytes"
+	"io"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"mailsuite/pkg/mbox"
+)
+
+var errNoSel = &imap.Error{Type: imap.StatusResponseTypeBad, Text: "No mailbox selected."}
+
+// target is one message a command addresses: its current sequence number
+// (in the shared mailbox), the sequence number the client knows, and the
+// message.
+type target struct {
+	seq, clientSeq uint32
+	msg            mbox.Message
+}
+
+// resolveLocked turns a client's number set into messages (sm.mu held).
+func (v *selected) resolveLocked(numSet imap.NumSet) ([]target, error) {
+	sm := v.sm
+	msgs := sm.mb.Messages()
+	if imap.IsSearchRes(numSet) {
+		v.mu.Lock()
+		var uids imap.UIDSet
+		for _, u := range v.searchRes {
+			uids.AddNum(imap.UID(u))
+		}
+		v.mu.Unlock()
+		numSet = uids
+	}
+	var out []target
+	switch set := numSet.(type) {
+	case imap.SeqSet:
+		n := uint32(len(sm.uids))
+		var max uint32
+		for i := n; i > 0; i-- {
+			if e := v.tracker.EncodeSeqNum(i); e != 0 {
+				max = e
+				break
+			}
+		}
+		if max == 0 {
+			return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Error in IMAP command: Invalid messageset"}
+		}
+		for _, r := range set {
+			start, stop := r.Start, r.Stop
+			if start == 0 {
+				start = max
+			}
+			if stop == 0 {
+				stop = max
+			}
+			if start > stop {
+				start, stop = stop, start
+			}
+			if stop > max {
+				if start > max {
+					return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Error in IMAP command: Invalid messageset"}
+				}
+				stop = max
+			}
+			for cs := start; cs <= stop; cs++ {
+				seq := v.tracker.DecodeSeqNum(cs)
+				if seq == 0 || int(seq) > len(msgs) {
+					continue
+				}
+				out = append(out, target{seq: seq, clientSeq: cs, msg: msgs[seq-1]})
+			}
+		}
+	case imap.UIDSet:
+		var maxUID uint32
+		if len(msgs) > 0 {
+			maxUID = msgs[len(msgs)-1].UID
+		}
+		for _, m := range msgs {
+			u := m.UID
+			if !uidSetContains(set, u, maxUID) {
+				continue
+			}
+			seq := sm.seqOf(u)
+			cs := v.tracker.EncodeSeqNum(seq)
+			if cs == 0 {
+				continue
+			}
+			out = append(out, target{seq: seq, clientSeq: cs, msg: m})
+		}
+	}
+	dedup(&out)
+	return out, nil
+}
+
+func uidSetContains(set imap.UIDSet, uid, max uint32) bool {
+	for _, r := range set {
+		start, stop := uint32(r.Start), uint32(r.Stop)
+		if start == 0 {
+			start = max
+		}
+		if stop == 0 {
+			stop = max
+		}
+		if start > stop {
+			start, stop = stop, start
+		}
+		if uid >= start && uid <= stop {
+			return true
+		}
+	}
+	return false
+}
+
+func dedup(ts *[]target) {
+	seen := map[uint32]bool{}
+	out := (*ts)[:0]
+	for _, t := range *ts {
+		if !seen[t.msg.UID] {
+			seen[t.msg.UID] = true
+			out = append(out, t)
+		}
+	}
+	// keep sequence order
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].seq < out[j-1].seq; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	*ts = out
+}
+
+// Fetch implements imapserver.Session.
+func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	v := s.sel
+	if v == nil {
+		return errNoSel
+	}
+	sm := v.sm
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	ts, err := v.resolveLocked(numSet)
+	if err != nil {
+		return err
+	}
+	// Fetching a body section without .PEEK sets \Seen (RFC 3501 §6.4.5).
+	setSeen := false
+	for _, bs := range options.BodySection {
+		if !bs.Peek {
+			setSeen = true
+		}
+		// Dovecot echoes header field names upper-cased.
+		for i := range bs.HeaderFields {
+			bs.HeaderFields[i] = strings.ToUpper(bs.HeaderFields[i])
+		}
+		for i := range bs.HeaderFieldsNot {
+			bs.HeaderFieldsNot[i] = strings.ToUpper(bs.HeaderFieldsNot[i])
+		}
+	}
+	for _, bs := range options.BinarySection {
+		if !bs.Peek {
+			setSeen = true
+		}
+	}
+	for _, t := range ts {
+		m := t.msg
+		flagsChanged := false
+		if setSeen && !v.readOnly && m.Flags&mbox.Seen == 0 {
+			if err := sm.mb.SetFlags(m.UID, m.Flags|mbox.Seen, m.Keywords); err == nil {
+				m.Flags |= mbox.Seen
+				flagsChanged = true
+				sm.tracker.QueueMessageFlags(t.seq, imap.UID(m.UID), imapFlags(m, false), v.tracker)
+			}
+		}
+		if err := v.fetchOne(w, t, m, options, flagsChanged); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (v *selected) fetchOne(w *imapserver.FetchWriter, t target, m mbox.Message, options *imap.FetchOptions, flagsChanged bool) error {
+	sm := v.sm
+	rw := w.CreateMessage(t.clientSeq)
+	if options.UID {
+		rw.WriteUID(imap.UID(m.UID))
+	}
+	if options.Flags || flagsChanged {
+		rw.WriteFlags(imapFlags(m, v.isRecent(m.UID)))
+	}
+	if options.RFC822Size {
+		rw.WriteRFC822Size(m.Size)
+	}
+	if options.InternalDate {
+		rw.WriteInternalDate(m.InternalDate)
+	}
+	needBytes := options.Envelope || options.BodyStructure != nil || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
+	for _, bs := range options.BodySection {
+		if !isWholeBody(bs) {
+			needBytes = true
+		}
+	}
+	var buf []byte
+	if needBytes {
+		r, err := sm.mb.Reader(m.UID)
+		if err != nil {
+			rw.Close()
+			return err
+		}
+		if buf, err = messageBytes(r); err != nil {
+			rw.Close()
+			return err
+		}
+	}
+	if options.Envelope {
+		rw.WriteEnvelope(envelope(readHeader(buf)))
+	}
+	if options.BodyStructure != nil {
+		rw.WriteBodyStructure(bodyStructure(buf))
+	}
+	for _, bs := range options.BodySection {
+		if isWholeBody(bs) && buf == nil {
+			// Streamed: the size is known without reading.
+			r, err := sm.mb.Reader(m.UID)
+			if err != nil {
+				rw.Close()
+				return err
+			}
+			wc := rw.WriteBodySection(bs, m.Size)
+			_, err = io.CopyN(wc, newCRLFReader(r), m.Size)
+			if cerr := wc.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				rw.Close()
+				return err
+			}
+			continue
+		}
+		data := imapserver.ExtractBodySection(bytes.NewReader(buf), bs)
+		wc := rw.WriteBodySection(bs, int64(len(data)))
+		wc.Write(data)
+		if err := wc.Close(); err != nil {
+			rw.Close()
+			return err
+		}
+	}
+	for _, bs := range options.BinarySection {
+		data := imapserver.ExtractBinarySection(bytes.NewReader(buf), bs)
+		wc := rw.WriteBinarySection(bs, int64(len(data)))
+		wc.Write(data)
+		if err := wc.Close(); err != nil {
+			rw.Close()
+			return err
+		}
+	}
+	for _, bss := range options.BinarySectionSize {
+		rw.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(buf), bss))
+	}
+	return rw.Close()
+}
+
+func isWholeBody(bs *imap.FetchItemBodySection) bool {
+	return len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierNone && bs.Partial == nil
+}
+
+// Store implements imapserver.Session.
+func (s *Session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
+	v := s.sel
+	if v == nil {
+		return errNoSel
+	}
+	if v.readOnly {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Mailbox is read-only."}
+	}
+	sm := v.sm
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	ts, err := v.resolveLocked(numSet)
+	if err != nil {
+		return err
+	}
+	fl, kw := fromIMAPFlags(flags.Flags)
+	for _, t := range ts {
+		m := t.msg
+		nf, nk := m.Flags, m.Keywords
+		switch flags.Op {
+		case imap.StoreFlagsSet:
+			nf, nk = fl, kw
+		case imap.StoreFlagsAdd:
+			nf |= fl
+			for _, k := range kw {
+				if !containsFold(nk, k) {
+					nk = append(append([]string(nil), nk...), k)
+				}
+			}
+		case imap.StoreFlagsDel:
+			nf &^= fl
+			var keep []string
+			for _, k := range nk {
+				if !containsFold(kw, k) {
+					keep = append(keep, k)
+				}
+			}
+			nk = keep
+		}
+		if err := sm.mb.SetFlags(m.UID, nf, nk); err != nil {
+			return mailboxError("", err)
+		}
+		m.Flags, m.Keywords = nf, nk
+		if m2, ok := sm.mb.Message(m.UID); ok {
+			m = m2
+		}
+		sm.checkKeywordsLocked()
+		sm.tracker.QueueMessageFlags(t.seq, imap.UID(m.UID), imapFlags(m, false), v.tracker)
+		if !flags.Silent {
+			rw := w.CreateMessage(t.clientSeq)
+			rw.WriteFlags(imapFlags(m, v.isRecent(m.UID)))
+			if err := rw.Close(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func containsFold(l []string, s string) bool {
+	for _, x := range l {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}

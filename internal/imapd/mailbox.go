@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: MIT
+
+package imapd
+
+import (
+	"context"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"mailsuite/pkg/mbox"
+)
+
+func (s *Server) cfgCtx() context.Context { return context.Background() }
+
+// Select implements imapserver.Session (SELECT and EXAMINE).
+func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	name = canonName(name)
+	if s.sel != nil {
+		s.sel.close()
+		s.sel = nil
+	}
+	sm, err := s.srv.acquire(s.ctx(), s.folders, name)
+	if err != nil {
+		return nil, mailboxError(name, err)
+	}
+	v := &selected{sm: sm, readOnly: options.ReadOnly, recent: map[uint32]bool{}}
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	sm.syncLocked(s.ctx(), nil)
+	if options.ReadOnly {
+		sm.mb.Flush(s.ctx()) // Dovecot writes missing UIDs even read-only
+	} else {
+		for _, u := range sm.mb.TakeRecent() {
+			v.recent[u] = true
+		}
+	}
+	v.tracker = sm.tracker.NewSession()
+	sm.views = append(sm.views, v)
+	sm.startWatch()
+	s.sel = v
+	msgs := sm.mb.Messages()
+	data := &imap.SelectData{
+		Flags:       mailboxFlags(sm.mb.Keywords()),
+		NumMessages: uint32(len(sm.uids)),
+		NumRecent:   uint32(len(v.recent)),
+		UIDNext:     imap.UID(sm.mb.UIDNext()),
+		UIDValidity: sm.mb.UIDValidity(),
+	}
+	if !options.ReadOnly {
+		data.PermanentFlags = append(slices.Clone(data.Flags), imap.FlagWildcard)
+	} else {
+		data.PermanentFlags = []imap.Flag{}
+	}
+	for _, m := range msgs {
+		if m.Flags&mbox.Seen == 0 {
+			data.FirstUnseenSeqNum = m.Seq
+			break
+		}
+	}
+	return data, nil
+}
+
+// Unselect implements imapserver.Session (also after CLOSE's expunge).
+func (s *Session) Unselect() error {
+	if s.sel != nil {
+		s.sel.close()
+		s.sel = nil
+	}
+	return nil
+}
+
+// Status implements imapserver.Session.
+func (s *Session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
+	name = canonName(name)
+	sm, err := s.srv.acquire(s.ctx(), s.folders, name)
+	if err != nil {
+		return nil, mailboxError(name, err)
+	}
+	defer sm.release()
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	sm.syncLocked(s.ctx(), nil)
+	return statusData(name, sm, options), nil
+}
+
+func statusData(name string, sm *sharedMailbox, options *imap.StatusOptions) *imap.StatusData {
+	msgs := sm.mb.Messages()
+	d := &imap.StatusData{Mailbox: name}
+	if options.NumMessages {
+		n := uint32(len(msgs))
+		d.NumMessages = &n
+	}
+	if options.UIDNext {
+		d.UIDNext = imap.UID(sm.mb.UIDNext())
+	}
+	if options.UIDValidity {
+		d.UIDValidity = sm.mb.UIDValidity()
+	}
+	var unseen, deleted, recent uint32
+	var size int64
+	for _, m := range msgs {
+		if m.Flags&mbox.Seen == 0 {
+			unseen++
+		}
+		if m.Flags&mbox.Deleted != 0 {
+			deleted++
+		}
+		if m.Recent {
+			recent++
+		}
+		size += m.Size
+	}
+	if options.NumUnseen {
+		d.NumUnseen = &unseen
+	}
+	if options.NumDeleted {
+		d.NumDeleted = &deleted
+	}
+	if options.NumRecent {
+		d.NumRecent = &recent
+	}
+	if options.Size {
+		d.Size = &size
+	}
+	return d
+}
+
+// List implements imapserver.Session with LIST-EXTENDED selection and
+// return options, LIST-STATUS and SPECIAL-USE from the namespace's
+// mailbox settings.
+func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
+	if len(patterns) == 1 && patterns[0] == "" {
+		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: '/', Mailbox: ""})
+	}
+	infos, err := s.folders.List()
+	if err != nil {
+		return mailboxError("", err)
+	}
+	subs, _ := s.folders.Subscriptions()
+	subscribed := map[string]bool{}
+	for _, n := range subs {
+		subscribed[canonName(n)] = true
+	}
+	special := map[string][]imap.MailboxAttr{}
+	for _, mb := range s.srv.cfg.Mailboxes {
+		for _, u := range mb.SpecialUse {
+			special[canonName(mb.Name)] = append(special[canonName(mb.Name)], imap.MailboxAttr(u))
+		}
+	}
+	exists := map[string]bool{}
+	for _, in := range infos {
+		exists[canonName(in.Name)] = true
+	}
+	var names []string
+	infoOf := map[string]mbox.MailboxInfo{}
+	for _, in := range infos {
+		n := canonName(in.Name)
+		names = append(names, n)
+		infoOf[n] = in
+	}
+	if options.SelectSubscribed {
+		// Subscribed names that no longer exist are listed \NonExistent.
+		for _, n := range subs {
+			n = canonName(n)
+			if !exists[n] {
+				names = append(names, n)
+			}
+		}
+	}
+	for _, n := range names {
+		match := false
+		for _, p := range patterns {
+			if imapserver.MatchList(n, '/', ref, p) {
+				match = true
+				break
+			}
+		}
+		if !match {
+			continue
+		}
+		if options.SelectSubscribed && !subscribed[n] {
+			continue
+		}
+		if options.SelectSpecialUse && len(special[n]) == 0 {
+			continue
+		}
+		in, ok := infoOf[n]
+		d := &imap.ListData{Delim: '/', Mailbox: n}
+		switch {
+		case !ok:
+			d.Attrs = append(d.Attrs, imap.MailboxAttrNonExistent)
+		case in.NoSelect:
+			d.Attrs = append(d.Attrs, imap.MailboxAttrNoSelect)
+			if in.HasChildren {
+				d.Attrs = append(d.Attrs, imap.MailboxAttrHasChildren)
+			} else {
+				d.Attrs = append(d.Attrs, imap.MailboxAttrHasNoChildren)
+			}
+		default:
+			if n == "INBOX" || in.NoInferiors {
+				d.Attrs = append(d.Attrs, imap.MailboxAttrHasNoChildren)
+			}
+		}
+		if (options.ReturnSubscribed || options.SelectSubscribed) && subscribed[n] {
+			d.Attrs = append(d.Attrs, imap.MailboxAttrSubscribed)
+		}
+		if options.ReturnSpecialUse || options.SelectSpecialUse || len(patterns) > 0 {
+			d.Attrs = append(d.Attrs, special[n]...)
+		}
+		if options.ReturnStatus != nil && ok && !in.NoSelect {
+			if sm, err := s.srv.acquire(s.ctx(), s.folders, n); err == nil {
+				sm.mu.Lock()
+				d.Status = statusData(n, sm, options.ReturnStatus)
+				sm.mu.Unlock()
+				sm.release()
+			}
+		}
+		if err := w.WriteList(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Append implements imapserver.Session: the message is on disk (fsynced)
+// before the OK.
+func (s *Session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
+	name = canonName(name)
+	sm, err := s.srv.acquire(s.ctx(), s.folders, name)
+	if err != nil {
+		if strings.Contains(err.Error(), "doesn't exist") || err == mbox.ErrNoMailbox {
+			return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "Mailbox doesn't exist: " + name}
+		}
+		return nil, mailboxError(name, err)
+	}
+	defer sm.release()
+	flags, kw := fromIMAPFlags(options.Flags)
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	sm.syncLocked(s.ctx(), nil)
+	uid, err := sm.mb.Append(s.ctx(), io.Reader(r), mbox.AppendOptions{Flags: flags, Keywords: kw, Date: options.Time, Sender: s.user.Name})
+	if err != nil {
+		return nil, mailboxError(name, err)
+	}
+	sm.addedLocked()
+	return &imap.AppendData{UID: imap.UID(uid), UIDValidity: sm.mb.UIDValidity()}, nil
+}
+
+// addedLocked tells the tracker about messages this process appended.
+func (sm *sharedMailbox) addedLocked() {
+	msgs := sm.mb.Messages()
+	if len(msgs) <= len(sm.uids) {
+		return
+	}
+	for _, m := range msgs[len(sm.uids):] {
+		sm.uids = append(sm.uids, m.UID)
+	}
+	sm.checkKeywordsLocked()
+	sm.tracker.QueueNumMessages(uint32(len(sm.uids)))
+	sm.giveRecentLocked()
+}

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT
+
+package imapd
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-message/textproto"
+)
+
+// crlfReader turns the message as stored (LF line ends) into what IMAP
+// clients see: CRLF line ends, NUL bytes as 0x80 (Dovecot's
+// imap_msgpart/istream-crlf behaviour). A CR already before an LF is kept.
+type crlfReader struct {
+	r       *bufio.Reader
+	prevCR  bool
+	pending byte
+	hasPend bool
+}
+
+func newCRLFReader(r io.Reader) *crlfReader {
+	return &crlfReader{r: bufio.NewReaderSize(r, 32*1024)}
+}
+
+func (c *crlfReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if c.hasPend {
+			p[n] = c.pending
+			n++
+			c.hasPend = false
+			continue
+		}
+		b, err := c.r.ReadByte()
+		if err != nil {
+			if n > 0 {
+				return n, nil
+			}
+			return 0, err
+		}
+		switch {
+		case b == '\n' && !c.prevCR:
+			p[n] = '\r'
+			n++
+			c.pending, c.hasPend = '\n', true
+		case b == 0:
+			b = 0x80
+			p[n] = b
+			n++
+		default:
+			p[n] = b
+			n++
+		}
+		c.prevCR = b == '\r'
+	}
+	return n, nil
+}
+
+// messageBytes reads a whole message in its IMAP form. It is used for the
+// items that need the MIME structure; BODY[] without a section streams.
+func messageBytes(r io.Reader) ([]byte, error) {
+	return io.ReadAll(newCRLFReader(r))
+}
+
+// rawHeaderValue returns the first field named key, unfolded the way
+// Dovecot's ENVELOPE shows it: the CRLFs of folding removed, the white
+// space kept.
+func rawHeaderValue(h textproto.Header, key string) string {
+	f := h.FieldsByKey(key)
+	if !f.Next() {
+		return ""
+	}
+	raw, err := f.Raw()
+	if err != nil {
+		return f.Value()
+	}
+	s := string(raw)
+	if i := strings.IndexByte(s, ':'); i >= 0 {
+		s = s[i+1:]
+	}
+	s = strings.TrimRight(s, "\r\n")
+	s = strings.ReplaceAll(s, "\r\n", "")
+	s = strings.ReplaceAll(s, "\n", "")
+	return strings.TrimLeft(s, " \t")
+}
+
+// envelope builds the ENVELOPE of a header. The subject is passed raw
+// (Dovecot does not decode it); addresses and the date go through the
+// library's parser and writer.
+func envelope(h textproto.Header) *imap.Envelope {
+	env := imapserver.ExtractEnvelope(h)
+	env.Subject = rawHeaderValue(h, "Subject")
+	return env
+}
+
+// bodyStructure computes BODYSTRUCTURE with Dovecot's defaults: a part
+// without Content-Type is text/plain; charset=us-ascii, and a text part
+// without a charset gets charset=us-ascii as well.
+func bodyStructure(msg []byte) imap.BodyStructure {
+	bs := imapserver.ExtractBodyStructure(bytes.NewReader(msg))
+	fixDefaults(bs)
+	return bs
+}
+
+func fixDefaults(bs imap.BodyStructure) {
+	switch bs := bs.(type) {
+	case *imap.BodyStructureSinglePart:
+		if bs.Type == "" {
+			bs.Type, bs.Subtype = "text", "plain"
+			if bs.Text == nil {
+				bs.Text = &imap.BodyStructureText{}
+			}
+		}
+		if strings.EqualFold(bs.Type, "text") {
+			if bs.Params == nil {
+				bs.Params = map[string]string{}
+			}
+			if _, ok := bs.Params["charset"]; !ok {
+				bs.Params["charset"] = "us-ascii"
+			}
+		}
+		if bs.MessageRFC822 != nil {
+			fixDefaults(bs.MessageRFC822.BodyStructure)
+		}
+	case *imap.BodyStructureMultiPart:
+		for _, c := range bs.Children {
+			fixDefaults(c)
+		}
+	}
+}
+
+// readHeader parses the header of a message in IMAP form.
+func readHeader(msg []byte) textproto.Header {
+	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
+	return h
+}

@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT
+
+package imapd
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"golang.org/x/sys/unix"
+
+	"mailsuite/pkg/mbox"
+)
+
+// sharedMailbox is one mbox file open in this process, shared by every
+// session that has it selected (or is appending to it).
+type sharedMailbox struct {
+	srv  *Server
+	key  string
+	refs int // guarded by srv.mu
+
+	mu       sync.Mutex
+	mb       *mbox.Mailbox
+	tracker  *imapserver.MailboxTracker
+	uids     []uint32 // sequence order as the tracker knows it
+	keywords []string
+	views    []*selected // sessions with it selected, in SELECT order
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// acquire opens (or shares) the mailbox name of folders.
+func (s *Server) acquire(ctx context.Context, f *mbox.Folders, name string) (*sharedMailbox, error) {
+	p, err := f.Path(name)
+	if err != nil {
+		return nil, err
+	}
+	key, err := filepath.Abs(p)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sm := s.shared[key]; sm != nil {
+		sm.refs++
+		return sm, nil
+	}
+	mb, err := f.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	sm := &sharedMailbox{srv: s, key: key, refs: 1, mb: mb}
+	sm.reset()
+	s.shared[key] = sm
+	return sm, nil
+}
+
+// reset rebuilds the tracker state from the mailbox (under sm.mu or
+// before sharing).
+func (sm *sharedMailbox) reset() {
+	msgs := sm.mb.Messages()
+	sm.uids = make([]uint32, len(msgs))
+	for i, m := range msgs {
+		sm.uids[i] = m.UID
+	}
+	sm.keywords = slices.Clone(sm.mb.Keywords())
+	sm.tracker = imapserver.NewMailboxTracker(uint32(len(msgs)))
+}
+
+// release drops one reference; the last one closes the file, writing
+// pending changes.
+func (sm *sharedMailbox) release() {
+	s := sm.srv
+	s.mu.Lock()
+	sm.refs--
+	last := sm.refs == 0
+	if last {
+		delete(s.shared, sm.key)
+	}
+	s.mu.Unlock()
+	if !last {
+		return
+	}
+	if sm.stop != nil {
+		close(sm.stop)
+		<-sm.done
+	}
+	sm.mu.Lock()
+	sm.mb.Close(context.Background())
+	sm.mu.Unlock()
+}
+
+// startWatch starts the goroutine that notices other processes' changes:
+// inotify on the file and its directory, with a periodic stat as fallback.
+func (sm *sharedMailbox) startWatch() {
+	if sm.stop != nil {
+		return
+	}
+	sm.stop, sm.done = make(chan struct{}), make(chan struct{})
+	go sm.watch()
+}
+
+func (sm *sharedMailbox) watch() {
+	defer close(sm.done)
+	events := make(chan struct{}, 1)
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err == nil {
+		path := sm.mb.Path()
+		unix.InotifyAddWatch(fd, path, unix.IN_MODIFY|unix.IN_ATTRIB|unix.IN_CLOSE_WRITE|unix.IN_MOVE_SELF|unix.IN_DELETE_SELF)
+		// The dotlock's removal marks the end of a locked write.
+		unix.InotifyAddWatch(fd, filepath.Dir(path), unix.IN_DELETE|unix.IN_MOVED_TO|unix.IN_CREATE)
+		f := os.NewFile(uintptr(fd), "inotify")
+		defer f.Close()
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				if _, err := f.Read(buf); err != nil {
+					return
+				}
+				select {
+				case events <- struct{}{}:
+				default:
+				}
+			}
+		}()
+	}
+	tick := time.NewTicker(sm.srv.cfg.IdleCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-sm.stop:
+			return
+		case <-events:
+			// Let a burst of writes settle before taking the read lock.
+			time.Sleep(20 * time.Millisecond)
+		case <-tick.C:
+		}
+		sm.mu.Lock()
+		sm.syncLocked(context.Background(), nil)
+		sm.mu.Unlock()
+	}
+}
+
+// syncLocked picks up other processes' changes and queues them for every
+// session. from is the session whose command triggered it (nil: the
+// watcher).
+func (sm *sharedMailbox) syncLocked(ctx context.Context, from *selected) {
+	ch, err := sm.mb.Sync(ctx)
+	if err != nil || (len(ch.Expunged) == 0 && len(ch.New) == 0 && len(ch.Flags) == 0) {
+		return
+	}
+	if len(ch.Expunged) > 0 {
+		gone := map[uint32]bool{}
+		for _, u := range ch.Expunged {
+			gone[u] = true
+		}
+		for i := len(sm.uids) - 1; i >= 0; i-- {
+			if gone[sm.uids[i]] {
+				sm.tracker.QueueExpunge(uint32(i + 1))
+				sm.uids = slices.Delete(sm.uids, i, i+1)
+			}
+		}
+	}
+	sm.checkKeywordsLocked()
+	if len(ch.New) > 0 {
+		for _, m := range sm.mb.Messages()[len(sm.uids):] {
+			sm.uids = append(sm.uids, m.UID)
+		}
+		sm.tracker.QueueNumMessages(uint32(len(sm.uids)))
+		sm.giveRecentLocked()
+	}
+	for _, u := range ch.Flags {
+		if i, ok := slices.BinarySearch(sm.uids, u); ok {
+			m, _ := sm.mb.Message(u)
+			sm.tracker.QueueMessageFlags(uint32(i+1), imap.UID(u), imapFlags(m, false), nil)
+		}
+	}
+}
+
+// giveRecentLocked hands new \Recent messages to the first read-write
+// session, as Dovecot gives them to the session that syncs first.
+func (sm *sharedMailbox) giveRecentLocked() {
+	for _, v := range sm.views {
+		if !v.readOnly {
+			if r := sm.mb.TakeRecent(); len(r) > 0 {
+				v.addRecent(r)
+			}
+			return
+		}
+	}
+}
+
+// checkKeywordsLocked announces a grown keyword list as FLAGS.
+func (sm *sharedMailbox) checkKeywordsLocked() {
+	kw := sm.mb.Keywords()
+	if slices.Equal(kw, sm.keywords) {
+		return
+	}
+	sm.keywords = slices.Clone(kw)
+	sm.tracker.QueueMailboxFlags(mailboxFlags(kw))
+}
+
+// seqOf returns the 1-based sequence number of uid in the tracker's view.
+func (sm *sharedMailbox) seqOf(uid uint32) uint32 {
+	if i, ok := slices.BinarySearch(sm.uids, uid); ok {
+		return uint32(i + 1)
+	}
+	return 0
+}
+
+func mailboxFlags(keywords []string) []imap.Flag {
+	fl := []imap.Flag{imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagSeen, imap.FlagDraft}
+	for _, k := range keywords {
+		fl = append(fl, imap.Flag(k))
+	}
+	return fl
+}
