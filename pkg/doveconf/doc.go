@@ -8,8 +8,9 @@
 // sections nested to any depth (service/inet_listener, namespace/mailbox,
 // passdb, userdb, plugin, ...); the protocol, local, remote and local_name
 // filters; !include and !include_try with relative paths, globs and brace
-// alternatives; <file values (kept unexpanded, as doveconf -n shows them);
-// $key self-references; the obsolete settings Dovecot still rewrites.
+// alternatives; <file values and $references (kept as written, as doveconf
+// -n shows them, or expanded with Options.Expand like doveconf -x); the
+// obsolete settings Dovecot still rewrites.
 // Errors and warnings carry doveconf's own texts, file and line, and the
 // checks doveconf runs after parsing (master, auth, mail and stats
 // modules, filter conflicts) give its messages too.
@@ -23,11 +24,9 @@
 // %-variables.
 //
 // It does not: resolve host names in local/remote filters (a name is
-// refused instead of looked up), expand $variables other than
-// self-references (values are returned as written), accept the 1.x
-// "auth { }" section, or run the per-setting checks that need the system
-// (default_login_user existing, ssl_dh parameter files) or that only the
-// daemons run.
+// refused instead of looked up), accept the 1.x "auth { }" section, or run
+// the per-setting checks that need the system (default_login_user
+// existing, ssl_dh parameter files) or that only the daemons run.
 package doveconf
 
 //go:generate go run gen_defaults.go
