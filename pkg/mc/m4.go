@@ -31,7 +31,8 @@ type Options struct {
 	// is unlimited by default, which lets a runaway input exhaust memory.
 	MaxDepth int
 	// MaxOutput bounds the bytes an input may produce (output, diversions,
-	// collected arguments and expansion text together); 0 means 64 MiB.
+	// collected arguments and expansion text, counted cumulatively); 0
+	// means 256 MiB.
 	MaxOutput int64
 	// MaxSteps bounds the number of macro calls, so that an endless loop
 	// (which GNU m4 would run forever) stops with an error; 0 means one
@@ -141,7 +142,7 @@ func NewEngine(opts Options) *Engine {
 		e.maxDepth = 1024
 	}
 	if e.maxOutput <= 0 {
-		e.maxOutput = 64 << 20
+		e.maxOutput = 256 << 20
 	}
 	if e.maxSteps <= 0 {
 		e.maxSteps = 1_000_000

@@ -445,12 +445,14 @@ func biUndivert(e *Engine, c *call) string {
 
 func biDnl(e *Engine, c *call) string {
 	e.checkArgs(c, 1, 1)
+	file, line := e.file, e.line
 	for {
 		ch := e.next()
 		if ch == '\n' {
 			return ""
 		}
 		if ch == eof {
+			e.file, e.line = file, line
 			e.warnf("end of file treated as newline")
 			return ""
 		}

@@ -1,0 +1,3 @@
+define(`f',`a
+b
+c')f`'dnl
