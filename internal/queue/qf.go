@@ -168,6 +168,12 @@ func ReadEnvelope(r io.Reader) (*Envelope, error) {
 			return nil, &SyntaxError{lineNo, "unrecognized line"}
 		}
 		arg := line[1:]
+		if line[0] != 'H' && strings.IndexByte(arg, '\n') >= 0 {
+			// Only headers keep their folds; sendmail turns the
+			// newline of any other folded line into a space when it
+			// writes the file again.
+			arg = denl(arg, true)
+		}
 		switch line[0] {
 		case 'V':
 			v, ok := atoi(arg)
@@ -240,6 +246,11 @@ func ReadEnvelope(r io.Reader) (*Envelope, error) {
 			inRcpts = true
 		case 'R':
 			flags, addr, ok := strings.Cut(arg, ":")
+			if env.Version < 1 {
+				// Before version 1 (or without a V line) R lines
+				// had no flags; sendmail makes them primary.
+				flags, addr, ok = "P", arg, true
+			}
 			if !ok {
 				// sendmail skips a version >= 1 R line without a colon.
 				pending, havePend = Recipient{}, false
@@ -270,6 +281,10 @@ func ReadEnvelope(r io.Reader) (*Envelope, error) {
 	}
 	if havePend {
 		return nil, &SyntaxError{lineNo, "Q, r or M line without its recipient"}
+	}
+	if env.Version == 0 {
+		// Written back, it is a current file.
+		env.Version = Version
 	}
 	return env, nil
 }
