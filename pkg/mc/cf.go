@@ -80,12 +80,20 @@ func (l *layer) defIfNot(name, text string) {
 // its text, expanded again. It is used where Go must look at a value to
 // decide something; the cf text itself is expanded by the engine.
 func (l *layer) flat(s string) string {
-	return l.flatDepth(s, 0)
+	budget := flatBudget
+	return l.flatDepth(s, 0, &budget)
 }
 
-func (l *layer) flatDepth(s string, depth int) string {
+// flatBudget bounds the work of one flat call: a macro whose text names
+// itself twice would otherwise take exponential time.
+const flatBudget = 1 << 16
+
+func (l *layer) flatDepth(s string, depth int, budget *int) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
+		if *budget--; *budget < 0 {
+			break
+		}
 		c := s[i]
 		switch {
 		case c == '`':
@@ -111,7 +119,7 @@ func (l *layer) flatDepth(s string, depth int) string {
 			}
 			w := s[i:j]
 			if v, ok := l.e.Lookup(w); ok && depth < 32 && (j >= len(s) || s[j] != '(') {
-				b.WriteString(l.flatDepth(v, depth+1))
+				b.WriteString(l.flatDepth(v, depth+1, budget))
 			} else {
 				b.WriteString(w)
 			}
@@ -181,9 +189,6 @@ divert(-1)changecom()m4wrap(` + "`" + finishMacro + "'" + `)
 // install defines what cf.m4 and cfhead.m4 define: the defaults and the
 // user-visible macros.
 func (l *layer) install(cfPath string) {
-	if l.installed {
-		return
-	}
 	l.installed = true
 	l.cfDir = strings.TrimSuffix(cfPath, cfSuffix)
 	if !l.defined("_CF_DIR_") {

@@ -23,7 +23,8 @@ import (
 	"mailsuite/internal/testutil"
 )
 
-// The differential tests compare the set of non-ruleset, non-comment lines
+// The differential tests compare the non-ruleset, non-comment lines (as a
+// sorted list, so order is free but each line must occur as often)
 // of Compile's output with what GNU m4 + sendmail-cf make of the same mc:
 // continuation lines joined, S and R lines and the DZ version line left out.
 //
@@ -136,7 +137,8 @@ func compile(t testing.TB, p string) (cf, stderr string, err error) {
 
 // cfLines is the comparable content of a cf: one entry per logical line,
 // continuation lines joined, without comments, blank lines, rulesets (S and
-// R lines) and the DZ version line; sorted and without duplicates.
+// R lines) and the DZ version line; sorted. Duplicates are kept: a line
+// written twice is a difference too.
 func cfLines(cf string) []string {
 	var logical []string
 	sc := bufio.NewScanner(strings.NewReader(cf))
@@ -149,15 +151,11 @@ func cfLines(cf string) []string {
 		}
 		logical = append(logical, line)
 	}
-	set := map[string]bool{}
+	var out []string
 	for _, l := range logical {
 		if strings.TrimSpace(l) == "" || l[0] == '#' || l[0] == 'S' || l[0] == 'R' || strings.HasPrefix(l, "DZ") {
 			continue
 		}
-		set[l] = true
-	}
-	out := make([]string, 0, len(set))
-	for l := range set {
 		out = append(out, l)
 	}
 	sort.Strings(out)
@@ -474,7 +472,7 @@ func TestApplyDiff(t *testing.T) {
 
 func TestCfLines(t *testing.T) {
 	cf := "# c\nV10/Berkeley\nDZ8.17.1.9\nMlocal, P=x,\n\t\tA=y\nSfoo\nR$*\t$@ x\n\nCwlocalhost\nCwlocalhost\n"
-	want := []string{"Cwlocalhost", "Mlocal, P=x,\n\t\tA=y", "V10/Berkeley"}
+	want := []string{"Cwlocalhost", "Cwlocalhost", "Mlocal, P=x,\n\t\tA=y", "V10/Berkeley"}
 	if d := cmp.Diff(want, cfLines(cf)); d != "" {
 		t.Errorf("cfLines (-want +got):\n%s", d)
 	}

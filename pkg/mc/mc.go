@@ -65,6 +65,10 @@ func Compile(name string, r io.Reader, out io.Writer, opts CompileOptions) error
 		IncludeDirs: opts.IncludeDirs,
 		Open: func(n string) (io.ReadCloser, error) {
 			if isCfPath(n) {
+				if l.installed {
+					// cf.m4 read a second time does nothing but divert(-1).
+					return io.NopCloser(strings.NewReader("divert(-1)")), nil
+				}
 				l.install(n)
 				return io.NopCloser(strings.NewReader(cfHeader)), nil
 			}
