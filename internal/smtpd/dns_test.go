@@ -26,7 +26,7 @@ type testDNS struct {
 	conn net.PacketConn
 }
 
-func startDNS(t *testing.T) *testDNS {
+func startDNS(t testing.TB) *testDNS {
 	t.Helper()
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {

@@ -91,23 +91,24 @@ func loadTestCF(t testing.TB, root string, edit func(string) string) (*cf.Config
 	return cfg, s
 }
 
-func newEnv(t testing.TB, o envOpts) *testEnv {
-	t.Helper()
+// testRoot makes the directory tree the test cf's F lines read.
+func testRoot(t testing.TB, relayDomains string) string {
 	root := t.TempDir()
 	etc := filepath.Join(root, "etc", "mail")
 	os.MkdirAll(etc, 0o755)
 	os.WriteFile(filepath.Join(etc, "local-host-names"), []byte("hamap.local\nmail.hamap.local\n"), 0o644)
-	os.WriteFile(filepath.Join(etc, "relay-domains"), []byte(o.relayDomains), 0o644)
+	os.WriteFile(filepath.Join(etc, "relay-domains"), []byte(relayDomains), 0o644)
+	return root
+}
+
+func newEnv(t testing.TB, o envOpts) *testEnv {
+	t.Helper()
+	root := testRoot(t, o.relayDomains)
 	cfg, text := loadTestCF(t, root, o.cfText)
 	cfg.QueueDirectory = filepath.Join(root, "mqueue")
 	os.MkdirAll(cfg.QueueDirectory, 0o755)
 
-	var d *testDNS
-	if tt, ok := t.(*testing.T); ok {
-		d = startDNS(tt)
-	} else {
-		d = startDNS(&testing.T{})
-	}
+	d := startDNS(t)
 	d.ptr[namedIP] = "pc9.elsewhere.example."
 	d.a["pc9.elsewhere.example"] = []string{namedIP}
 	d.ptr[hamapIP] = "pc7.hamap.local."
