@@ -646,7 +646,6 @@ func featureMSP(l *layer, a []string) {
 	}
 	_ = l.runFeature("no_default_msa", nil)
 	if l.raw("_DPO_") == "" {
-		l.dpo = append(l.dpo, "Name=NoMTA, Addr=127.0.0.1, M=E")
 		l.e.Define("_DPO_", "\nO DaemonPortOptions=Name=NoMTA, Addr=127.0.0.1, M=E")
 	}
 	l.e.Define("_DEF_LOCAL_MAILER_FLAGS", "")

@@ -14,7 +14,6 @@ import (
 type step func(l *layer)
 
 func def(name, text string) step    { return func(l *layer) { l.e.Define(name, text) } }
-func undef(name string) step        { return func(l *layer) { l.e.Undefine(name) } }
 func dflt(name, text string) step   { return func(l *layer) { l.defIfNot(name, text) } }
 func flags(which, spec string) step { return func(l *layer) { l.modifyMailerFlags(which, spec) } }
 func errp(msg string) step          { return func(l *layer) { l.warn("%s", msg) } }
