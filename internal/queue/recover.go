@@ -209,7 +209,7 @@ func (q *Queue) recoverTF(id string, st *RecoverStats) {
 }
 
 func (q *Queue) checkOrphan(id string, st *RecoverStats) {
-	for _, p := range []string{prefixQF, prefixTF, prefixLost} {
+	for _, p := range []string{prefixQF, prefixTF, prefixLost, prefixOldT} {
 		if _, err := os.Lstat(q.path(p, id)); !errors.Is(err, fs.ErrNotExist) {
 			return
 		}
