@@ -160,6 +160,10 @@ func (s *expansion) expand(addr, via, owner string, chain []string, depth int) {
 		}
 		local = addr[:i]
 	}
+	if n := len(local); n >= 2 && local[0] == '"' && local[n-1] == '"' {
+		// The local mailer strips quotes (flag s): "a" is user a.
+		local = local[1 : n-1]
+	}
 	name := strings.ToLower(local)
 	if noAlias {
 		// "\c" and "c" are the same recipient to Sendmail: once c is
