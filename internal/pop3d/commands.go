@@ -156,7 +156,8 @@ func (s *session) lineCount(args string) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(args[:j], 10, 64)
 	if err != nil {
-		writef(s.bw, replySizeTooLarge, args[j:])
+		// Unlike get_msgnum, get_size shows the whole argument.
+		writef(s.bw, replySizeTooLarge, args)
 		return 0, false
 	}
 	if args[j:] != "" {
