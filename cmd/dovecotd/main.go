@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 
-// Command dovecotd is mailsuite's replacement for Dovecot 2.3. For now it
-// only reads and prints the configuration, like doveconf: -n prints the
-// settings that differ from Dovecot's defaults, -a prints all of them and
-// -c names the configuration file. The IMAP and POP3 servers come later.
+// Command dovecotd is mailsuite's replacement for Dovecot 2.3. With -n or
+// -a it prints the configuration like doveconf (-n the settings that differ
+// from Dovecot's defaults, -a all of them); without them it reads the
+// configuration and serves IMAP on the imap-login listeners in the
+// foreground until SIGTERM or SIGINT. -c names the configuration file.
+// POP3 comes later.
 package main
 
 import (
@@ -29,12 +31,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("c", "/etc/dovecot/dovecot.conf", "configuration file")
 	changed := fs.Bool("n", false, "print the settings that differ from the defaults")
 	all := fs.Bool("a", false, "print all settings")
+	fs.Bool("F", true, "stay in the foreground (dovecotd always does)")
 	if err := fs.Parse(args); err != nil {
 		return 64
 	}
 	if !*changed && !*all {
-		fmt.Fprintln(stderr, "dovecotd: serving IMAP/POP3 is not yet implemented; use -n or -a to print the configuration")
-		return 1
+		return serve(*path, stderr)
 	}
 	// doveconf prints its header before parsing, so it is there even
 	// when the configuration turns out to be broken.

@@ -63,10 +63,10 @@ func real(t *testing.T, args ...string) outcome {
 	return outcome{withoutComments(out.String()), errb.String(), code}
 }
 
-func TestNoModeIsNotImplemented(t *testing.T) {
-	got := ours("-c", writeConf(t, ""))
-	if got.Code != 1 || !strings.Contains(got.Stderr, "not yet implemented") {
-		t.Errorf("got %+v, want exit 1 and a not-yet-implemented message", got)
+func TestServeBadConfigIsFatal(t *testing.T) {
+	got := ours("-c", writeConf(t, "no_such_setting = 1\n"))
+	if got.Code != exitFatal || !strings.Contains(got.Stderr, "Unknown setting: no_such_setting") {
+		t.Errorf("got %+v, want exit %d and doveconf's error", got, exitFatal)
 	}
 }
 

@@ -59,11 +59,12 @@ type rewriteConn struct {
 
 	in, out atomic.Int64
 
-	mu       sync.Mutex
-	stopped  bool
-	pending  []byte
-	inLine   []byte
-	commands map[string]string // tag -> command, pre-login
+	mu        sync.Mutex
+	stopped   bool
+	pending   []byte
+	inLine    []byte
+	commands  map[string]string // tag -> command, pre-login
+	sawLogout bool
 }
 
 func newRewriteConn(c net.Conn, st *connState) *rewriteConn {
@@ -82,6 +83,9 @@ func (c *rewriteConn) Read(p []byte) (int, error) {
 				break
 			}
 			f := strings.Fields(string(c.inLine[:i]))
+			if len(f) >= 2 && strings.EqualFold(f[1], "LOGOUT") {
+				c.sawLogout = true
+			}
 			if len(f) >= 2 && len(c.commands) < 64 {
 				c.commands[f[0]] = strings.ToUpper(f[1])
 			}

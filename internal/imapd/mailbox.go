@@ -33,6 +33,12 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	sm.syncLocked(s.ctx(), nil)
 	if options.ReadOnly {
 		sm.mb.Flush(s.ctx()) // Dovecot writes missing UIDs even read-only
+		// EXAMINE shows \Recent without taking it.
+		for _, m := range sm.mb.Messages() {
+			if m.Recent {
+				v.recent[m.UID] = true
+			}
+		}
 	} else {
 		for _, u := range sm.mb.TakeRecent() {
 			v.recent[u] = true

@@ -3,7 +3,6 @@
 package imapd
 
 import (
-
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -124,19 +123,19 @@ func (discardLogger) Printf(string, ...any) {}
 // capabilities are the ones this backend implements truthfully.
 func capabilities() imap.CapSet {
 	return imap.CapSet{
-		imap.CapIMAP4rev1:     {},
-		imap.CapLiteralPlus:   {},
-		imap.CapNamespace:     {},
-		imap.CapUIDPlus:       {},
-		imap.CapESearch:       {},
-		imap.CapSearchRes:     {},
-		imap.CapListExtended:  {},
-		imap.CapListStatus:    {},
-		imap.CapMove:          {},
-		imap.CapStatusSize:    {},
-		imap.CapBinary:        {},
-		imap.CapChildren:      {},
-		imap.CapSpecialUse:    {},
+		imap.CapIMAP4rev1:    {},
+		imap.CapLiteralPlus:  {},
+		imap.CapNamespace:    {},
+		imap.CapUIDPlus:      {},
+		imap.CapESearch:      {},
+		imap.CapSearchRes:    {},
+		imap.CapListExtended: {},
+		imap.CapListStatus:   {},
+		imap.CapMove:         {},
+		imap.CapStatusSize:   {},
+		imap.CapBinary:       {},
+		imap.CapChildren:     {},
+		imap.CapSpecialUse:   {},
 	}
 }
 
@@ -284,4 +283,3 @@ func (st *connState) byeText(text string) {
 		st.conn.Close()
 	}
 }
-

@@ -70,9 +70,16 @@ func (s *Session) Close() error {
 	}
 	if !s.loggedIn {
 		secs := int(time.Since(s.st.start).Seconds())
-		reason := fmt.Sprintf("Disconnected (no auth attempts in %d secs)", secs)
+		detail := fmt.Sprintf("no auth attempts in %d secs", secs)
 		if s.attempts > 0 {
-			reason = fmt.Sprintf("Disconnected (auth failed, %d attempts in %d secs)", s.attempts, secs)
+			detail = fmt.Sprintf("auth failed, %d attempts in %d secs", s.attempts, secs)
+		}
+		s.st.conn.mu.Lock()
+		logout := s.st.conn.sawLogout
+		s.st.conn.mu.Unlock()
+		reason := "Disconnected (" + detail + ")"
+		if logout {
+			reason = "Disconnected: Aborted login by logging out (" + detail + ")"
 		}
 		g := s.loginFields(s.lastUser)
 		if s.attempts > 0 {

@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: MIT
+
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"mailsuite/internal/imapd"
+	"mailsuite/internal/maillog"
+	"mailsuite/pkg/doveconf"
+	"mailsuite/pkg/mbox"
+	"mailsuite/pkg/shadowauth"
+)
+
+// serve runs the IMAP listeners of the configuration until a signal.
+func serve(path string, stderr io.Writer) int {
+	cfg, err := doveconf.Load(path, doveconf.Options{})
+	if err != nil {
+		return fatal(stderr, err)
+	}
+	set := cfg.Settings(doveconf.Match{Protocol: "imap"})
+	icfg, err := imapConfig(cfg, set)
+	if err != nil {
+		fmt.Fprintf(stderr, "Fatal: %v\n", err)
+		return exitFatal
+	}
+	srv := imapd.New(icfg)
+	var lns []net.Listener
+	var tlsFlags []bool
+	if set.HasProtocol("imap") {
+		for _, name := range []string{"imap", "imaps"} {
+			l, ok := set.Listener("imap-login", name)
+			if !ok || l.Port == 0 {
+				continue
+			}
+			if l.SSL && icfg.TLS == nil {
+				continue
+			}
+			for _, a := range l.Addresses {
+				ln, err := net.Listen("tcp", listenAddr(a, l.Port))
+				if err != nil {
+					fmt.Fprintf(stderr, "Fatal: service(imap-login): listen(%s, %d) failed: %v\n", a, l.Port, err)
+					return exitFatal
+				}
+				lns = append(lns, ln)
+				tlsFlags = append(tlsFlags, l.SSL)
+			}
+		}
+	}
+	if icfg.Log != nil {
+		icfg.Log.DovecotStarting("2.3.19.1 (9b53102964)", set.Protocols)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	var wg sync.WaitGroup
+	for i, ln := range lns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ln, tlsFlags[i]); err != nil && !errors.Is(err, net.ErrClosed) {
+				fmt.Fprintf(stderr, "Error: %v\n", err)
+			}
+		}()
+	}
+	<-ctx.Done()
+	srv.Close()
+	wg.Wait()
+	return 0
+}
+
+func listenAddr(a string, port int) string {
+	switch a {
+	case "*":
+		a = "0.0.0.0"
+	case "::":
+		a = "::"
+	}
+	return net.JoinHostPort(strings.Trim(a, "[]"), strconv.Itoa(port))
+}
+
+// imapConfig maps the typed settings onto imapd.Config.
+func imapConfig(cfg *doveconf.Config, set *doveconf.Settings) (imapd.Config, error) {
+	c := imapd.Config{
+		Greeting:             set.LoginGreeting,
+		DisablePlaintextAuth: set.DisablePlaintextAuth,
+		SSL:                  set.SSL,
+		AuthFailureDelay:     set.AuthFailureDelay,
+		MailLocation:         set.MailLocation,
+		Lock:                 mbox.LockOptions{Timeout: set.MboxLockTimeout, DotlockChangeTimeout: set.MboxDotlockChangeTimeout},
+	}
+	for _, n := range set.LoginTrustedNetworks {
+		if p, err := netip.ParsePrefix(n); err == nil {
+			c.TrustedNetworks = append(c.TrustedNetworks, p)
+		} else if a, err := netip.ParseAddr(n); err == nil {
+			c.TrustedNetworks = append(c.TrustedNetworks, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	for _, ns := range set.Namespaces {
+		if ns.Inbox {
+			c.Mailboxes = ns.Mailboxes
+		}
+	}
+	if set.SSL != "no" && set.SSLCert != "" && set.SSLKey != "" {
+		cert, err := cfg.ReadValue(set.SSLCert)
+		if err != nil {
+			return c, err
+		}
+		key, err := cfg.ReadValue(set.SSLKey)
+		if err != nil {
+			return c, err
+		}
+		pair, err := tls.X509KeyPair([]byte(cert), []byte(key))
+		if err != nil {
+			return c, fmt.Errorf("ssl_cert/ssl_key: %w", err)
+		}
+		c.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+	}
+	if c.TLS == nil {
+		c.SSL = "no"
+	}
+	for _, db := range set.Passdbs {
+		switch db.Driver {
+		case "pam", "shadow", "passwd":
+			c.Auth = imapd.SystemAuth{System: shadowauth.NewSystem()}
+		case "passwd-file":
+			pf := &shadowauth.PasswdFile{}
+			for _, f := range strings.Fields(db.Args) {
+				if v, ok := strings.CutPrefix(f, "scheme="); ok {
+					pf.DefaultScheme = v
+				} else if !strings.Contains(f, "=") {
+					pf.Path = f
+				}
+			}
+			c.Auth = imapd.PasswdFileAuth{File: pf}
+		}
+		if c.Auth != nil {
+			break
+		}
+	}
+	if c.Auth == nil {
+		// Debian's tree includes auth-system.conf.ext (passdb pam,
+		// userdb passwd); a configuration without any passdb gets the
+		// same, where real Dovecot would refuse every login.
+		c.Auth = imapd.SystemAuth{System: shadowauth.NewSystem()}
+	}
+	dest := set.LogPath
+	if dest == "" {
+		dest = "syslog"
+	}
+	ident := "dovecot"
+	if set.InstanceName != "" && set.InstanceName != "dovecot" {
+		ident = set.InstanceName
+	}
+	lg, err := maillog.Open(dest, maillog.Options{Ident: ident, NoPID: true})
+	if err != nil {
+		return c, err
+	}
+	c.Log = lg
+	return c, nil
+}
