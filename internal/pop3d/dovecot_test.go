@@ -305,3 +305,48 @@ func mboxState(t testing.TB, path string) []msgState {
 	}
 	return out
 }
+
+// TestDifferentialSettings repeats the comparison with the pop3_* settings
+// that change what POP3 does to the mailbox.
+func TestDifferentialSettings(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "mbox", "lifecycle-07-deleted-expunge.mbox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		conf string
+		mod  func(*Config)
+	}{
+		{"no-flag-updates", "pop3_no_flag_updates = yes\n", func(c *Config) { c.NoFlagUpdates = true }},
+		{"deleted-flag", "pop3_deleted_flag = POP3Deleted\n", func(c *Config) { c.DeletedFlag = "POP3Deleted" }},
+		{"uidl-format", "pop3_uidl_format = %v.%u-%4v-%08u\n", func(c *Config) { c.UIDLFormat = "%v.%u-%4v-%08u" }},
+		{"lock-session", "pop3_lock_session = yes\n", func(c *Config) { c.LockSession = true }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			real := newRealPOP3(t, tc.conf)
+			real.put(t, data)
+			ourInbox := filepath.Join(t.TempDir(), "inbox")
+			if err := os.WriteFile(ourInbox, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			read, del := script(4)
+			cmds := append(read, del...)
+			realOut := real.session(t, cmds)
+			ourOut := oursSession(t, ourInbox, cmds, tc.mod)
+			if diff := cmp.Diff(string(realOut), string(ourOut)); diff != "" {
+				t.Errorf("replies differ (-dovecot +ours):\n%s", diff)
+			}
+			if diff := cmp.Diff(mboxState(t, real.inbox()), mboxState(t, ourInbox)); diff != "" {
+				t.Errorf("mailboxes after QUIT differ (-dovecot +ours):\n%s", diff)
+			}
+			// A second session sees the same (messages flagged as
+			// deleted stay hidden).
+			realOut = real.session(t, viewOf(4))
+			ourOut = oursSession(t, ourInbox, viewOf(4), tc.mod)
+			if diff := cmp.Diff(string(realOut), string(ourOut)); diff != "" {
+				t.Errorf("second session differs (-dovecot +ours):\n%s", diff)
+			}
+		})
+	}
+}
