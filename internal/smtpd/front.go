@@ -109,7 +109,7 @@ func (f *front) send(lines ...string) {
 		b.WriteString(l)
 		b.WriteString("\r\n")
 	}
-	if t := f.l.srv.cfg.CF.Timeouts.Misc; t > 0 {
+	if t := f.st.cfg.CF.Timeouts.Misc; t > 0 {
 		f.conn.SetWriteDeadline(time.Now().Add(t))
 	}
 	f.conn.Write(b.Bytes())
@@ -285,7 +285,7 @@ const maxCommandLine = 4096
 
 // readLine reads one command line without its line end.
 func (f *front) readLine() (string, error) {
-	if t := f.st.srv.cfg.CF.Timeouts.Command; t > 0 {
+	if t := f.st.cfg.CF.Timeouts.Command; t > 0 {
 		f.conn.SetReadDeadline(time.Now().Add(t))
 	}
 	var line []byte
@@ -316,7 +316,7 @@ func (f *front) readLine() (string, error) {
 // readData reads the next piece of the message and refuses bare CR and
 // bare LF as sendmail 8.17.1.9 does against SMTP smuggling.
 func (f *front) readData() ([]byte, error) {
-	if t := f.st.srv.cfg.CF.Timeouts.DataBlock; t > 0 {
+	if t := f.st.cfg.CF.Timeouts.DataBlock; t > 0 {
 		f.conn.SetReadDeadline(time.Now().Add(t))
 	}
 	chunk, err := f.br.ReadSlice('\n')
@@ -519,7 +519,7 @@ func (f *front) rcpt(arg string) {
 		f.send(rSyntaxScanning.line(shown))
 		return
 	}
-	if max := st.srv.cfg.CF.MaxRecipientsPerMessage; max > 0 && st.nrcpts >= max {
+	if max := st.cfg.CF.MaxRecipientsPerMessage; max > 0 && st.nrcpts >= max {
 		f.send(rTooManyRcpts.line())
 		return
 	}
@@ -578,7 +578,7 @@ func (f *front) authCmd(arg string) {
 // sees the TLS layer and its session is reset as RFC 3207 asks.
 func (f *front) startTLS(arg string) {
 	st := f.st
-	tc := st.srv.tlsConfig()
+	tc := st.cfg.TLS
 	switch {
 	case tc == nil:
 		f.send(rTLSNotAvail.line())
@@ -597,7 +597,7 @@ func (f *front) startTLS(arg string) {
 		f.br.Discard(f.br.Buffered())
 	}
 	tlsConn := tls.Server(f.raw, tc)
-	if t := st.srv.cfg.CF.Timeouts.StartTLS; t > 0 {
+	if t := st.cfg.CF.Timeouts.StartTLS; t > 0 {
 		tlsConn.SetDeadline(time.Now().Add(t))
 	}
 	if err := tlsConn.Handshake(); err != nil {

@@ -56,6 +56,7 @@ type connState struct {
 	f   *front
 	l   *listener
 	srv *Server
+	cfg Config // as it was when the connection opened
 	pol *Policy
 	ctx context.Context
 
@@ -87,13 +88,14 @@ type connState struct {
 }
 
 func newConnState(f *front, l *listener) *connState {
-	return &connState{f: f, l: l, srv: l.srv, pol: l.srv.policy(), ctx: context.Background(), started: l.srv.now()}
+	cfg := l.srv.config()
+	return &connState{f: f, l: l, srv: l.srv, cfg: cfg, pol: cfg.Policy, ctx: context.Background(), started: l.srv.now()}
 }
 
-func (st *connState) log() *maillog.Logger { return st.srv.cfg.Log }
+func (st *connState) log() *maillog.Logger { return st.cfg.Log }
 
 func (st *connState) privacy(word string) bool {
-	for _, w := range st.srv.cfg.CF.PrivacyOptions {
+	for _, w := range st.cfg.CF.PrivacyOptions {
 		if w == word {
 			return true
 		}
@@ -132,7 +134,7 @@ func (st *connState) connect() string {
 	ap, err := netip.ParseAddrPort(st.f.RemoteAddr().String())
 	if err == nil {
 		ctx, cancel := context.WithTimeout(st.ctx, 30*time.Second)
-		st.client = st.pol.ResolveClient(ctx, ap.Addr(), st.srv.cfg.CF.UseCompressedIPv6Addresses)
+		st.client = st.pol.ResolveClient(ctx, ap.Addr(), st.cfg.CF.UseCompressedIPv6Addresses)
 		cancel()
 	}
 	refusal, discard := st.pol.CheckConnect(&st.client)
@@ -156,7 +158,7 @@ func (st *connState) refused() bool {
 // banner expands SmtpGreetingMessage and inserts " ESMTP" after its
 // first word, as sendmail does.
 func (st *connState) banner() string {
-	msg := st.srv.cfg.CF.SmtpGreetingMessage
+	msg := st.cfg.CF.SmtpGreetingMessage
 	if msg == "" {
 		msg = "$j Sendmail $v ready at $b"
 	}
@@ -197,7 +199,7 @@ func (st *connState) helloLines() []string {
 		}
 	}
 	ext = append(ext, "8BITMIME")
-	if max := st.srv.cfg.CF.MaxMessageSize; max > 0 {
+	if max := st.cfg.CF.MaxMessageSize; max > 0 {
 		ext = append(ext, "SIZE "+itoa(max))
 	} else {
 		ext = append(ext, "SIZE")
@@ -209,7 +211,7 @@ func (st *connState) helloLines() []string {
 	if mechs := st.authMechanisms(); len(mechs) > 0 {
 		ext = append(ext, "AUTH "+strings.Join(mechs, " "))
 	}
-	if st.srv.tlsConfig() != nil && !st.tls {
+	if st.cfg.TLS != nil && !st.tls {
 		ext = append(ext, "STARTTLS")
 	}
 	ext = append(ext, "DELIVERBY", "HELP")
@@ -234,16 +236,16 @@ func (st *connState) relayHello() string {
 // authMechanisms are the mechanisms offered: those of AuthMechanisms this
 // server implements, none without TLS when AuthOptions has "p".
 func (st *connState) authMechanisms() []string {
-	if st.srv.cfg.Auth == nil {
+	if st.cfg.Auth == nil {
 		return nil
 	}
-	for _, o := range st.srv.cfg.CF.AuthOptions {
+	for _, o := range st.cfg.CF.AuthOptions {
 		if strings.Contains(o, "p") && !st.tls {
 			return nil
 		}
 	}
 	var out []string
-	for _, m := range st.srv.cfg.CF.AuthMechanisms {
+	for _, m := range st.cfg.CF.AuthMechanisms {
 		switch m = strings.ToUpper(m); m {
 		case "PLAIN", "LOGIN":
 			out = append(out, m)
@@ -260,7 +262,7 @@ func (st *connState) tlsStarted() {
 
 func (st *connState) newQID() string {
 	if st.qid == "" {
-		st.qid = st.srv.cfg.Spool.NextID()
+		st.qid = st.cfg.Spool.NextID()
 		st.committed = false
 	}
 	return st.qid
@@ -286,10 +288,10 @@ func (st *connState) mailParams(s string) (mailParams, string) {
 			if !ok {
 				return mp, rParamBadSize.line()
 			}
-			if max := st.srv.cfg.CF.MaxMessageSize; max > 0 && n > max {
+			if max := st.cfg.CF.MaxMessageSize; max > 0 && n > max {
 				return mp, rSizeExceeded.line(max)
 			}
-			if sr, ok := st.srv.cfg.Spool.(SpaceReporter); ok {
+			if sr, ok := st.cfg.Spool.(SpaceReporter); ok {
 				if free, err := sr.Available(); err == nil && n > free {
 					return mp, rNoDiskSpace.line()
 				}
@@ -487,15 +489,15 @@ func (st *connState) etrn(arg string) string {
 	if arg == "" {
 		return rEtrnNeedArg.line()
 	}
-	if st.srv.cfg.ETRN != nil {
-		st.srv.cfg.ETRN(arg)
+	if st.cfg.ETRN != nil {
+		st.cfg.ETRN(arg)
 	}
 	return rEtrnStarted.line(arg)
 }
 
 // help answers HELP from the HelpFile.
 func (st *connState) help(arg string) []string {
-	path := st.srv.cfg.CF.HelpFile
+	path := st.cfg.CF.HelpFile
 	if path == "" {
 		path = "/etc/mail/helpfile"
 	}
@@ -666,12 +668,12 @@ func (s *session) Data(r io.Reader) error {
 	if env == nil || len(env.Rcpts) == 0 {
 		return rNeedRcpt.err()
 	}
-	txn, err := st.srv.cfg.Spool.Begin(st.ctx, env)
+	txn, err := st.cfg.Spool.Begin(st.ctx, env)
 	if err != nil {
 		st.log().Logf(logErr, "%s: SYSERR: queue: %v", st.qid, err)
 		return rDataTempFail.err()
 	}
-	w := &bodyWriter{w: txn, max: st.srv.cfg.CF.MaxMessageSize}
+	w := &bodyWriter{w: txn, max: st.cfg.CF.MaxMessageSize}
 	_, err = io.Copy(w, r)
 	if err == nil && w.tooBig {
 		err = errTooBig
@@ -715,7 +717,7 @@ func (s *session) AuthMechanisms() []string { return s.st.authMechanisms() }
 func (s *session) Auth(mech string) (sasl.Server, error) {
 	st := s.st
 	check := func(user, pass string) error {
-		if err := st.srv.cfg.Auth.Authenticate(user, pass); err != nil {
+		if err := st.cfg.Auth.Authenticate(user, pass); err != nil {
 			st.log().AuthFailure(st.qidForLog(), mech, user, st.relay())
 			return rAuthFailed.err()
 		}
