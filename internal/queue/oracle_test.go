@@ -3,7 +3,9 @@
 package queue
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,20 +68,87 @@ func newRealSendmail(t *testing.T, queueDir string, relayPort int) *realSendmail
 	return &realSendmail{bin: bin, cf: cfPath, queue: queueDir, work: work}
 }
 
-// run runs sendmail with args and stdin, returning stdout and stderr.
-func (s *realSendmail) run(t *testing.T, stdin string, args ...string) (string, string, error) {
-	t.Helper()
+// command prepares sendmail with args inside its private namespace.
+func (s *realSendmail) command(args ...string) *exec.Cmd {
 	script := `mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/hosts && shift 2 && exec "$@"`
 	argv := append([]string{"-m", "sh", "-c", script, "sh",
 		filepath.Join(s.work, "resolv.conf"), filepath.Join(s.work, "hosts"),
 		s.bin, "-C", s.cf}, args...)
 	cmd := exec.Command("unshare", argv...)
-	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TZ=" + os.Getenv("TZ")}
+	return cmd
+}
+
+// run runs sendmail with args and stdin, returning stdout and stderr.
+func (s *realSendmail) run(t *testing.T, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := s.command(args...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	return out.String(), errb.String(), err
+}
+
+// smtp speaks SMTP to sendmail -bs: each command waits for its reply
+// (sendmail rejects input sent ahead of its greeting); after DATA the
+// message (CRLF lines, dot-stuffed) and the final dot follow.
+func (s *realSendmail) smtp(t *testing.T, cmds []string, data string, flags ...string) error {
+	t.Helper()
+	cmd := s.command(append(flags, "-bs")...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer cmd.Wait()
+	defer in.Close()
+	r := bufio.NewReader(out)
+	reply := func() (string, error) {
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				return "", fmt.Errorf("sendmail -bs: %w", err)
+			}
+			if len(l) < 4 || l[3] == ' ' {
+				return l, nil
+			}
+		}
+	}
+	expect := func(code string) error {
+		l, err := reply()
+		if err == nil && !strings.HasPrefix(l, code) {
+			err = fmt.Errorf("sendmail -bs: got %q, want %s", l, code)
+		}
+		return err
+	}
+	if err := expect("220"); err != nil {
+		return err
+	}
+	for _, c := range cmds {
+		fmt.Fprintf(in, "%s\r\n", c)
+		want := "250"
+		if c == "DATA" {
+			want = "354"
+		}
+		if err := expect(want); err != nil {
+			return fmt.Errorf("%s: %w", c, err)
+		}
+		if c == "DATA" {
+			fmt.Fprintf(in, "%s.\r\n", data)
+			if err := expect("250"); err != nil {
+				return fmt.Errorf("end of data: %w", err)
+			}
+		}
+	}
+	fmt.Fprintf(in, "QUIT\r\n")
+	return expect("221")
 }
 
 // listing runs sendmail -bp (with extra flags).
