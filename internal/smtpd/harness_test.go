@@ -5,6 +5,7 @@ package smtpd
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"net"
 	"net/textproto"
 	"os"
@@ -63,6 +64,8 @@ type envOpts struct {
 	cfText       func(string) string // edits the cf text before parsing
 	auth         Authenticator
 	users        []string
+	tls          *tls.Config
+	modifiers    string // DaemonPortOptions Modifiers of the listener
 }
 
 type testEnv struct {
@@ -135,7 +138,7 @@ func newEnv(t testing.TB, o envOpts) *testEnv {
 	logBuf := &syncBuffer{}
 	lg := maillog.New(logBuf, maillog.Options{Ident: "sendmail", Host: "mail"})
 	spool := &DirSpool{Dir: cfg.QueueDirectory}
-	srv, err := NewServer(Config{CF: cfg, Policy: pol, Spool: spool, Log: lg, Auth: o.auth})
+	srv, err := NewServer(Config{CF: cfg, Policy: pol, Spool: spool, Log: lg, Auth: o.auth, TLS: o.tls})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +149,12 @@ func newEnv(t testing.TB, o envOpts) *testEnv {
 	po := cf.PortOptions{Name: "MTA", Port: "smtp", Family: "inet"}
 	if len(cfg.DaemonPortOptions) > 0 {
 		po = cfg.DaemonPortOptions[0]
+	}
+	if o.modifiers != "" {
+		po, err = parsePortOptions("Name=MTA, M=" + o.modifiers)
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln, po) }()
@@ -208,4 +217,13 @@ func (c *client) send(raw string) {
 	if err := c.w.Flush(); err != nil {
 		c.t.Fatal(err)
 	}
+}
+
+// parsePortOptions reads a DaemonPortOptions value through pkg/cf.
+func parsePortOptions(v string) (cf.PortOptions, error) {
+	c, err := cf.Parse(strings.NewReader("O DaemonPortOptions="+v+"\n"), "po.cf", cf.Options{NoClassFiles: true, NoUserLookup: true})
+	if err != nil {
+		return cf.PortOptions{}, err
+	}
+	return c.DaemonPortOptions[0], nil
 }
