@@ -132,12 +132,19 @@ func dial(t testing.TB, addr, from string) *client {
 }
 
 func (cl *client) line() string {
-	cl.c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	l, err := cl.r.ReadString('\n')
-	if err != nil {
-		cl.t.Fatalf("read: %v (after %q)", err, l)
+	l, ok := cl.lineEOF()
+	if !ok {
+		cl.t.Fatalf("read: connection closed (after %q)", l)
 	}
-	return strings.TrimSuffix(l, "\r\n")
+	return l
+}
+
+func (cl *client) lineEOF() (string, bool) {
+	if cl.c != nil {
+		cl.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	}
+	l, err := cl.r.ReadString('\n')
+	return strings.TrimSuffix(l, "\r\n"), err == nil
 }
 
 var literalRE = regexp.MustCompile(`\{(\d+)\}$`)
@@ -154,9 +161,21 @@ func (cl *client) cmd(c string) ([]string, string) {
 }
 
 func (cl *client) until(tag string) ([]string, string) {
+	lines, st, ok := cl.untilEOF(tag)
+	if !ok {
+		cl.t.Fatalf("connection closed before %s's reply (%q)", tag, lines)
+	}
+	return lines, st
+}
+
+// untilEOF is until that reports a closed connection instead of failing.
+func (cl *client) untilEOF(tag string) ([]string, string, bool) {
 	var lines []string
 	for {
-		l := cl.line()
+		l, ok := cl.lineEOF()
+		if !ok {
+			return lines, "", false
+		}
 		for {
 			m := literalRE.FindStringSubmatch(l)
 			if m == nil {
@@ -167,10 +186,11 @@ func (cl *client) until(tag string) ([]string, string) {
 			if _, err := ioReadFull(cl.r, buf); err != nil {
 				cl.t.Fatal(err)
 			}
-			l += "\n" + string(buf) + cl.line()
+			more, _ := cl.lineEOF()
+			l += "\n" + string(buf) + more
 		}
 		if rest, ok := strings.CutPrefix(l, tag+" "); ok {
-			return lines, rest
+			return lines, rest, true
 		}
 		lines = append(lines, l)
 	}
