@@ -73,12 +73,13 @@ type Envelope struct {
 	Arrival time.Time
 }
 
-// ArpaDate formats t as Sendmail's arpadate does: "Fri, 27 Nov 2026
-// 01:01:09 GMT" at offset zero, else "Sat, 7 Nov 2026 09:00:00 +0100
-// (CET)". The day of the month is not padded.
+// ArpaDate formats t as Sendmail's arpadate does on Debian: "Fri, 27 Nov
+// 2026 01:01:09 GMT" at offset zero, else "Sat, 7 Nov 2026 09:00:00
+// +0900". The day of the month is not padded, and Debian's build writes
+// no zone name after the offset (checked with TimeZoneSpec=Asia/Seoul).
 func ArpaDate(t time.Time) string {
 	s := t.Format("Mon, 2 Jan 2006 15:04:05")
-	name, off := t.Zone()
+	_, off := t.Zone()
 	if off == 0 {
 		return s + " GMT"
 	}
@@ -90,11 +91,7 @@ func ArpaDate(t time.Time) string {
 	if m >= 24*60 {
 		m = 23*60 + 59
 	}
-	s += fmt.Sprintf(" %c%02d%02d", sign, m/60, m%60)
-	if name != "" && !strings.HasPrefix(name, "+") && !strings.HasPrefix(name, "-") {
-		s += " (" + name + ")"
-	}
-	return s
+	return s + fmt.Sprintf(" %c%02d%02d", sign, m/60, m%60)
 }
 
 // hostMacro is $_: "name [addr]", "[addr]" or "user@localhost".
@@ -176,9 +173,10 @@ func (e *Envelope) fromValue() string {
 	return e.headerSender()
 }
 
-// messageID is "<$t.$i@$j>", $t being YYYYMMDDhhmm of the arrival.
+// messageID is "<$t.$i@$j>", $t being YYYYMMDDhhmm of the arrival in
+// UTC (Sendmail writes $t in GMT whatever the zone of the dates).
 func (e *Envelope) messageID() string {
-	return "<" + e.Arrival.Format("200601021504") + "." + e.QID + "@" + e.Hostname + ">"
+	return "<" + e.Arrival.UTC().Format("200601021504") + "." + e.QID + "@" + e.Hostname + ">"
 }
 
 // Prefix returns the header lines Sendmail writes before the message's own

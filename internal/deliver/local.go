@@ -70,24 +70,30 @@ func (s *Spool) Path(name string) string {
 // headers Sendmail adds, see NewMessage) to rcpt's mailbox, with a From_
 // line for the envelope sender, and returns the Status Sendmail would log.
 // On any failure the mailbox is truncated back to its old size.
-// Lock timeouts and unsafe mailboxes are ExTempFail (mail.local defers
-// them too), an invalid user name ExNoUser, other errors ExIOErr.
+// Lock timeouts and unsafe mailboxes are ExTempFail ("Deferred: mailbox b
+// locked", "Deferred: unsafe mailbox /var/mail/b"), an invalid user name
+// ExNoUser, other errors ExIOErr (temporary too); Status.Detail holds the
+// Go error.
 func (s *Spool) Deliver(ctx context.Context, rcpt Recipient, sender string, msg io.Reader) Status {
-	if err := s.Append(ctx, rcpt, sender, msg); err != nil {
-		switch {
-		case errors.Is(err, mbox.ErrLockTimeout), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-			return StatusFor(ExTempFail, err.Error())
-		case errors.Is(err, ErrUnsafeMailbox):
-			// mail.local defers these too: an administrator can fix
-			// the file, and the mail waits in the queue meanwhile.
-			return StatusFor(ExTempFail, err.Error())
-		case errors.Is(err, errBadUser):
-			return StatusFor(ExNoUser, err.Error())
-		default:
-			return StatusFor(ExIOErr, err.Error())
-		}
+	err := s.Append(ctx, rcpt, sender, msg)
+	if err == nil {
+		return StatusFor(ExOK, "")
 	}
-	return StatusFor(ExOK, "")
+	var st Status
+	switch {
+	case errors.Is(err, mbox.ErrLockTimeout), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		st = StatusFor(ExTempFail, "mailbox "+rcpt.Name+" locked")
+	case errors.Is(err, ErrUnsafeMailbox):
+		// mail.local defers these too: an administrator can fix the
+		// file, and the mail waits in the queue meanwhile.
+		st = StatusFor(ExTempFail, "unsafe mailbox "+s.Path(rcpt.Name))
+	case errors.Is(err, errBadUser):
+		st = StatusFor(ExNoUser, "")
+	default:
+		st = StatusFor(ExIOErr, "")
+	}
+	st.Detail = err.Error()
+	return st
 }
 
 var errBadUser = errors.New("invalid user name")

@@ -25,6 +25,12 @@ type Program struct {
 	Mailer *cf.Mailer
 	// Sender is the envelope sender for -f/-r and $f/$g.
 	Sender string
+	// OmitSenderFlag leaves out "-f <sender>" (or -r) although the
+	// mailer has the flag: Sendmail passes it only when the sender was
+	// given explicitly (SMTP MAIL FROM, sendmail -f/-r), not for a plain
+	// command-line submission, where procmail then uses the caller's
+	// name.
+	OmitSenderFlag bool
 	// User and Host are $u and $h.
 	User, Host string
 	// Macros holds other macros A= may use, by name without "$"/"{}",
@@ -67,7 +73,9 @@ func (p *Program) Argv() []string {
 		return nil
 	}
 	out := []string{p.expand(a[0])}
-	if p.Mailer.HasFlag('f') {
+	if p.OmitSenderFlag {
+		// no -f/-r
+	} else if p.Mailer.HasFlag('f') {
 		out = append(out, "-f", p.Sender)
 	} else if p.Mailer.HasFlag('r') {
 		out = append(out, "-r", p.Sender)
@@ -122,14 +130,17 @@ func (p *Program) expand(s string) string {
 const maxStderr = 4096
 
 // Run runs the program with msg on its standard input and maps its exit
-// status as Sendmail does: 0 is Sent, 75 (EX_TEMPFAIL) Deferred, other
-// sysexits codes their table text, any other code "unknown mailer error
-// N", death by a signal a temporary failure. Output on stdout and stderr
-// is kept (bounded) in Status.Detail.
+// status as Sendmail does: 0 is Sent, 75 (EX_TEMPFAIL) "Deferred: local
+// mailer (<P=>) exited with EX_TEMPFAIL", other sysexits codes their
+// table text ("Service unavailable"), any other code "unknown mailer error
+// N"; death by a signal or a failure to start is a temporary failure.
+// Output on stdout and stderr is kept (bounded) in Status.Detail.
 func (p *Program) Run(ctx context.Context, msg io.Reader) Status {
 	argv := p.Argv()
 	if len(argv) == 0 {
-		return StatusFor(ExConfig, "mailer "+p.Mailer.Name+" has no A= arguments")
+		st := StatusFor(ExConfig, "")
+		st.Detail = "mailer " + p.Mailer.Name + " has no A= arguments"
+		return st
 	}
 	cmd := exec.CommandContext(ctx, p.Mailer.Path, argv[1:]...)
 	cmd.Args[0] = argv[0]
@@ -145,25 +156,30 @@ func (p *Program) Run(ctx context.Context, msg io.Reader) Status {
 	cmd.Stderr = &out
 	err := cmd.Run()
 	detail := strings.TrimSpace(out.String())
-	if err == nil {
-		return StatusFor(ExOK, detail)
-	}
+	var st Status
 	var ee *exec.ExitError
-	if errors.As(err, &ee) {
+	switch {
+	case err == nil:
+		st = StatusFor(ExOK, "")
+	case errors.As(err, &ee):
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			d := fmt.Sprintf("%s: died on signal %d", p.Mailer.Path, ws.Signal())
-			if detail != "" {
-				d += ": " + detail
-			}
-			return StatusFor(ExTempFail, d)
+			// Sendmail: "451 4.3.0 mailer local died with signal 9".
+			why := fmt.Sprintf("mailer %s died with signal %d", p.Mailer.Name, ws.Signal())
+			st = StatusFor(ExTempFail, why)
+			detail = strings.TrimSpace(why + "\n" + detail)
+		} else if code := ee.ExitCode(); code == ExTempFail {
+			st = StatusFor(code, fmt.Sprintf("%s mailer (%s) exited with EX_TEMPFAIL", p.Mailer.Name, p.Mailer.Path))
+		} else {
+			st = StatusFor(code, "")
 		}
-		return StatusFor(ee.ExitCode(), detail)
+	case ctx.Err() != nil:
+		st = StatusFor(ExTempFail, ctx.Err().Error())
+	default:
+		// The program could not be started.
+		st = StatusFor(ExTempFail, err.Error())
 	}
-	if ctx.Err() != nil {
-		return StatusFor(ExTempFail, ctx.Err().Error())
-	}
-	// The program could not be started.
-	return StatusFor(ExTempFail, err.Error())
+	st.Detail = detail
+	return st
 }
 
 type limitedBuffer struct{ bytes.Buffer }

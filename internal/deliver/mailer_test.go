@@ -49,11 +49,12 @@ func TestProgramMailer(t *testing.T) {
 		want     Status
 	}{
 		{"anchor sent", m, "0", "[procmail][-f][a@hamap.local][-t][-Y][-a][][-d][b]", Status{Code: 0, DSN: "2.0.0", Stat: "Sent", Reply: "250"}},
-		{"tempfail", m, "75", "", Status{Code: 75, DSN: "4.0.0", Stat: "Deferred", Reply: "450"}},
-		{"unavailable", m, "69", "", Status{Code: 69, DSN: "5.0.0", Stat: "Service unavailable", Reply: "554"}},
-		{"no user", m, "67", "", Status{Code: 67, DSN: "5.1.1", Stat: "User unknown", Reply: "550"}},
-		{"cantcreat", m, "73", "", Status{Code: 73, DSN: "5.0.0", Stat: "Can't create output", Reply: "550"}},
-		{"unknown code", m, "1", "", Status{Code: 1, DSN: "5.3.0", Stat: "unknown mailer error 1", Reply: "554"}},
+		{"tempfail", m, "75", "", Status{Code: 75, DSN: "4.0.0", Stat: "Deferred: local mailer (" + probe + ") exited with EX_TEMPFAIL", Reply: "450", Report: "4.2.0"}},
+		{"unavailable", m, "69", "", Status{Code: 69, DSN: "5.0.0", Stat: "Service unavailable", Reply: "554", Report: "5.5.0"}},
+		{"no user", m, "67", "", Status{Code: 67, DSN: "5.1.1", Stat: "User unknown", Reply: "550", Report: "5.1.1"}},
+		{"cantcreat", m, "73", "", Status{Code: 73, DSN: "5.0.0", Stat: "Can't create output", Reply: "550", Report: "5.3.0"}},
+		{"unknown code", m, "1", "", Status{Code: 1, DSN: "5.3.0", Stat: "unknown mailer error 1", Reply: "554", Report: "5.0.0"}},
+		{"no -f for a plain command-line submission", &cf.Mailer{Name: "local", Path: probe, Flags: anchorFlags, Argv: m.Argv}, "0", "[procmail][-t][-Y][-a][][-d][b]", Status{Code: 0, DSN: "2.0.0", Stat: "Sent", Reply: "250"}},
 		{"debian sensible-mda", debian, "0", "[sensible-mda][a@hamap.local][b][][127.0.0.20]", Status{Code: 0, DSN: "2.0.0", Stat: "Sent", Reply: "250"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,7 +62,7 @@ func TestProgramMailer(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := &Program{Mailer: tc.mailer, Sender: "a@hamap.local", User: "b", Dir: dir,
-				Macros: map[string]string{"client_addr": "127.0.0.20"}}
+				Macros: map[string]string{"client_addr": "127.0.0.20"}, OmitSenderFlag: strings.HasPrefix(tc.name, "no -f")}
 			st := p.Run(context.Background(), strings.NewReader("Subject: x\n\nbody\n"))
 			if st.Detail != "probe says hi" {
 				t.Errorf("detail %q", st.Detail)
@@ -97,8 +98,8 @@ func TestProgramSignal(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "killer")
 	os.WriteFile(p, []byte("#!/bin/sh\nkill -9 $$\n"), 0o755)
-	st := (&Program{Mailer: &cf.Mailer{Path: p, Argv: []string{"killer"}}}).Run(context.Background(), strings.NewReader(""))
-	if !st.Temporary() || !strings.Contains(st.Detail, "died on signal 9") {
+	st := (&Program{Mailer: &cf.Mailer{Name: "local", Path: p, Argv: []string{"killer"}}}).Run(context.Background(), strings.NewReader(""))
+	if !st.Temporary() || !strings.Contains(st.Stat, "died with signal 9") {
 		t.Errorf("%+v", st)
 	}
 }

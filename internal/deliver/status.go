@@ -58,6 +58,11 @@ type Status struct {
 	Stat string
 	// Reply is the SMTP reply code Sendmail would give for it.
 	Reply string
+	// Report is the Status: field of a delivery status notification
+	// for this recipient (Sendmail's markfailure table: 5.5.0 for
+	// EX_UNAVAILABLE, 4.2.0 for EX_TEMPFAIL, 5.0.0 for codes outside
+	// sysexits); empty for a success.
+	Report string
 	// Detail is extra text for the operator's log and the bounce's
 	// transcript (the program's stderr, the Go error); it is not part of
 	// stat=.
@@ -68,24 +73,57 @@ type Status struct {
 func (s Status) Sent() bool { return s.Code == ExOK }
 
 // Temporary reports a delivery to retry later (the queue keeps the
-// recipient, Sendmail's "Deferred").
+// recipient): EX_TEMPFAIL, EX_IOERR and EX_OSERR, as in Sendmail's
+// markfailure.
 func (s Status) Temporary() bool {
-	return s.Code != ExOK && s.DSN != "" && s.DSN[0] == '4'
+	return s.Code == ExTempFail || s.Code == ExIOErr || s.Code == ExOSErr
 }
 
 // Permanent reports a delivery that bounces.
 func (s Status) Permanent() bool { return s.Code != ExOK && !s.Temporary() }
 
-// StatusFor maps a sysexits code to the Status Sendmail reports for it;
-// codes outside the table give "unknown mailer error N" with 554 5.3.0,
-// as Sendmail's giveresponse does.
-func StatusFor(code int, detail string) Status {
+// StatusFor maps a sysexits code to the Status Sendmail reports for it,
+// as its giveresponse and markfailure do: the table text, or for codes
+// outside sysexits "unknown mailer error N" with 554 5.3.0. An
+// EX_TEMPFAIL's stat gets ": why" appended when why is not empty
+// ("Deferred: local mailer (/usr/bin/procmail) exited with EX_TEMPFAIL").
+func StatusFor(code int, why string) Status {
 	if code == ExOK {
-		return Status{Code: ExOK, DSN: "2.0.0", Stat: "Sent", Reply: "250", Detail: detail}
+		return Status{Code: ExOK, DSN: "2.0.0", Stat: "Sent", Reply: "250"}
 	}
+	var s Status
 	if code >= ExUsage && code <= ExConfig {
 		m := sysExMsg[code-ExUsage]
-		return Status{Code: code, DSN: m.dsn, Stat: m.text, Reply: m.reply, Detail: detail}
+		s = Status{Code: code, DSN: m.dsn, Stat: m.text, Reply: m.reply}
+	} else {
+		s = Status{Code: code, DSN: "5.3.0", Stat: fmt.Sprintf("unknown mailer error %d", code), Reply: "554"}
 	}
-	return Status{Code: code, DSN: "5.3.0", Stat: fmt.Sprintf("unknown mailer error %d", code), Reply: "554", Detail: detail}
+	if code == ExTempFail && why != "" {
+		s.Stat += ": " + why
+	}
+	s.Report = reportStatus(code)
+	return s
+}
+
+// reportStatus is markfailure's choice of a DSN status by exit code.
+func reportStatus(code int) string {
+	switch code {
+	case ExUsage:
+		return "5.5.4"
+	case ExDataErr:
+		return "5.5.2"
+	case ExNoUser:
+		return "5.1.1"
+	case ExNoHost:
+		return "5.1.2"
+	case ExNoInput, ExCantCreat, ExNoPerm:
+		return "5.3.0"
+	case ExUnavailable, ExSoftware, ExOSFile, ExProtocol, ExConfig:
+		return "5.5.0"
+	case ExOSErr, ExIOErr:
+		return "4.5.0"
+	case ExTempFail:
+		return "4.2.0"
+	}
+	return "5.0.0"
 }
