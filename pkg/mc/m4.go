@@ -209,7 +209,8 @@ func (e *Engine) Diversion(n int) string {
 	return ""
 }
 
-// Process reads r (named name in messages and __file__) to its end,
+// Process reads r (named name in messages and __file__; m4 calls
+// standard input "stdin") to its end,
 // writing diversion 0 to out. At the end of input it runs the m4wrap
 // text and then appends all diversions to out in numeric order, like m4
 // does at exit. The error is non-nil after a fatal error (reported on
@@ -242,8 +243,9 @@ func (e *Engine) Process(name string, r io.Reader, out io.Writer) error {
 	if ferr := e.out.Flush(); ferr != nil && err == nil {
 		err = fmt.Errorf("write output: %w", ferr)
 	}
-	if err == nil && e.exit != 0 {
-		err = &fatalError{status: e.exit}
+	var fe *fatalError
+	if errors.As(err, &fe) && fe.status == 0 {
+		err = nil // m4exit(0)
 	}
 	return err
 }

@@ -4,7 +4,6 @@ package mc
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -259,12 +258,27 @@ func TestIncludeDirsOracle(t *testing.T) {
 	}
 }
 
-func TestProcessReturnsFatal(t *testing.T) {
-	e := NewEngine(Options{Stderr: io.Discard})
-	err := e.Process("q.m4", strings.NewReader("`open"), io.Discard)
-	var fe *fatalError
-	if !errors.As(err, &fe) || e.ExitStatus() != 1 {
-		t.Errorf("Process = %v, status %d; want fatal error, status 1", err, e.ExitStatus())
+func TestProcessResult(t *testing.T) {
+	tests := []struct {
+		name    string
+		input   string
+		wantErr bool
+		status  int
+	}{
+		{name: "fatal error", input: "`open", wantErr: true, status: 1},
+		{name: "m4exit non-zero", input: "m4exit(3)", wantErr: true, status: 3},
+		{name: "m4exit zero", input: "m4exit", status: 0},
+		{name: "error without exit", input: "include(`/nonexistent/x')", status: 1},
+		{name: "warning only", input: "len(1,2)", status: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := NewEngine(Options{Stderr: io.Discard})
+			err := e.Process("q.m4", strings.NewReader(tc.input), io.Discard)
+			if (err != nil) != tc.wantErr || e.ExitStatus() != tc.status {
+				t.Errorf("Process = %v, status %d; want error %v, status %d", err, e.ExitStatus(), tc.wantErr, tc.status)
+			}
+		})
 	}
 }
 
