@@ -71,8 +71,8 @@ func (s *session) authorization(ctx context.Context) bool {
 		}
 		s.bad = 0
 		if quit {
-			s.bw.Flush()
 			s.logLoginEnd("Aborted login by logging out " + s.authDetail())
+			s.bw.Flush()
 			return false
 		}
 		if done {

@@ -6,8 +6,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,6 +68,12 @@ type testServer struct {
 // <dir>/inbox, filled with mbox (when not nil).
 func startServer(t testing.TB, mboxData []byte, mod func(*Config)) *testServer {
 	t.Helper()
+	return startServerOn(t, "127.0.0.1:0", mboxData, mod)
+}
+
+// startServerOn is startServer listening on addr.
+func startServerOn(t testing.TB, addr string, mboxData []byte, mod func(*Config)) *testServer {
+	t.Helper()
 	dir := t.TempDir()
 	ts := &testServer{dir: dir, inbox: filepath.Join(dir, "inbox"), log: &syncBuffer{}}
 	if mboxData != nil {
@@ -79,7 +93,7 @@ func startServer(t testing.TB, mboxData []byte, mod func(*Config)) *testServer {
 	if mod != nil {
 		mod(&cfg)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,10 +128,58 @@ func dial(t testing.TB, addr string) (*client, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return wrap(t, conn)
+}
+
+// dialFrom connects from the local address from (a different loopback
+// address makes the connection "not secured" for Dovecot).
+func dialFrom(t testing.TB, from, addr string) (*client, string) {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wrap(t, conn)
+}
+
+func wrap(t testing.TB, conn net.Conn) (*client, string) {
+	t.Helper()
 	t.Cleanup(func() { conn.Close() })
 	c := &client{t: t, conn: conn, br: bufio.NewReader(conn)}
 	conn.SetDeadline(time.Now().Add(60 * time.Second))
 	return c, c.line()
+}
+
+// startTLS switches the client to TLS (after STLS or for port 995).
+func (c *client) startTLS() {
+	c.t.Helper()
+	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.conn, c.br = tc, bufio.NewReader(tc)
+}
+
+// testCert is a self-signed certificate for localhost.
+func testCert(t testing.TB) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 }
 
 func (c *client) line() string {
@@ -186,3 +248,9 @@ func (c *client) login() {
 		c.t.Fatalf("PASS: %q", got)
 	}
 }
+
+func tlsDial(addr string) (net.Conn, error) {
+	return tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+}
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -176,10 +176,14 @@ func (s *session) loginInfo(user, method string) maillog.Login {
 }
 
 // logLoginEnd logs a connection that ended before login:
-// "pop3-login: Disconnected: <reason>: user=<…>, rip=…".
+// "pop3-login: Disconnected: <reason>: user=<…>, rip=…", or for a
+// client that just went away "pop3-login: Disconnected (…): user=<…>".
 func (s *session) logLoginEnd(reason string) {
 	if s.srv.cfg.Log == nil {
 		return
+	}
+	if !strings.HasPrefix(reason, "Disconnected") {
+		reason = "Disconnected: " + reason
 	}
 	u := s.lastUser
 	if u == "" {

@@ -184,8 +184,9 @@ func (s *session) quit(ctx context.Context) {
 	} else {
 		writeLine(s.bw, replyLogoutDeleted)
 	}
-	s.bw.Flush()
+	// Dovecot logs before flushing the last reply.
 	s.logDisconnect("Logged out")
+	s.bw.Flush()
 }
 
 // logDisconnect writes "pop3(b)<pid><session>: Disconnected: <reason>
