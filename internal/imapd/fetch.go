@@ -241,7 +241,7 @@ func (v *selected) fetchOne(w *imapserver.FetchWriter, t target, m mbox.Message,
 			}
 			continue
 		}
-		data := imapserver.ExtractBodySection(bytes.NewReader(buf), bs)
+		data := extractSection(buf, bs)
 		wc := rw.WriteBodySection(bs, int64(len(data)))
 		wc.Write(data)
 		if err := wc.Close(); err != nil {

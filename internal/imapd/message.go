@@ -4,7 +4,6 @@ package imapd
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"strings"
 
@@ -98,44 +97,12 @@ func envelope(h textproto.Header) *imap.Envelope {
 	return env
 }
 
-// bodyStructure computes BODYSTRUCTURE with Dovecot's defaults: a part
-// without Content-Type is text/plain; charset=us-ascii, and a text part
-// without a charset gets charset=us-ascii as well.
+// bodyStructure computes BODYSTRUCTURE of a message in IMAP form.
 func bodyStructure(msg []byte) imap.BodyStructure {
-	bs := imapserver.ExtractBodyStructure(bytes.NewReader(msg))
-	fixDefaults(bs)
-	return bs
-}
-
-func fixDefaults(bs imap.BodyStructure) {
-	switch bs := bs.(type) {
-	case *imap.BodyStructureSinglePart:
-		if bs.Type == "" {
-			bs.Type, bs.Subtype = "text", "plain"
-			if bs.Text == nil {
-				bs.Text = &imap.BodyStructureText{}
-			}
-		}
-		if strings.EqualFold(bs.Type, "text") {
-			if bs.Params == nil {
-				bs.Params = map[string]string{}
-			}
-			if _, ok := bs.Params["charset"]; !ok {
-				bs.Params["charset"] = "us-ascii"
-			}
-		}
-		if bs.MessageRFC822 != nil {
-			fixDefaults(bs.MessageRFC822.BodyStructure)
-		}
-	case *imap.BodyStructureMultiPart:
-		for _, c := range bs.Children {
-			fixDefaults(c)
-		}
-	}
+	return structure(splitEntity(msg), false)
 }
 
 // readHeader parses the header of a message in IMAP form.
 func readHeader(msg []byte) textproto.Header {
-	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
-	return h
+	return parseHeader(splitEntity(msg).hdr)
 }

@@ -3,7 +3,6 @@
 package imapd
 
 import (
-	"bytes"
 	"strings"
 	"time"
 
@@ -28,6 +27,13 @@ func (s *Session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	if len(msgs) > 0 {
 		maxUID = msgs[len(msgs)-1].UID
 	}
+	var clientMax uint32
+	for i := len(msgs); i > 0; i-- {
+		if e := v.tracker.EncodeSeqNum(uint32(i)); e != 0 {
+			clientMax = e
+			break
+		}
+	}
 	data := &imap.SearchData{}
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
@@ -38,7 +44,7 @@ func (s *Session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		if cs == 0 {
 			continue
 		}
-		ms := &matcher{v: v, m: m, clientSeq: cs, maxUID: maxUID, maxSeq: uint32(len(msgs))}
+		ms := &matcher{v: v, m: m, clientSeq: cs, maxUID: maxUID, clientMax: clientMax}
 		if !ms.match(criteria) {
 			continue
 		}
@@ -76,7 +82,7 @@ type matcher struct {
 	m         mbox.Message
 	clientSeq uint32
 	maxUID    uint32
-	maxSeq    uint32
+	clientMax uint32
 	buf       []byte
 	hdr       *textproto.Header
 }
@@ -111,7 +117,7 @@ func (ms *matcher) match(c *imap.SearchCriteria) bool {
 			}
 			continue
 		}
-		if !seqSetContains(set, ms.clientSeq, ms.maxSeq) {
+		if !seqSetContains(set, ms.clientSeq, ms.clientMax) {
 			return false
 		}
 	}
@@ -122,7 +128,7 @@ func (ms *matcher) match(c *imap.SearchCriteria) bool {
 			}
 			continue
 		}
-		if !uidSetContains(set, m.UID, ms.maxUID) {
+		if !searchUIDContains(set, m.UID, ms.maxUID) {
 			return false
 		}
 	}
@@ -180,12 +186,7 @@ func (ms *matcher) match(c *imap.SearchCriteria) bool {
 		}
 	}
 	for _, s := range c.Body {
-		b := ms.bytes()
-		i := bytes.Index(b, []byte("\r\n\r\n"))
-		body := b
-		if i >= 0 {
-			body = b[i+4:]
-		}
+		body := splitEntity(ms.bytes()).body
 		if !containsFoldStr(string(body), s) {
 			return false
 		}
@@ -237,17 +238,37 @@ func seqSetContains(set imap.NumSet, seq, max uint32) bool {
 		return false
 	}
 	for _, r := range ss {
-		start, stop := r.Start, r.Stop
-		if start == 0 {
-			start = max
+		if rangeContains(r.Start, r.Stop, seq, max) {
+			return true
 		}
-		if stop == 0 {
-			stop = max
+	}
+	return false
+}
+
+// rangeContains is Dovecot's reading of "n:*" in SEARCH: when n is beyond
+// the last message the range is empty (RFC 3501 would swap it to "*:n").
+func rangeContains(start, stop, n, max uint32) bool {
+	if start == 0 && stop == 0 {
+		return n == max
+	}
+	if start == 0 {
+		start, stop = stop, start
+	}
+	if stop == 0 {
+		if start > max {
+			return false
 		}
-		if start > stop {
-			start, stop = stop, start
-		}
-		if seq >= start && seq <= stop {
+		stop = max
+	}
+	if start > stop {
+		start, stop = stop, start
+	}
+	return n >= start && n <= stop
+}
+
+func searchUIDContains(set imap.UIDSet, uid, max uint32) bool {
+	for _, r := range set {
+		if rangeContains(uint32(r.Start), uint32(r.Stop), uid, max) {
 			return true
 		}
 	}
