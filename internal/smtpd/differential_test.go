@@ -42,6 +42,10 @@ From:spammer@bad.example REJECT
 From:bad.example ERROR:5.7.9:550 Custom sender error text
 To:blocked@hamap.local REJECT
 Connect:127.1.0.66 REJECT
+Connect:127.1.0.67 ERROR:"421 closing, go away"
+Connect:127.1.0.68 ERROR:5.7.1:550 Your network is blocked
+Connect:127.1.0.69 DISCARD
+From:discard.example DISCARD
 `
 
 // diffSession is one connection: a source address and the lines it
@@ -91,6 +95,10 @@ var diffSessions = []diffSession{
 		"RCPT TO:<b@\"hamap\".local>", "RCPT TO:<b@hamap,local>", "RCPT TO:<b@ham:ap.local>", "RCPT TO:<@hamap.local:>",
 		"RCPT TO:<list: a, b;>", "RCPT TO:<.b@hamap.local>", "RCPT TO:<b.@hamap.local>", "RCPT TO:<b@[1.2.3.4]x>",
 		"RCPT TO:<b\\@x@hamap.local>", "QUIT"}},
+	{"127.1.0.67", []string{"EHLO x", "QUIT"}},
+	{"127.1.0.68", []string{"HELO x", "MAIL FROM:<a@hamap.local>", "RCPT TO:<b@hamap.local>", "QUIT"}},
+	{"127.1.0.69", []string{"EHLO x", "MAIL FROM:<a@hamap.local>", "RCPT TO:<b@hamap.local>", "DATA", "Subject: x\r\n\r\nx\r\n.", "QUIT"}},
+	{trustedIP, []string{"EHLO x", "MAIL FROM:<x@discard.example>", "RCPT TO:<b@hamap.local>", "DATA", "Subject: x\r\n\r\nx\r\n.", "QUIT"}},
 	{trustedIP, []string{"EHLO x", "ETRN", "HELP foo", "MAIL FROM:<a@hamap.local> RET=X", "MAIL FROM:<a@hamap.local> RET=FULL RET=HDRS",
 		"MAIL FROM:<a@hamap.local> ENVID=", "RSET", "MAIL FROM:<a@hamap.local> ENVID=a ENVID=b", "RSET",
 		"MAIL FROM:<a@hamap.local> BODY=7BIT RET=HDRS ENVID=x",

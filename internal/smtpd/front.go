@@ -211,7 +211,7 @@ func (f *front) reply(line string) {
 // greet runs the connection checks and writes the banner.
 func (f *front) greet() {
 	refusal := f.st.connect()
-	if strings.HasPrefix(refusal, "421") {
+	if strings.HasPrefix(refusal, "421") && !f.st.pol.Features.DelayChecks {
 		f.send(refusal)
 		f.hangup()
 		return

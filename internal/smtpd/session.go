@@ -142,7 +142,7 @@ func (st *connState) connect() string {
 	if refusal == "" {
 		return ""
 	}
-	if !st.pol.Features.DelayChecks || strings.HasPrefix(refusal, "421") {
+	if !st.pol.Features.DelayChecks {
 		st.log().RejectRelay("", st.client.Name, st.addrText(), st.relay(), refusal)
 	}
 	st.connRefusal = refusal
