@@ -184,8 +184,9 @@ func (e *Engine) File() string { return e.file }
 // Line returns the current input line, as __line__ does.
 func (e *Engine) Line() int { return e.line }
 
-// ErrorCount returns the number of errors reported so far (m4 exits 1
-// when it is not zero). Warnings are not counted.
+// ErrorCount returns the number of errors reported so far that make m4
+// exit 1. Warnings, and the messages GNU m4 prints without changing its
+// exit status (such as "non-numeric argument"), are not counted.
 func (e *Engine) ErrorCount() int { return e.errors }
 
 // ExitStatus returns the status m4 would exit with: the m4exit argument
@@ -490,36 +491,10 @@ func (e *Engine) peekOpen() bool {
 // lookingAt reports whether the input continues with s after the byte
 // just consumed, which must equal s[0]; if so the rest is consumed.
 func (e *Engine) lookingAt(s string) bool {
-	if len(s) == 1 {
-		return true
+	if !e.peekString(s[1:]) {
+		return false
 	}
-	rest := s[1:]
-	i := len(e.input) - 1
-	pos := -1
-	for k := 0; k < len(rest); k++ {
-		for {
-			if i < 0 {
-				return false
-			}
-			b := e.input[i]
-			if b.def != nil {
-				return false
-			}
-			if pos < 0 {
-				pos = b.pos
-			}
-			if pos < len(b.text) {
-				break
-			}
-			i--
-			pos = -1
-		}
-		if e.input[i].text[pos] != rest[k] {
-			return false
-		}
-		pos++
-	}
-	for range rest {
+	for range s[1:] {
 		e.next()
 	}
 	return true
