@@ -127,3 +127,20 @@ func reportStatus(code int) string {
 	}
 	return "5.0.0"
 }
+
+// Transcript is the line Sendmail writes for this status in a bounce's
+// "Transcript of session follows" part (and prints under -v): a deferral
+// as "<addr>... Deferred: ...", a 550 reply with the address
+// ("550 5.1.1 g... User unknown"), other failures without it
+// ("554 5.0.0 Service unavailable"); empty for a success.
+func (s Status) Transcript(addr string) string {
+	switch {
+	case s.Code == ExOK:
+		return ""
+	case s.Code == ExTempFail:
+		return addr + "... " + s.Stat
+	case s.Reply == "550":
+		return s.Reply + " " + s.DSN + " " + addr + "... " + s.Stat
+	}
+	return s.Reply + " " + s.DSN + " " + s.Stat
+}
