@@ -71,7 +71,8 @@ func LoadConfig(path string, o LoadOptions) (cfg Config, warnings []error, close
 	}
 	if m := c.AccessMap(); m != nil && f.AccessDB {
 		db, err := accessdb.OpenDB(m.File, accessdb.DBOptions{NoFoldCase: m.NoFoldCase(), IncludeNull: m.IncludeNull(),
-			NoTryNull: m.NoTryNull(), Optional: m.Optional(), MatchOnly: m.MatchOnly(), Append: m.Append()})
+			NoTryNull: m.NoTryNull(), Optional: m.Optional(), MatchOnly: m.MatchOnly(), Append: m.Append(),
+			DontBlameSendmail: c.DontBlameSendmail})
 		if err != nil {
 			return cfg, warnings, closer, fmt.Errorf("access map %s: %w", m.File, err)
 		}
