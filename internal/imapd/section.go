@@ -86,7 +86,14 @@ func parseContentType(h textproto.Header, digest bool) contentType {
 		raw = strings.TrimSpace(raw)
 		t, s, ok := strings.Cut(raw, "/")
 		if _, params, err := mime.ParseMediaType(v); ok && t != "" && s != "" && err == nil {
-			return contentType{typ: strings.TrimSpace(t), sub: strings.TrimSpace(s), params: params}
+			c := contentType{typ: strings.TrimSpace(t), sub: strings.TrimSpace(s), params: params}
+			if _, has := params["charset"]; c.is("text", "") && !has {
+				if c.params == nil {
+					c.params = map[string]string{}
+				}
+				c.params["charset"] = "us-ascii"
+			}
+			return c
 		}
 	}
 	if digest {
@@ -127,6 +134,11 @@ func children(body []byte, boundary string) [][]byte {
 					if stop < start {
 						stop = start
 					}
+					// Dovecot ends a nested multipart after its
+					// closing line, CRLF included.
+					if stop > start && nestedClosed(body[start:stop]) {
+						stop = pos
+					}
 					parts = append(parts, body[start:stop])
 				}
 				if closing {
@@ -144,6 +156,17 @@ func children(body []byte, boundary string) [][]byte {
 		parts = append(parts, body[start:])
 	}
 	return parts
+}
+
+// nestedClosed reports whether a part is a multipart whose last line is
+// its own closing delimiter.
+func nestedClosed(part []byte) bool {
+	e := splitEntity(part)
+	ct := parseContentType(parseHeader(e.hdr), false)
+	if !ct.is("multipart", "") || ct.params["boundary"] == "" {
+		return false
+	}
+	return bytes.HasSuffix(bytes.TrimRight(e.body, " \t"), []byte("--"+ct.params["boundary"]+"--"))
 }
 
 // structure computes BODYSTRUCTURE of an entity as Dovecot does.
@@ -225,6 +248,7 @@ func findPart(msg []byte, path []int) (part entity, inner entity, ok bool) {
 	curMsg := top // the message whose body is being descended
 	isMsg := true // cur is a whole message (top or rfc822 body)
 	digest := false
+	child := false // cur is a child of a multipart
 	for _, n := range path {
 		h := parseHeader(curMsg.hdr)
 		ct := parseContentType(h, digest)
@@ -234,7 +258,7 @@ func findPart(msg []byte, path []int) (part entity, inner entity, ok bool) {
 				return entity{}, entity{}, false
 			}
 			cur = entity{hdr: curMsg.hdr, body: curMsg.body}
-			isMsg = false
+			isMsg, child = false, false
 			if ct.is("message", "rfc822") {
 				curMsg = splitEntity(cur.body)
 				isMsg = true
@@ -245,6 +269,11 @@ func findPart(msg []byte, path []int) (part entity, inner entity, ok bool) {
 			continue
 		}
 		if !ct.is("multipart", "") {
+			// Part 1 of a single part inside a multipart is the part
+			// itself (Dovecot).
+			if n == 1 && !isMsg && child {
+				continue
+			}
 			return entity{}, entity{}, false
 		}
 		kids := children(curMsg.body, ct.params["boundary"])
@@ -253,6 +282,7 @@ func findPart(msg []byte, path []int) (part entity, inner entity, ok bool) {
 		}
 		digest = ct.is("multipart", "digest")
 		cur = splitEntity(kids[n-1])
+		child = true
 		kct := parseContentType(parseHeader(cur.hdr), digest)
 		switch {
 		case kct.is("message", "rfc822"):
@@ -318,6 +348,10 @@ func specifier(e entity, s *imap.FetchItemBodySection, whole []byte) []byte {
 func headerFields(hdr []byte, keep, drop []string) []byte {
 	var out []byte
 	var field []byte
+	// FIELDS always ends with the blank line; FIELDS.NOT only when the
+	// header had one, and keeps lines without a colon (Dovecot's
+	// header filter).
+	eoh := len(keep) > 0 || bytes.HasSuffix(hdr, []byte("\r\n\r\n")) || bytes.Equal(hdr, []byte("\r\n"))
 	flush := func() {
 		if len(field) == 0 {
 			return
@@ -328,7 +362,7 @@ func headerFields(hdr []byte, keep, drop []string) []byte {
 		if len(keep) == 0 {
 			in = !containsFold(drop, n)
 		}
-		if in && bytes.IndexByte(field, ':') > 0 {
+		if in && (bytes.IndexByte(field, ':') > 0 || len(keep) == 0) {
 			out = append(out, field...)
 		}
 		field = nil
@@ -352,5 +386,8 @@ func headerFields(hdr []byte, keep, drop []string) []byte {
 		field = append([]byte(nil), line...)
 	}
 	flush()
-	return append(out, '\r', '\n')
+	if eoh {
+		out = append(out, '\r', '\n')
+	}
+	return out
 }

@@ -237,6 +237,8 @@ func (s *Server) Close() error {
 	for _, c := range conns {
 		c.byeText("Server shutting down.")
 	}
+	// Sessions write pending mailbox changes as they close.
+	s.wg.Wait()
 	return nil
 }
 
@@ -267,6 +269,7 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 	}
 	st := w.st
 	st.session = maillog.SessionID(time.Now(), st.remote)
+	s.wg.Add(1)
 	st.mu.Lock()
 	st.ic = c
 	st.mu.Unlock()

@@ -59,6 +59,7 @@ func (s *Session) ctx() context.Context { return context.Background() }
 // Close implements imapserver.Session: it logs the disconnection as
 // Dovecot does and releases the selected mailbox.
 func (s *Session) Close() error {
+	defer s.srv.wg.Done()
 	if s.sel != nil {
 		s.sel.close()
 		s.sel = nil
