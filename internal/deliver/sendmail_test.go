@@ -3,6 +3,7 @@
 package deliver
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -117,7 +118,63 @@ func (r *smRun) run(t *testing.T, cmds string, mayFail bool) string {
 	return out.String()
 }
 
-var receivedID = regexp.MustCompile(`\) id ([0-9A-Za-z]{14})[;\n]`)
+// bs runs one "sendmail -bs" session: each command after the previous
+// reply (sendmail refuses commands sent before its greeting), then DATA
+// with data (LF lines, dot-stuffed here) and QUIT.
+func (r *smRun) bs(t *testing.T, cmds []string, data string) {
+	t.Helper()
+	cmd := exec.Command("unshare", "-m", "-u", "sh", "-c", r.script+"exec $S -bs -odi\n")
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outp, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(outp)
+	reply := func() string {
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("sendmail -bs: %v: %s", err, stderr.String())
+			}
+			if len(l) < 4 || l[3] != '-' {
+				return l
+			}
+		}
+	}
+	send := func(c string) {
+		fmt.Fprintf(in, "%s\r\n", c)
+		if r := reply(); r[0] != '2' && r[0] != '3' {
+			t.Fatalf("sendmail -bs: %q got %q", c, r)
+		}
+	}
+	reply()
+	for _, c := range append(cmds, "DATA") {
+		send(c)
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(data, "\n"), "\n") {
+		if strings.HasPrefix(l, ".") {
+			l = "." + l
+		}
+		fmt.Fprintf(in, "%s\r\n", l)
+	}
+	send(".")
+	send("QUIT")
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sendmail -bs: %v: %s", err, stderr.String())
+	}
+}
+
+var receivedID = regexp.MustCompile(` id ([0-9A-Za-z]{14})[;\n]`)
 
 // TestSendmailLocalMailer submits messages from the command line to the
 // real sendmail, whose Mlocal is a probe, and checks that Program.Argv
@@ -145,6 +202,10 @@ func TestSendmailLocalMailer(t *testing.T) {
 		omitF           bool
 		loc             *time.Location
 	}{
+		{"-bs EHLO", "-bs EHLO", "plain",
+			Envelope{Sender: "root@mail.hamap.local", FullName: "root", Helo: "x", LocalUser: "root", Proto: "ESMTP", Recipients: []string{"<b@mail.hamap.local>"}}, false, time.UTC},
+		{"-bs HELO", "-bs HELO", "plain",
+			Envelope{Sender: "root@mail.hamap.local", FullName: "root", Helo: "x", LocalUser: "root", Proto: "SMTP", Recipients: []string{"<b@mail.hamap.local>"}}, false, time.UTC},
 		{"-f root, one recipient", "-f root b", "plain",
 			Envelope{Sender: "root", FullName: "root", LocalUser: "root", Recipients: []string{"b"}}, false, time.UTC},
 		{"no -f", "b", "plain",
@@ -158,7 +219,11 @@ func TestSendmailLocalMailer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			os.Remove(filepath.Join(r.dir, "out.b.stdin"))
-			r.run(t, fmt.Sprintf("$S -odi -i %s < %s/%s.msg\n", tc.args, r.dir, tc.msg), false)
+			if verb, ok := strings.CutPrefix(tc.args, "-bs "); ok {
+				r.bs(t, []string{verb + " x", "MAIL FROM:<root@mail.hamap.local>", "RCPT TO:<b@mail.hamap.local>"}, msgs[tc.msg])
+			} else {
+				r.run(t, fmt.Sprintf("$S -odi -i %s < %s/%s.msg\n", tc.args, r.dir, tc.msg), false)
+			}
 			theirs, err := os.ReadFile(filepath.Join(r.dir, "out.b.stdin"))
 			if err != nil {
 				t.Fatal(err)
@@ -187,7 +252,7 @@ func TestSendmailLocalMailer(t *testing.T) {
 			if diff := cmp.Diff(string(theirs), string(ours)); diff != "" {
 				t.Errorf("mailer stdin (-sendmail +ours):\n%s", diff)
 			}
-			p := &Program{Mailer: r.mailer, Sender: "root", User: "b", OmitSenderFlag: tc.omitF}
+			p := &Program{Mailer: r.mailer, Sender: e.Sender, User: "b", OmitSenderFlag: tc.omitF}
 			a := p.Argv()
 			var want strings.Builder
 			for _, s := range a[1:] {
