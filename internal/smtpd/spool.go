@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -108,7 +109,6 @@ type DirSpool struct {
 	Dir string
 
 	mu   sync.Mutex
-	seq  int
 	msgs []SpooledMessage
 }
 
@@ -119,13 +119,13 @@ type SpooledMessage struct {
 	Data []byte
 }
 
+// idSeq numbers the ids of this process, across DirSpools (a SIGHUP
+// makes a new one), so that no two messages share an id.
+var idSeq atomic.Int64
+
 // NextID implements Spool with ids in sendmail's 14-character form.
 func (s *DirSpool) NextID() string {
-	s.mu.Lock()
-	s.seq++
-	n := s.seq
-	s.mu.Unlock()
-	return queueID(time.Now(), os.Getpid(), n)
+	return queueID(time.Now(), os.Getpid(), int(idSeq.Add(1)%3600))
 }
 
 const qidChars = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx"
