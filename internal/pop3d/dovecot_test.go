@@ -84,13 +84,18 @@ func (d *realPOP3) put(t testing.TB, data []byte) {
 	}
 }
 
+// command prepares a run of the pop3 binary, killed after a minute.
+func (d *realPOP3) command() *exec.Cmd {
+	cmd := exec.Command(d.bin, "-c", d.conf)
+	cmd.Env = []string{"USER=" + d.user, "HOME=" + d.dir, "TZ=UTC", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.WaitDelay = time.Minute
+	return cmd
+}
+
 // session sends the commands (QUIT appended) and returns the output.
 func (d *realPOP3) session(t testing.TB, cmds []string) []byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, d.bin, "-c", d.conf)
-	cmd.Env = []string{"USER=" + d.user, "HOME=" + d.dir, "TZ=UTC", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd := d.command()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -3,10 +3,13 @@
 package pop3d
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 
 	"mailsuite/pkg/mbox"
@@ -16,7 +19,8 @@ import (
 // list fixed at login (RFC 1939 §5: numbers do not change during the
 // session), the DELE and RETR marks, and the UPDATE step at QUIT.
 type maildrop struct {
-	mb          *mbox.Mailbox
+	mb          *mbox.Mailbox // read-only view for the session
+	folders     *mbox.Folders
 	msgs        []mbox.Message
 	uidls       []string
 	total       int64
@@ -38,16 +42,41 @@ type dropOptions struct {
 	hideFlag      string
 }
 
-// openMaildrop reads the mailbox state. Like Dovecot, which assigns and
-// writes missing UIDs when it opens an mbox even before any command, it
-// flushes new UIDs at once, so the UIDLs given out stay those of the file.
-func openMaildrop(ctx context.Context, mb *mbox.Mailbox, o dropOptions) (*maildrop, error) {
-	d := &maildrop{mb: mb, deleteFlag: o.deleteFlag, hideFlag: o.hideFlag, noFlagTrack: o.noFlagUpdates}
-	if !mb.ReadOnly() {
-		if err := mb.Flush(ctx); err != nil {
+// openMaildrop reads the mailbox state through a read-only view, so
+// that a session that ends without QUIT cannot write anything; QUIT opens
+// the file for writing only when there is something to write. Dovecot
+// writes X-IMAPbase and X-UID headers when it opens an mbox that has none,
+// even before any command; so does openMaildrop, so that the UIDVALIDITY
+// in the UIDLs it gives out is the file's. Messages delivered after that
+// get UIDs from uidlast in X-IMAPbase, which any later reader assigns the
+// same way, so the file is left alone then, as Dovecot leaves it.
+func openMaildrop(ctx context.Context, f *mbox.Folders, o dropOptions) (*maildrop, error) {
+	path, err := f.Path("INBOX")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path); err != nil || !hasIMAPBase(path) {
+		rw, err := f.Open(ctx, "INBOX")
+		if err != nil {
+			return nil, err
+		}
+		if !rw.ReadOnly() && rw.Len() > 0 {
+			err = rw.Flush(ctx)
+		}
+		if cerr := rw.Close(ctx); err == nil {
+			err = cerr
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
+	ro := *f
+	ro.Opts.ReadOnly = true
+	mb, err := ro.Open(ctx, "INBOX")
+	if err != nil {
+		return nil, err
+	}
+	d := &maildrop{mb: mb, folders: f, deleteFlag: o.deleteFlag, hideFlag: o.hideFlag, noFlagTrack: o.noFlagUpdates}
 	uv := mb.UIDValidity()
 	for _, m := range mb.Messages() {
 		if o.hideFlag != "" && slices.Contains(m.Keywords, o.hideFlag) {
@@ -101,34 +130,32 @@ func (d *maildrop) rset() {
 // IMAP client flagged \Deleted but that were not DELEted here stay, as
 // Dovecot expunges only the messages POP3 marked.
 func (d *maildrop) update(ctx context.Context) error {
-	if d.delCount == 0 && d.seenCount == 0 {
-		return d.mb.Close(ctx)
-	}
-	if d.mb.ReadOnly() {
-		// Dovecot silently ignores the changes on a read-only mailbox.
-		return d.mb.Close(ctx)
-	}
-	d.mb.TakeRecent()
-	// Take the flags as they are now: another session may have changed
-	// them since login.
-	if _, err := d.mb.Sync(ctx); err != nil {
-		d.mb.Close(ctx)
+	if err := d.mb.Close(ctx); err != nil || (d.delCount == 0 && d.seenCount == 0) {
 		return err
 	}
+	mb, err := d.folders.Open(ctx, "INBOX")
+	if err != nil {
+		return err
+	}
+	if mb.ReadOnly() {
+		// Dovecot silently ignores the changes on a read-only mailbox.
+		return mb.Close(ctx)
+	}
+	mb.TakeRecent()
 	var held []mbox.Message // \Deleted by someone else, to be kept
 	if d.delCount > 0 && d.deleteFlag == "" {
-		for _, m := range d.mb.Messages() {
+		for _, m := range mb.Messages() {
 			if m.Flags&mbox.Deleted != 0 {
 				held = append(held, m)
-				if err := d.mb.SetFlags(m.UID, m.Flags&^mbox.Deleted, m.Keywords); err != nil {
-					d.mb.Close(ctx)
+				if err := mb.SetFlags(m.UID, m.Flags&^mbox.Deleted, m.Keywords); err != nil {
+					mb.Close(ctx)
 					return err
 				}
 			}
 		}
 	}
 	for i, m := range d.msgs {
-		cur, ok := d.mb.Message(m.UID)
+		cur, ok := mb.Message(m.UID)
 		if !ok {
 			continue // expunged meanwhile
 		}
@@ -145,23 +172,22 @@ func (d *maildrop) update(ctx context.Context) error {
 		default:
 			continue
 		}
-		if err := d.mb.SetFlags(m.UID, flags, kw); err != nil {
-			d.mb.Close(ctx)
+		if err := mb.SetFlags(m.UID, flags, kw); err != nil {
+			mb.Close(ctx)
 			return err
 		}
 	}
-	var err error
 	if d.delCount > 0 && d.deleteFlag == "" {
-		_, err = d.mb.Expunge(ctx)
+		_, err = mb.Expunge(ctx)
 		for _, m := range held {
-			if _, ok := d.mb.Message(m.UID); ok {
-				if serr := d.mb.SetFlags(m.UID, m.Flags, m.Keywords); serr != nil && err == nil {
+			if _, ok := mb.Message(m.UID); ok {
+				if serr := mb.SetFlags(m.UID, m.Flags, m.Keywords); serr != nil && err == nil {
 					err = serr
 				}
 			}
 		}
 	}
-	if cerr := d.mb.Close(ctx); err == nil {
+	if cerr := mb.Close(ctx); err == nil {
 		err = cerr
 	}
 	return err
@@ -182,4 +208,34 @@ func storageReply(err error) string {
 		return fmt.Sprintf(replyStoragePerm, "Mailbox isn't a valid mbox file")
 	}
 	return replyInternal
+}
+
+// hasIMAPBase tells whether the first message of the mbox at path carries
+// Dovecot's X-IMAPbase (or UW-IMAP's pseudo message X-IMAP) header, which
+// holds the UIDVALIDITY.
+func hasIMAPBase(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(io.LimitReader(f, 1<<20), 8192)
+	first := true
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) == 0 && err != nil {
+			return false
+		}
+		switch {
+		case first:
+			first = false // the From_ line
+		case len(line) <= 2 && (line[0] == '\n' || line[0] == '\r'):
+			return false // end of the first header
+		case bytes.HasPrefix(line, []byte("X-IMAPbase: ")), bytes.HasPrefix(line, []byte("X-IMAP: ")):
+			return true
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return false
+		}
+	}
 }

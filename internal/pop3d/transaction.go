@@ -101,18 +101,12 @@ func (s *session) open(ctx context.Context, u User) string {
 		inbox = strings.TrimSuffix(loc.Root, "/") + "/inbox"
 	}
 	f := &mbox.Folders{Root: loc.Root, Inbox: inbox, Opts: mbox.Options{Hostname: c.Hostname, Lock: c.Lock}}
-	mb, err := f.Open(ctx, "INBOX")
-	if err == nil {
-		s.drop, err = openMaildrop(ctx, mb, dropOptions{
-			uidl:          s.srv.uidl,
-			noFlagUpdates: c.NoFlagUpdates,
-			deleteFlag:    c.deleteKeyword(),
-			hideFlag:      c.DeletedFlag,
-		})
-		if err != nil {
-			mb.Close(ctx)
-		}
-	}
+	s.drop, err = openMaildrop(ctx, f, dropOptions{
+		uidl:          s.srv.uidl,
+		noFlagUpdates: c.NoFlagUpdates,
+		deleteFlag:    c.deleteKeyword(),
+		hideFlag:      c.DeletedFlag,
+	})
 	if err != nil {
 		s.srv.logf("%s: Error: Couldn't open INBOX: %v", s.prefix(), err)
 		if s.lock != nil {
