@@ -187,7 +187,7 @@ func TestDifferentialDovecot(t *testing.T) {
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".mbox")
 		t.Run(name, func(t *testing.T) {
-			cmds := append([]string{"SELECT INBOX"}, diffFetch...)
+			cmds := append(append([]string{"SELECT INBOX"}, diffFetch...), diffStore...)
 			want := realIMAP(t, copyMbox(t, f), cmds)
 			got := oursIMAP(t, copyMbox(t, f), cmds)
 			for i, c := range cmds {
@@ -201,7 +201,11 @@ func TestDifferentialDovecot(t *testing.T) {
 				}
 				w, g = normalize(w), normalize(g)
 				if d := cmp.Diff(w, g); d != "" {
-					if why, ok := knownDiff[name+" "+c]; ok {
+					why, ok := knownDiff[name+" "+c]
+					if !ok {
+						why, ok = knownDiff["* "+c]
+					}
+					if ok {
 						t.Logf("known difference, %s: %s (-dovecot +ours):\n%s", why, c, d)
 						continue
 					}
@@ -216,6 +220,7 @@ func TestDifferentialDovecot(t *testing.T) {
 // formats (no hook to change them) or from other packages, each with the
 // reason; they are logged, not failed.
 var knownDiff = map[string]string{
+	"* STORE 2 +FLAGS (\\Deleted $Label1)":                                      "go-imap cannot send PERMANENTFLAGS after SELECT, and its FLAGS update follows the command's FETCH",
 	"12-empty-messages FETCH 1:* (UID RFC822.SIZE)":                             mboxLastLF,
 	"12-empty-messages FETCH 1:* (UID BODY.PEEK[])":                             mboxLastLF,
 	"12-empty-messages FETCH 1:* (UID BODY.PEEK[HEADER])":                       mboxLastLF,
@@ -286,22 +291,20 @@ func TestDifferentialHandover(t *testing.T) {
 		t.Run(name+"/dovecot-then-ours", func(t *testing.T) {
 			root := copyMbox(t, f)
 			cmds := append([]string{"SELECT INBOX"}, diffStore...)
-			first := realIMAP(t, root, cmds)
+			realIMAP(t, root, cmds)
 			look := append(diffLook, "STATUS INBOX (UIDVALIDITY UIDNEXT MESSAGES)")
 			again := realIMAP(t, copyTree(t, root), look)
 			got := oursIMAP(t, root, look)
 			compareLook(t, again, got, look)
-			_ = first
 		})
 		t.Run(name+"/ours-then-dovecot", func(t *testing.T) {
 			root := copyMbox(t, f)
 			cmds := append([]string{"SELECT INBOX"}, diffStore...)
-			first := oursIMAP(t, root, cmds)
+			oursIMAP(t, root, cmds)
 			look := append(diffLook, "STATUS INBOX (UIDVALIDITY UIDNEXT MESSAGES)")
 			ours := oursIMAP(t, copyTree(t, root), look)
 			got := realIMAP(t, root, look)
 			compareLook(t, ours, got, look)
-			_ = first
 		})
 	}
 }

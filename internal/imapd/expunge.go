@@ -49,13 +49,13 @@ func (s *Session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 		return mailboxError("", err)
 	}
 	s.stats.expunged += len(gone)
-	sm.expungedLocked(gone, v)
+	sm.expungedLocked(gone)
 	return nil
 }
 
 // expungedLocked removes UIDs from the tracker's view and tells the
 // sessions, the acting one through w.
-func (sm *sharedMailbox) expungedLocked(gone []uint32, by *selected) {
+func (sm *sharedMailbox) expungedLocked(gone []uint32) {
 	set := map[uint32]bool{}
 	for _, u := range gone {
 		set[u] = true
@@ -70,9 +70,15 @@ func (sm *sharedMailbox) expungedLocked(gone []uint32, by *selected) {
 		// Queued for every session, the acting one included: its
 		// EXPUNGE responses go out in the poll after the command.
 		sm.tracker.QueueExpunge(seq)
-		by.mu.Lock()
-		delete(by.recent, u)
-		by.mu.Unlock()
+		// The RECENT count changes for the session holding it.
+		for _, v := range sm.views {
+			v.mu.Lock()
+			if v.recent[u] {
+				delete(v.recent, u)
+				v.recentDirty = true
+			}
+			v.mu.Unlock()
+		}
 	}
 }
 
@@ -183,6 +189,6 @@ func (s *Session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	if err != nil {
 		return mailboxError("", err)
 	}
-	sm.expungedLocked(gone, v)
+	sm.expungedLocked(gone)
 	return nil
 }

@@ -104,11 +104,12 @@ func imapFlags(m mbox.Message, recent bool) []imap.Flag {
 	if m.Flags&mbox.Draft != 0 {
 		fl = append(fl, imap.FlagDraft)
 	}
-	for _, k := range m.Keywords {
-		fl = append(fl, imap.Flag(k))
-	}
+	// Dovecot's order: system flags, \Recent, keywords.
 	if recent {
 		fl = append(fl, imap.Flag("\\Recent"))
+	}
+	for _, k := range m.Keywords {
+		fl = append(fl, imap.Flag(k))
 	}
 	return fl
 }

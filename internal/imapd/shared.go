@@ -156,16 +156,7 @@ func (sm *sharedMailbox) syncLocked(ctx context.Context, from *selected) {
 		return
 	}
 	if len(ch.Expunged) > 0 {
-		gone := map[uint32]bool{}
-		for _, u := range ch.Expunged {
-			gone[u] = true
-		}
-		for i := len(sm.uids) - 1; i >= 0; i-- {
-			if gone[sm.uids[i]] {
-				sm.tracker.QueueExpunge(uint32(i + 1))
-				sm.uids = slices.Delete(sm.uids, i, i+1)
-			}
-		}
+		sm.expungedLocked(ch.Expunged)
 	}
 	sm.checkKeywordsLocked()
 	if len(ch.New) > 0 {
