@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"mailsuite/internal/maillog"
 	"mailsuite/internal/testutil"
 	"mailsuite/pkg/bdb"
 )
@@ -200,5 +202,65 @@ func TestDBLookup(t *testing.T) {
 	}
 	if _, ok, _ := db.Lookup("nobody"); ok {
 		t.Error("found nobody")
+	}
+}
+
+func TestNewaliasesLogAndMaps(t *testing.T) {
+	dir := t.TempDir()
+	one, two := filepath.Join(dir, "aliases"), filepath.Join(dir, "more")
+	os.WriteFile(one, []byte("postmaster: root\nlist: a\n"), 0o644)
+	os.WriteFile(two, []byte("list: b\nextra: c\nbroken\n"), 0o644)
+	var stdout, log bytes.Buffer
+	l := maillog.New(&log, maillog.Options{Ident: "sendmail", PID: 42, Host: "mail", Now: func() time.Time { return time.Date(2026, 11, 27, 1, 1, 1, 0, time.UTC) }})
+	code := Newaliases([]string{one, "hash:" + two}, &stdout, l, "root")
+	if code != 70 {
+		t.Errorf("exit %d, want 70 (a line without a colon)", code)
+	}
+	wantOut := one + ": 2 aliases, longest 4 bytes, 19 bytes total\n" +
+		two + ": line 3: missing colon\n" + two + ": 2 aliases, longest 1 bytes, 11 bytes total\n"
+	if d := cmp.Diff(wantOut, stdout.String()); d != "" {
+		t.Errorf("stdout:\n%s", d)
+	}
+	wantLog := "Nov 27 01:01:01 mail sendmail[42]: alias database " + one + " rebuilt by root\n" +
+		"Nov 27 01:01:01 mail sendmail[42]: " + one + ": 2 aliases, longest 4 bytes, 19 bytes total\n" +
+		"Nov 27 01:01:01 mail sendmail[42]: alias database " + two + " rebuilt by root\n" +
+		"Nov 27 01:01:01 mail sendmail[42]: " + two + ": 2 aliases, longest 1 bytes, 11 bytes total\n"
+	if d := cmp.Diff(wantLog, log.String()); d != "" {
+		t.Errorf("log:\n%s", d)
+	}
+	maps, err := OpenMaps([]string{one, "hash:" + two})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer maps.Close()
+	for name, want := range map[string]string{"list": "a", "extra": "c", "postmaster": "root"} {
+		if v, ok, err := maps.Lookup(name); err != nil || !ok || v != want {
+			t.Errorf("Lookup(%s) = %q %v %v, want %q", name, v, ok, err, want)
+		}
+	}
+	if _, ok, _ := maps.Lookup("nobody"); ok {
+		t.Error("found nobody")
+	}
+}
+
+func TestForwardSafety(t *testing.T) {
+	home := t.TempDir()
+	uid := os.Getuid()
+	x := &Expander{
+		Lookup:      func(string) (string, bool, error) { return "", false, nil },
+		LookupUser:  func(n string) (User, bool, error) { return User{Name: n, Home: home, UID: uid}, true, nil },
+		ForwardPath: []string{"$z/.forward"},
+	}
+	fwd := filepath.Join(home, ".forward")
+	os.WriteFile(fwd, []byte("\\u, other\n"), 0o644)
+	os.Chmod(fwd, 0o644)
+	got, _ := x.Expand("u")
+	if len(got) != 2 {
+		t.Fatalf("safe .forward not used: %+v", got)
+	}
+	os.Chmod(fwd, 0o664)
+	got, _ = x.Expand("u")
+	if len(got) != 1 || got[0].Addr != "u" || got[0].Via != "" {
+		t.Errorf("group-writable .forward used: %+v", got)
 	}
 }

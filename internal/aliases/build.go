@@ -174,3 +174,48 @@ func (d *DB) Lookup(name string) (string, bool, error) {
 
 // Close closes the database.
 func (d *DB) Close() error { return d.db.Close() }
+
+// Maps looks names up in the databases of several AliasFiles, in order,
+// as Sendmail does: the first file that has the name wins.
+type Maps []*DB
+
+// OpenMaps opens <file>.db for every AliasFile spec ("hash:" and other
+// class prefixes removed).
+func OpenMaps(specs []string) (Maps, error) {
+	var m Maps
+	for _, spec := range specs {
+		path := spec
+		if i := indexClass(spec); i >= 0 {
+			path = spec[i+1:]
+		}
+		db, err := OpenDB(path + ".db")
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("open alias database %s: %w", path, err)
+		}
+		m = append(m, db)
+	}
+	return m, nil
+}
+
+// Lookup finds name in the first database that has it.
+func (m Maps) Lookup(name string) (string, bool, error) {
+	for _, db := range m {
+		v, ok, err := db.Lookup(name)
+		if err != nil || ok {
+			return v, ok, err
+		}
+	}
+	return "", false, nil
+}
+
+// Close closes every database.
+func (m Maps) Close() error {
+	var first error
+	for _, db := range m {
+		if err := db.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

@@ -73,7 +73,7 @@ func TestExpandVersusSendmailBv(t *testing.T) {
 	var extra strings.Builder
 	for i, n := range []string{"a", "b", "c"} {
 		home := filepath.Join(dir, "home", n)
-		users[n] = User{Name: n, Home: home}
+		users[n] = User{Name: n, Home: home, UID: 41023 + i}
 		fmt.Fprintf(&extra, "%s:x:%d:%d:%s:%s:/bin/sh\n", n, 41023+i, 41023+i, n, home)
 		if err := os.MkdirAll(home, 0o755); err != nil {
 			t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // Kind says how a Target is delivered.
@@ -40,6 +41,8 @@ type Target struct {
 type User struct {
 	Name string
 	Home string
+	// UID owns the user's .forward (root may own it too).
+	UID int
 }
 
 // Expander resolves a local recipient as Sendmail does: aliases,
@@ -241,18 +244,33 @@ func (s *expansion) read(path string) ([]byte, error) {
 	return os.ReadFile(path)
 }
 
-// forward returns the first ForwardPath file that exists for u.
+// forward returns the first ForwardPath file that exists for u and is
+// safe: Sendmail ignores a .forward that is not a regular file, is owned
+// by someone other than the user or root, or is group- or
+// world-writable. (A ReadFile hook replaces these checks.)
 func (s *expansion) forward(u User) ([]byte, string) {
 	for _, p := range s.x.ForwardPath {
 		p = strings.NewReplacer("$z", u.Home, "$w", s.x.Hostname, "$u", u.Name, "$h", "").Replace(p)
-		if strings.Contains(p, "+") && strings.HasSuffix(p, "+") {
+		if strings.HasSuffix(p, "+") {
 			continue // a +detail form without a detail
+		}
+		if s.x.ReadFile == nil && !safeForward(p, u.UID) {
+			continue
 		}
 		if b, err := s.read(p); err == nil {
 			return b, p
 		}
 	}
 	return nil, ""
+}
+
+func safeForward(path string, uid int) bool {
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o022 != 0 {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && (int(st.Uid) == uid || st.Uid == 0)
 }
 
 func (s *expansion) include(path, owner string, chain []string, depth int) {

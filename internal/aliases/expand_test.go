@@ -21,7 +21,7 @@ func testExpander(t *testing.T, src string, files map[string]string) *Expander {
 	for _, a := range entries {
 		m[a.Name] = a.Value
 	}
-	users := map[string]User{"root": {"root", "/root"}, "a": {"a", "/home/a"}, "b": {"b", "/home/b"}, "c": {"c", "/home/c"}}
+	users := map[string]User{"root": {Name: "root", Home: "/root"}, "a": {Name: "a", Home: "/home/a"}, "b": {Name: "b", Home: "/home/b"}, "c": {Name: "c", Home: "/home/c"}}
 	return &Expander{
 		Lookup: func(n string) (string, bool, error) { v, ok := m[n]; return v, ok, nil },
 		LookupUser: func(n string) (User, bool, error) {
