@@ -21,8 +21,8 @@ import (
 
 // genNames and genAtoms are the pieces random m4 inputs are built from:
 // builtins, user macros, quotes, comments and delimiters in odd places.
-var genNames = []string{"define", "pushdef", "popdef", "undefine", "defn", "ifdef", "ifelse", "shift", "len", "index", "substr", "translit", "incr", "decr", "eval", "divert", "undivert", "divnum", "dnl", "changequote", "changecom", "errprint", "m4wrap", "format", "__line__", "a", "b", "f", "g"}
-var genAtoms = []string{"a", "b", "f", "g", "1", "2", "-1", "0", "x", "$1", "$@", "$*", "$#", "$0", "`a'", "``q''", "#c\n", "\n", " ", "(", ")", ",", "[", "]", "`", "'", "%d", "%s", "1+2", "a-z", "abc", "ifelse", "dnl\n", "3", "changequote([,])", "changequote(<<,>>)", "changequote", "[x]", "<<y>>", "changecom(/*,*/)", "/*c*/", "m4exit(2)", "pushdef(`a',`$1$1')", "define(`f',`$0($@)')", "define(`g',`[$1]')", "divert(1)", "divert(-1)", "divert", "undivert(1)", "m4wrap(`w')", "ifelse(a,b,c,d,e)", "eval(2**3, 2, 5)", "`$1'", "define(`b',defn(`len'))"}
+var genNames = []string{"define", "pushdef", "popdef", "undefine", "defn", "ifdef", "ifelse", "shift", "len", "index", "substr", "translit", "incr", "decr", "eval", "divert", "undivert", "divnum", "dnl", "changequote", "changecom", "errprint", "m4wrap", "format", "__line__", "regexp", "patsubst", "a", "b", "f", "g"}
+var genAtoms = []string{"a", "b", "f", "g", "1", "2", "-1", "0", "x", "$1", "$@", "$*", "$#", "$0", "`a'", "``q''", "#c\n", "\n", " ", "(", ")", ",", "[", "]", "`", "'", "%d", "%s", "1+2", "a-z", "abc", "ifelse", "dnl\n", "3", "changequote([,])", "changequote(<<,>>)", "changequote", "[x]", "<<y>>", "changecom(/*,*/)", "/*c*/", "m4exit(2)", "pushdef(`a',`$1$1')", "define(`f',`$0($@)')", "define(`g',`[$1]')", "divert(1)", "divert(-1)", "divert", "undivert(1)", "m4wrap(`w')", "ifelse(a,b,c,d,e)", "eval(2**3, 2, 5)", "`$1'", "define(`b',defn(`len'))", "\\w+", "a*", "\\(a\\)", "[a-c]", "^", "\\&", "\\1", ".?"}
 
 // genExpr builds a random macro call nested up to depth levels.
 func genExpr(r *rand.Rand, depth int) string {
