@@ -26,7 +26,7 @@ func translateRegexp(pat string) (string, error) {
 	lastWasOp := false
 	var groups []int // where each open group starts in out
 	closed := 0      // groups closed so far (for back-references)
-	atStart := true // start of pattern, or after \( or \|
+	atStart := true  // start of pattern, or after \( or \|
 	for i := 0; i < len(pat); i++ {
 		c := pat[i]
 		switch {
