@@ -137,7 +137,7 @@ func newEnv(t testing.TB, o envOpts) *testEnv {
 
 	logBuf := &syncBuffer{}
 	lg := maillog.New(logBuf, maillog.Options{Ident: "sendmail", Host: "mail"})
-	spool := &DirSpool{Dir: cfg.QueueDirectory}
+	spool := &DirSpool{Dir: cfg.QueueDirectory, Keep: true}
 	srv, err := NewServer(Config{CF: cfg, Policy: pol, Spool: spool, Log: lg, Auth: o.auth, TLS: o.tls})
 	if err != nil {
 		t.Fatal(err)

@@ -7,8 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"log"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -283,7 +282,9 @@ func (s *Server) Serve(ln net.Listener, po cf.PortOptions) error {
 	srv.Domain = s.hostname()
 	srv.MaxLineLength = 0
 	srv.AllowInsecureAuth = true
-	srv.ErrorLog = log.New(io.Discard, "", 0)
+	// go-smtp reports panics it recovered and connection errors here:
+	// operator logging, not mail log lines.
+	srv.ErrorLog = slog.NewLogLogger(slog.Default().Handler(), slog.LevelError)
 	l.smtp = srv
 	s.mu.Lock()
 	if s.closed {

@@ -174,8 +174,9 @@ func (st *connState) hello(esmtp bool, name string) {
 	st.heloCount++
 	st.heloName, st.esmtp, st.greeted = name, esmtp, true
 	st.endTransaction()
-	if st.heloCount == 4 {
-		st.log().SMTPAttack(st.qidForLog(), st.relay(), "HELO/EHLO", st.heloCount-1)
+	// sendmail's checksmtpattack: MAXHELOCOMMANDS is 3.
+	if st.heloCount == 3 {
+		st.log().SMTPAttack(st.qidForLog(), st.relay(), "HELO/EHLO", st.heloCount)
 	}
 }
 

@@ -107,6 +107,9 @@ func (s RecipientSet) Exists(_ context.Context, user string) (bool, error) {
 // tests and until the queue is wired in.
 type DirSpool struct {
 	Dir string
+	// Keep holds every committed message in memory for Messages (tests);
+	// without it only the files remain.
+	Keep bool
 
 	mu   sync.Mutex
 	msgs []SpooledMessage
@@ -148,7 +151,7 @@ func (s *DirSpool) Begin(_ context.Context, env *Envelope) (Txn, error) {
 	return &dirTxn{s: s, f: f, env: *env}, nil
 }
 
-// Messages returns the messages committed so far.
+// Messages returns the messages committed so far (with Keep).
 func (s *DirSpool) Messages() []SpooledMessage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -193,6 +196,9 @@ func (t *dirTxn) Commit() (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("sync %s: %w", t.s.Dir, err)
 		}
+	}
+	if !t.s.Keep {
+		return t.env.ID, nil
 	}
 	data, err := os.ReadFile(final)
 	if err != nil {
