@@ -18,7 +18,8 @@ import (
 )
 
 // bvAddrs are the addresses both expansions resolve.
-var bvAddrs = []string{"postmaster", "list", "b", "loop1", "prog", "file", "inc", "back", "staff", `\b`, "a@mail.hamap.local", "c", "nested", "quoted"}
+var bvAddrs = []string{"postmaster", "list", "b", "loop1", "prog", "file", "inc", "back", "staff", `\b`, "a@mail.hamap.local", "c", "nested", "quoted",
+	"loopx", "selfz", "d1", "d3", "nosuch"}
 
 const bvAliases = `postmaster: root
 list: a, b, c
@@ -33,6 +34,22 @@ owner-staff: a
 staff: b
 nested: list, postmaster, inc
 quoted: "a"
+loopx: loopy
+loopy: loopx
+selfz: selfz
+d1: d2
+d2: d3
+d3: d4
+d4: d5
+d5: d6
+d6: d7
+d7: d8
+d8: d9
+d9: d10
+d10: d11
+d11: d12
+d12: d13
+d13: a
 `
 
 // TestExpandVersusSendmailBv expands the same aliases, :include: list and
@@ -95,6 +112,7 @@ func TestExpandVersusSendmailBv(t *testing.T) {
 	for _, a := range bvAddrs {
 		fmt.Fprintf(&script, "printf '=== %%s\\n' '%s'; $S -bv '%s'\n", a, a)
 	}
+	script.WriteString("exit 0\n")
 	cmd := exec.Command(unshare, "-m", "-u", "sh", "-c", script.String())
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	var out bytes.Buffer
@@ -122,12 +140,12 @@ func TestExpandVersusSendmailBv(t *testing.T) {
 	for _, a := range bvAddrs {
 		t.Run(a, func(t *testing.T) {
 			targets, errs := x.Expand(a)
-			if len(errs) != 0 {
-				t.Fatal(errs)
-			}
 			var got []string
 			for _, tg := range targets {
 				got = append(got, targetKey(tg))
+			}
+			for _, e := range errs {
+				got = append(got, "error:"+e.Error())
 			}
 			sort.Strings(got)
 			if len(want[a]) == 0 {
@@ -163,6 +181,13 @@ func parseBv(t *testing.T, s string) map[string][]string {
 	for _, l := range strings.Split(s, "\n") {
 		if a, ok := strings.CutPrefix(l, "=== "); ok {
 			cur = a
+			continue
+		}
+		if strings.HasPrefix(l, "aliasing/forwarding loop broken") || strings.HasSuffix(l, "... User unknown") {
+			if !seen[cur+"\x00"+l] {
+				seen[cur+"\x00"+l] = true
+				out[cur] = append(out[cur], "error:"+l)
+			}
 			continue
 		}
 		_, rest, ok := strings.Cut(l, "... deliverable: mailer ")

@@ -21,16 +21,25 @@
 //
 // Expander.Expand turns one address into its final Targets (mailboxes,
 // programs, files, remote addresses), with Sendmail's rules: recursive
-// aliases up to MaxAliasRecursion (10), duplicates delivered once, a
-// self-reference ("b: b, c") delivering to b's own mailbox, "\user"
-// stopping alias and .forward expansion, and owner-<list> naming the
-// errors address. The SMTP server calls it at RCPT time for
-// "User unknown" (ErrUserUnknown), the queue at delivery time:
+// aliases up to MaxAliasRecursion (10, then "aliasing/forwarding loop
+// broken (11 aliases deep; 10 max)"), duplicates delivered once, an
+// expansion left with nothing ErrAliasLoop, a self-reference ("b: b, c")
+// delivering to b's own mailbox, "\user" stopping alias and .forward
+// expansion, quoted local parts naming the user, safe ~/.forward files
+// per ForwardPath, and owner-<list> naming the errors address. These
+// rules are checked against the real "sendmail -bv". The SMTP server calls
+// it at RCPT time (ErrUserUnknown is "550 5.1.1 <x>... User unknown"),
+// the queue at delivery time:
 //
-//	db, _ := aliases.OpenDB("/etc/mail/aliases.db")
-//	x := &aliases.Expander{Lookup: db.Lookup, LookupUser: ..., IsLocal: cfg.InClass("w", ...),
-//		ForwardPath: cfg.Settings.ForwardPath, Hostname: "mail.hamap.local"}
-//	targets, errs := x.Expand("b@hamap.local")
+//	maps, err := aliases.OpenMaps(cfg.Settings.AliasFiles) // the .db files
+//	x := &aliases.Expander{
+//		Lookup:      maps.Lookup,
+//		LookupUser:  func(n string) (aliases.User, bool, error) { ... pkg/shadowauth ... },
+//		IsLocal:     func(d string) bool { return cfg.InClass("w", d) },
+//		ForwardPath: cfg.Settings.ForwardPath,
+//		Hostname:    "mail.hamap.local",
+//	}
+//	targets, errs := x.Expand("<b@hamap.local>")
 //
 // The package does not run programs, write files or deliver mail
 // (internal/deliver does), does not check the RHS addresses' syntax

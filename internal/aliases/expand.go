@@ -73,6 +73,10 @@ type Expander struct {
 // alias nor a user: Sendmail's "550 5.1.1 <x>... User unknown".
 var ErrUserUnknown = errors.New("User unknown")
 
+// ErrAliasLoop is Sendmail's error for an alias whose expansion ends in
+// nothing but addresses already seen ("x: y" with "y: x").
+var ErrAliasLoop = errors.New("aliasing/forwarding loop broken")
+
 // LoopError is "aliasing/forwarding loop broken (11 aliases deep; 10 max)".
 type LoopError struct{ Depth, Max int }
 
@@ -84,20 +88,25 @@ func (e *LoopError) Error() string {
 // once; an alias whose expansion names itself ("b: b, c") delivers to
 // its own mailbox without being expanded again; "\user" goes to user's
 // mailbox with no alias or .forward lookup; an address reached again
-// through a longer loop is dropped as a duplicate, as in Sendmail. Errors
+// through a longer loop is dropped as a duplicate, as in Sendmail, and an
+// expansion left with nothing at all is ErrAliasLoop. Errors
 // for individual targets (unknown users) are returned together with the
 // targets that did resolve.
 func (x *Expander) Expand(addr string) ([]Target, []error) {
 	s := &expansion{x: x, seen: map[string]bool{}}
 	s.expand(addr, "", "", nil, 0)
+	if len(s.out) == 0 && len(s.errs) == 0 && s.aliased {
+		s.errs = append(s.errs, ErrAliasLoop)
+	}
 	return s.out, s.errs
 }
 
 type expansion struct {
-	x    *Expander
-	seen map[string]bool
-	out  []Target
-	errs []error
+	x       *Expander
+	seen    map[string]bool
+	out     []Target
+	errs    []error
+	aliased bool // some alias was expanded
 }
 
 func (s *expansion) add(t Target) {
@@ -189,6 +198,7 @@ func (s *expansion) expand(addr, via, owner string, chain []string, depth int) {
 			return
 		}
 		if ok {
+			s.aliased = true
 			s.seen["a:"+name] = true
 			o := owner
 			if _, ok, _ := s.x.Lookup("owner-" + name); ok {

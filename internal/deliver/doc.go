@@ -12,9 +12,13 @@
 //     the message lacks them (flags D, F, M). The message reaches the
 //     mailer with LF line ends and no From_ line, as in Sendmail.
 //   - Program runs the Mlocal P= program with A= expanded ($u, $h, $f,
-//     $g, ${name}; flag f inserts "-f <sender>") and the message on stdin,
-//     and turns its exit status into a Status: 0 Sent, 75 Deferred,
-//     other sysexits codes Sendmail's texts ("Service unavailable", ...).
+//     $g, ${name}; flag f inserts "-f <sender>" unless OmitSenderFlag, set
+//     for a command-line submission without -f) and the message on stdin,
+//     and turns its exit status into a Status as Sendmail does: 0 Sent,
+//     75 "Deferred: local mailer (P) exited with EX_TEMPFAIL", other
+//     sysexits codes Sendmail's texts ("Service unavailable", ...), with
+//     the log's dsn=, the bounce's DSN Status (Report) and its transcript
+//     line (Transcript).
 //   - Spool is the built-in delivery agent, used when UseBuiltIn says so
 //     (P= names mail.local, or the program is missing): it appends to
 //     <spool>/<user> the bytes procmail -Y writes (From_ line
@@ -36,6 +40,10 @@
 //		st = (&deliver.Program{Mailer: mailer, Sender: env.Sender, User: "b"}).Run(ctx, msg)
 //	}
 //	// st.Stat and st.DSN go to the log line "stat=Sent", "dsn=2.0.0".
+//
+// Headers, argv and statuses are checked against the real sendmail with a
+// probe as its Mlocal (command line, -t, -bs), the mbox bytes against
+// the real procmail and the anchor's /var/mail/b.
 //
 // The package does not choose recipients (see internal/aliases), does not
 // log, does not drop privileges itself (Program.SysProcAttr and running

@@ -57,7 +57,8 @@ type Envelope struct {
 	// forward lookup of the client's name does not match.
 	Forged bool
 	// LocalUser is set instead of ClientAddr for a command-line
-	// submission: $_ becomes "user@localhost".
+	// submission or sendmail -bs: $_ becomes "user@localhost" (with -bs,
+	// Helo and Proto are set too: "from x (root@localhost)").
 	LocalUser string
 	// AuthType and AuthSSF make the "(authenticated bits=N)" line
 	// (${auth_type}, ${auth_ssf}); AuthSSF "" leaves out "bits=".
