@@ -42,6 +42,8 @@ type layer struct {
 	mailers     []string // diversion 7: M lines, m4 text snapshot taken when MAILER() ran
 	filters     []string // X lines of MAIL_FILTER
 	queueGroups []string // Q lines of QUEUE_GROUP
+
+	div0, pendingDiv0 string // what the features of one FEATURE call write to diversion 0
 }
 
 func newLayer(e *Engine, stderr io.Writer, open func(string) (io.ReadCloser, error)) *layer {
@@ -213,6 +215,7 @@ func (l *layer) install(cfPath string) {
 	b("OSTYPE", l.ostype)
 	b("DOMAIN", l.domain)
 	b("FEATURE", l.feature)
+	b(div0Macro, l.writeDiv0)
 	b("HACK", l.hack)
 	b("MAILER", l.mailer)
 	b("VERSIONID", func(_ *Engine, a []string) (string, error) {

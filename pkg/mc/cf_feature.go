@@ -380,7 +380,43 @@ func (l *layer) feature(_ *Engine, a []string) (string, error) {
 	if l.defined("_MAILER_DEFINED_") {
 		l.warn("*** ERROR: FEATURE() should be before MAILER()\n")
 	}
-	return "", l.runFeature(arg(a, 1), a[min(2, len(a)):])
+	err := l.runFeature(arg(a, 1), a[min(2, len(a)):])
+	return l.flushDiv0(), err
+}
+
+// flushDiv0 returns the text that writes what features wrote for
+// diversion 0: it goes there whatever the current diversion is, and the
+// builtin learns the diversion to return to from divnum.
+func (l *layer) flushDiv0() string {
+	if l.div0 == "" {
+		return ""
+	}
+	l.pendingDiv0, l.div0 = l.div0, ""
+	return div0Macro + "(divnum)"
+}
+
+// div0Macro writes pendingDiv0 to diversion 0 and returns to the diversion
+// given as its argument.
+const div0Macro = "__mc2cf_div0__"
+
+func (l *layer) writeDiv0(_ *Engine, a []string) (string, error) {
+	text := l.pendingDiv0
+	l.pendingDiv0 = ""
+	return "divert(0)" + text + "divert(" + arg(a, 1) + ")", nil
+}
+
+// featureDiv0 is the shape of what a feature file writes to diversion 0:
+// B a newline, C its VERSIONID comment line. Features not listed write
+// "BC"; the cf lines do not depend on it, but text that follows the call
+// on the same line of the mc lands where it lands with m4.
+var featureDiv0 = map[string]string{
+	"bcc": "", "drac": "", "prefixmod": "", "sts": "", "tls_failures": "", "vnet": "",
+	"blacklist_recipients": "BC", // then blocklist_recipients
+	"block_bad_helo":       "C", "check_cert_altnames": "C", "require_rdns": "C", "msp": "C",
+	"conncontrol": "BCB", "ratecontrol": "BCB", "rhsbl": "BCB",
+	"use_client_ptr": "BCB", "use_ct_file": "BCB", "use_cw_file": "BCB",
+	"domainmap": "BB", "dnsbl": "BCBB",
+	"notsticky": "BCCCCC",
 }
 
 // runFeature applies a feature with its arguments (the ones after the name).
@@ -389,6 +425,16 @@ func (l *layer) runFeature(name string, args []string) error {
 	if !ok {
 		p := l.cfDir + "feature/" + name + ".m4"
 		return fmt.Errorf("cannot open `%s': No such file or directory", p)
+	}
+	shape, ok := featureDiv0[name]
+	if !ok {
+		shape = "BC"
+	}
+	for _, c := range shape {
+		if c == 'C' {
+			l.div0 += "#####  built in: feature " + name + "  #####"
+		}
+		l.div0 += "\n"
 	}
 	l.e.Define("_ARG_", arg(args, 0))
 	fn(l, args)

@@ -230,7 +230,7 @@ func (l *layer) ostype(_ *Engine, a []string) (string, error) {
 	for _, s := range steps {
 		s(l)
 	}
-	return "", nil
+	return l.flushDiv0(), nil
 }
 
 // debian-mta.m4 adds to DontBlameSendmail by sendmail version.
@@ -347,7 +347,7 @@ func (l *layer) domain(_ *Engine, a []string) (string, error) {
 	for _, s := range steps {
 		s(l)
 	}
-	return "", nil
+	return l.flushDiv0(), nil
 }
 
 func (l *layer) hack(_ *Engine, a []string) (string, error) {
