@@ -44,6 +44,8 @@ type smRun struct {
 // setupSendmail prepares a work directory with the shared base.cf whose
 // Mlocal runs the probe with the anchor's flags and argv, users b..g, and
 // a private /etc (hosts, resolv.conf with a loopback resolver, passwd)
+// (QueueLA and RefuseLA are raised: on a busy machine sendmail would
+// only queue)
 // and /root for the namespace.
 func setupSendmail(t *testing.T) *smRun {
 	testutil.RequireRoot(t, "the real sendmail runs in a private mount namespace")
@@ -96,7 +98,7 @@ func setupSendmail(t *testing.T) *smRun {
 	script := fmt.Sprintf(`for f in resolv.conf hosts passwd; do mount --bind %[1]s/$f /etc/$f || exit 1; done
 mount --bind %[1]s/root /root || exit 1
 hostname mail.hamap.local || exit 1
-S="%[2]s -C %[1]s/sendmail.cf -O QueueDirectory=%[1]s/mqueue -O AliasFile=%[1]s/aliases -O DontBlameSendmail=TrustStickyBit,GroupWritableDirPathSafe"
+S="%[2]s -C %[1]s/sendmail.cf -O QueueDirectory=%[1]s/mqueue -O AliasFile=%[1]s/aliases -O DontBlameSendmail=TrustStickyBit,GroupWritableDirPathSafe -O QueueLA=10000 -O RefuseLA=10000"
 $S -bi >/dev/null || exit 1
 `, dir, sendmail)
 	return &smRun{dir: dir, script: script, mailer: parsed.Mailers["local"]}
