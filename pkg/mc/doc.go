@@ -9,11 +9,13 @@
 // rescanning, define/pushdef/popdef/defn/undefine, ifdef and every form of
 // ifelse, include/sinclude, diversions (divert, undivert, divnum), shift,
 // $0-$9 $# $* $@, len, index, substr, translit, incr, decr, eval, format,
-// errprint, __file__, __line__, m4exit and m4wrap. Diagnostics are written
-// as m4 writes them ("m4:<file>:<line>: <message>"); syscmd, esyscmd,
-// maketemp and mkstemp are refused with an error. Nesting depth and the
-// amount of text an input may produce are bounded, so no input can hang
-// or exhaust memory.
+// regexp, patsubst, errprint, dumpdef, __file__, __line__, m4exit, m4wrap,
+// builtin and indir. Diagnostics are written as m4 writes them
+// ("m4:<file>:<line>: <message>") and the exit status follows m4's rules;
+// syscmd, esyscmd, maketemp and mkstemp are refused with an error, and
+// tracing (traceon, debugmode) is absent. Nesting depth, the number of
+// macro calls and the amount of text an input may produce are bounded,
+// so no input can hang or exhaust memory.
 //
 // The sendmail-cf layer, built on the Engine with Go builtins, provides
 // the macros that cf.m4 and its OSTYPE, FEATURE, MAILER and DOMAIN files

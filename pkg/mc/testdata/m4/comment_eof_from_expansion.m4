@@ -1,0 +1,3 @@
+changecom(`3')len(`abc',
+x,
+y) rest

@@ -1,0 +1,3 @@
+changecom(`3')define(`f',`3abc')
+
+f rest
