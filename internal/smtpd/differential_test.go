@@ -313,12 +313,14 @@ func startOursLike(t *testing.T, cfPath string) string {
 	}
 	text, _ := os.ReadFile(cfPath)
 	d := startDNS(t)
+	d.mu.Lock()
 	d.ptr[namedIP] = "pc9.elsewhere.example."
 	d.a["pc9.elsewhere.example"] = []string{namedIP}
 	d.ptr[hamapIP] = "pc7.hamap.local."
 	d.a["pc7.hamap.local"] = []string{hamapIP}
 	d.ptr[oursIP] = "mail.hamap.local."
 	d.a["mail.hamap.local"] = []string{oursIP}
+	d.mu.Unlock()
 	f := DetectFeatures(string(text))
 	host, _ := cfg.Macro("j")
 	pol := NewPolicy(cfg, f, host, RuntimeClassW(t.Context(), cfg, host, d.resolver()))

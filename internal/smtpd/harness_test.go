@@ -112,6 +112,7 @@ func newEnv(t testing.TB, o envOpts) *testEnv {
 	os.MkdirAll(cfg.QueueDirectory, 0o755)
 
 	d := startDNS(t)
+	d.mu.Lock()
 	d.ptr[namedIP] = "pc9.elsewhere.example."
 	d.a["pc9.elsewhere.example"] = []string{namedIP}
 	d.ptr[hamapIP] = "pc7.hamap.local."
@@ -119,6 +120,7 @@ func newEnv(t testing.TB, o envOpts) *testEnv {
 	d.ptr[forgedIP] = "liar.example."
 	d.a["liar.example"] = []string{"192.0.2.1"}
 	d.mx["outside.example"] = []string{"mx.outside.example"}
+	d.mu.Unlock()
 
 	f := DetectFeatures(text)
 	host, _ := cfg.Macro("j")
