@@ -74,10 +74,12 @@ install: build
 		dovecot/dovecot.conf) ;; \
 		dovecot/*) also=$$etc/dovecot/dovecot.conf;; \
 		esac; \
-		if [ -e "$$dst" ] || [ -L "$$dst" ] || { [ -n "$$also" ] && { [ -e "$$also" ] || [ -L "$$also" ]; }; }; then \
-			echo "keeping $$dst (not installing the sample)"; \
+		if [ -e "$$dst" ] || [ -L "$$dst" ]; then \
+			echo "keeping $$dst (sample not installed)"; \
+		elif [ -n "$$also" ] && { [ -e "$$also" ] || [ -L "$$also" ]; }; then \
+			echo "not installing $$dst: $$also exists"; \
 		else \
-			install -d "$$(dirname "$$dst")" && install -m 0644 etc/$$f "$$dst" && echo "installed $$dst" || exit 1; \
+			install -D -m 0644 etc/$$f "$$dst" && echo "installed $$dst" || exit 1; \
 		fi; \
 	done
 
