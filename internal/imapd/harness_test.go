@@ -64,7 +64,7 @@ func (s *syncBuffer) String() string {
 
 // newEnv writes passwd/shadow for b and a spool with a's message, and
 // starts a server on listenIP.
-func newEnv(t *testing.T, listenIP string, mod func(*Config)) *env {
+func newEnv(t testing.TB, listenIP string, mod func(*Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	e := &env{dir: dir, home: filepath.Join(dir, "home", "b"), spool: filepath.Join(dir, "spool", "b")}
@@ -98,7 +98,7 @@ func newEnv(t *testing.T, listenIP string, mod func(*Config)) *env {
 	return e
 }
 
-func write(t *testing.T, p, s string) {
+func write(t testing.TB, p, s string) {
 	t.Helper()
 	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
 		t.Fatal(err)

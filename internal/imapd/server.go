@@ -54,6 +54,9 @@ type Config struct {
 	Clock Clock
 	// Debug, when set, gets every byte of every connection.
 	Debug *log.Logger
+	// ErrorLog gets go-imap's own errors (a recovered panic with its
+	// stack, write failures); nil discards them.
+	ErrorLog *log.Logger
 }
 
 // Server serves IMAP on any number of listeners.
@@ -104,6 +107,9 @@ func New(cfg Config) *Server {
 			TLSConfig:    tlsCfg,
 			InsecureAuth: insecureAuth,
 			Logger:       discardLogger{},
+		}
+		if cfg.ErrorLog != nil {
+			opts.Logger = cfg.ErrorLog
 		}
 		if cfg.Debug != nil {
 			opts.DebugWriter = cfg.Debug.Writer()
