@@ -1,0 +1,2 @@
+len(`x',changecom(divnum()',(#
+y)))

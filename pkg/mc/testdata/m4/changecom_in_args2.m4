@@ -1,0 +1,2 @@
+changecom(divnum()x,(#
+y))
