@@ -69,9 +69,14 @@ type Envelope struct {
 	Hostname string
 	// Version is "$v/$Z"; empty means DefaultVersion.
 	Version string
-	// Arrival is when the message was received ($b, $a, $t); its
-	// location is the zone the dates are written in.
+	// Arrival is when the message was received: $b, the date of
+	// Received, and $t, the time in Message-Id. Its location is the zone
+	// the dates are written in.
 	Arrival time.Time
+	// Origin is $a, the date of an added Date: header; zero means
+	// Arrival. Sendmail takes it when the envelope starts (MAIL FROM),
+	// a moment before Arrival.
+	Origin time.Time
 }
 
 // ArpaDate formats t as Sendmail's arpadate does on Debian: "Fri, 27 Nov
@@ -195,7 +200,11 @@ func (e *Envelope) Prefix(flags string, has func(name string) bool) string {
 	}
 	b.WriteString(e.Received())
 	resent := has("resent-*")
-	date := ArpaDate(e.Arrival)
+	origin := e.Origin
+	if origin.IsZero() {
+		origin = e.Arrival
+	}
+	date := ArpaDate(origin.In(e.Arrival.Location()))
 	if flag('D') {
 		if resent && !has("resent-date") {
 			b.WriteString("Resent-Date: " + date + "\n")

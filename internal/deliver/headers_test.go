@@ -203,3 +203,16 @@ func FuzzHeaders(f *testing.F) {
 		}
 	})
 }
+
+// TestOrigin: an added Date: shows $a, the time the envelope started,
+// while Received and Message-Id show the arrival.
+func TestOrigin(t *testing.T) {
+	e := &Envelope{QID: "Q", Sender: "a@b", LocalUser: "root", Hostname: "h",
+		Arrival: mustTime(t, "2026-11-27T03:32:00Z"), Origin: mustTime(t, "2026-11-27T03:31:59Z")}
+	got := e.Prefix("DM", func(string) bool { return false })
+	want := "Received: (from root@localhost)\n\tby h (8.17.1.9/8.17.1.9) id Q;\n\tFri, 27 Nov 2026 03:32:00 GMT\n" +
+		"Date: Fri, 27 Nov 2026 03:31:59 GMT\nMessage-Id: <202611270332.Q@h>\n"
+	if d := cmp.Diff(want, got); d != "" {
+		t.Error(d)
+	}
+}

@@ -37,8 +37,8 @@ exit $code
 `
 
 type smRun struct {
-	dir, cf, script string
-	mailer          *cf.Mailer
+	dir, script string
+	mailer      *cf.Mailer
 }
 
 // setupSendmail prepares a work directory with the shared base.cf whose
@@ -246,6 +246,18 @@ func TestSendmailLocalMailer(t *testing.T) {
 			}
 			e := tc.env
 			e.QID, e.Hostname, e.Arrival = string(id[1]), "mail.hamap.local", at.In(tc.loc)
+			// An added Date: is $a, taken at MAIL FROM, which may be a
+			// second before the Received date.
+			if dl := regexp.MustCompile(`(?m)^Date: (.*)$`).FindSubmatch(theirs); dl != nil && !strings.Contains(msgs[tc.msg], "Date:") {
+				o, err := time.Parse("Mon, 2 Jan 2006 15:04:05 -0700", strings.Replace(string(dl[1]), "GMT", "+0000", 1))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := at.Sub(o); d < 0 || d > 5*time.Second {
+					t.Fatalf("Date %v is not just before Received %v", o, at)
+				}
+				e.Origin = o
+			}
 			msg, err := NewMessage(&e, r.mailer.Flags, strings.NewReader(msgs[tc.msg]))
 			if err != nil {
 				t.Fatal(err)
