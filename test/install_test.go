@@ -210,6 +210,64 @@ func TestSampleMC(t *testing.T) {
 	})
 }
 
+// TestSampleMCIncludePaths compiles the sample mc with m4 where the
+// sendmail-cf macros sit at Rocky's path only, and at both paths (Debian
+// with the /usr/share/sendmail-cf link), by mounting a private /usr/share
+// in a mount namespace: the mc must load the macros exactly once either
+// way and give the same cf as on plain Debian.
+func TestSampleMCIncludePaths(t *testing.T) {
+	testutil.RequireRoot(t, "mounts a private /usr/share in a mount namespace")
+	m4 := testutil.Oracle(t, "m4", "m4")
+	unshare := testutil.Oracle(t, "unshare", "util-linux")
+	const debianCf = "/usr/share/sendmail/cf"
+	if _, err := os.Stat(debianCf + "/m4/cf.m4"); err != nil {
+		msg := "sendmail-cf macros not installed (Debian package sendmail-cf)"
+		if testutil.InCI() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	mc := filepath.Join(testutil.RepoRoot(t), "etc", "mail", "sendmail.mc")
+	work := t.TempDir()
+	plain, errs, rc := run(t, work, nil, nil, m4, mc)
+	if rc != 0 || errs != "" {
+		t.Fatalf("m4: exit %d, stderr:\n%s", rc, errs)
+	}
+	tests := []struct {
+		name  string
+		dirs  []string // macro directories under the private /usr/share
+		using string   // the include directory the cf header names
+	}{
+		{"rocky path only", []string{"sendmail-cf"}, "/usr/share/sendmail-cf/"},
+		{"both paths", []string{"sendmail-cf", "sendmail/cf"}, "/usr/share/sendmail-cf/"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			share := t.TempDir()
+			script := "set -e\n"
+			args := []string{"-m", "--propagation", "private", "sh", "-c", "", "sh", debianCf, share, m4, mc}
+			for _, d := range tc.dirs {
+				if err := os.MkdirAll(filepath.Join(share, d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				script += `mount --bind "$1" "$2/` + d + "\"\n"
+			}
+			script += "mount --rbind \"$2\" /usr/share\nexec \"$3\" \"$4\"\n"
+			args[5] = script
+			got, errs, rc := run(t, work, nil, nil, unshare, args...)
+			if rc != 0 || errs != "" {
+				t.Fatalf("m4 in namespace: exit %d, stderr:\n%s", rc, errs)
+			}
+			if want := "##### using " + tc.using + " as configuration include directory\n"; !strings.Contains(got, want) {
+				t.Errorf("cf header lacks %q", want)
+			}
+			if d := cmp.Diff(cfLines(plain), cfLines(got)); d != "" {
+				t.Errorf("cf lines differ (-plain Debian +%s):\n%s", tc.name, d)
+			}
+		})
+	}
+}
+
 // accessWant is what makemap -u lists for etc/mail/access, sorted: Rocky's
 // three localhost lines and the runbook's two, keys folded to lower case.
 var accessWant = []string{
