@@ -58,7 +58,7 @@ type diffSession struct {
 var diffSessions = []diffSession{
 	{trustedIP, []string{"EHLO [127.0.0.20]", "MAIL FROM:<a@hamap.local>", "RCPT TO:<b@hamap.local>", "DATA",
 		"Subject: hello\r\n\r\nHello,\r\n..dot\r\n.", "QUIT"}},
-	{trustedIP, []string{"HELO somepc", "NOOP", "RSET", "VRFY b", "EXPN postmaster", "FOO bar", "HELO", "EHLO",
+	{trustedIP, []string{"HELO somepc", "NOOP", "RSET", "VRFY b", "EXPN b", "FOO bar", "HELO", "EHLO",
 		"ETRN hamap.local", "HELP", "HELP mail", "QUIT"}},
 	{trustedIP, []string{"EHLO x", "MAIL FROM:<a>", "MAIL FROM:<a@hamap..local>", "MAIL FROM:<@>", "MAIL FROM:<a@>",
 		"MAIL FROM:<a@hamap.local", "MAIL FROM:<a@hamap.local> FOO=BAR", "MAIL TO:<a@hamap.local>", "MAIL FROM",
@@ -81,7 +81,7 @@ var diffSessions = []diffSession{
 		"Subject: bare\r\n\r\nline\nmore\r\n.", ""}},
 	{trustedIP, []string{"EHLO x", "AUTH PLAIN AGIAcGFzcw==", "AUTH LOGIN", "Yg==", "cGFzcw==", "AUTH FOO",
 		"AUTH", "AUTH LOGIN", "*", "MAIL FROM:<a@hamap.local>", "AUTH PLAIN", "QUIT"}},
-	{trustedIP, []string{"MAIL FROM:<a@hamap.local>", "RCPT TO:<b@hamap.local>", "RSET", "HELO", "VERB",
+	{trustedIP, []string{"MAIL FROM:<a@hamap.local>", "RCPT TO:<b@hamap.local>", "RSET", "HELO",
 		"EHLO a", "EHLO b", "EHLO c", "MAIL FROM:<a@hamap.local> SIZE", "MAIL FROM: <a@hamap.local>",
 		"RCPT TO: <b@hamap.local>", "RCPT TO:b@hamap.local", "RCPT TO:<\"a b\"@hamap.local>", "DATA",
 		"Subject: x\r\n\r\n.", "QUIT"}},
@@ -99,6 +99,9 @@ var diffSessions = []diffSession{
 	{"127.1.0.68", []string{"HELO x", "MAIL FROM:<a@hamap.local>", "RCPT TO:<b@hamap.local>", "QUIT"}},
 	{"127.1.0.69", []string{"EHLO x", "MAIL FROM:<a@hamap.local>", "RCPT TO:<b@hamap.local>", "DATA", "Subject: x\r\n\r\nx\r\n.", "QUIT"}},
 	{trustedIP, []string{"EHLO x", "MAIL FROM:<x@discard.example>", "RCPT TO:<b@hamap.local>", "DATA", "Subject: x\r\n\r\nx\r\n.", "QUIT"}},
+	{trustedIP, []string{"EHLO x", "VRFY b", "VRFY <b@hamap.local>", "VRFY nosuch", "VRFY friend@outside.example", "VRFY",
+		"EXPN b", "EXPN nosuch", "VERB", "QUIT"}},
+	{namedIP, []string{"QUIT"}},
 	{trustedIP, []string{"EHLO x", "ETRN", "HELP foo", "MAIL FROM:<a@hamap.local> RET=X", "MAIL FROM:<a@hamap.local> RET=FULL RET=HDRS",
 		"MAIL FROM:<a@hamap.local> ENVID=", "RSET", "MAIL FROM:<a@hamap.local> ENVID=a ENVID=b", "RSET",
 		"MAIL FROM:<a@hamap.local> BODY=7BIT RET=HDRS ENVID=x",
@@ -116,7 +119,7 @@ func relayBatteryLines() []string {
 
 var (
 	qidRe  = regexp.MustCompile(`\b[0-9A-Za-x]{8}\d{6}\b`)
-	dateRx = regexp.MustCompile(`; [A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [^ ]+$`)
+	dateRx = regexp.MustCompile(`; [A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d (GMT|[-+]\d{4}( \([A-Z]+\))?)`)
 )
 
 // transcript runs the sessions against addr and returns the reply lines,
@@ -210,6 +213,7 @@ func TestDifferentialSendmail(t *testing.T) {
 	}{
 		{"stock", nil},
 		{"delay_checks+auth", []string{"-DDELAY", "-DWITH_AUTH"}},
+		{"debian-banner+vrfy", []string{"-DDEBIAN_BANNER", "-DOPEN_PRIVACY"}},
 	} {
 		t.Run(v.name, func(t *testing.T) { differential(t, v.defines) })
 	}

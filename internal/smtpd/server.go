@@ -130,7 +130,9 @@ func (s *Server) freeSpace() int64 {
 }
 
 // expand replaces the macros sendmail's greeting may use: $j, $v, $Z,
-// $b, $w, $m, $k-less forms and ${client_*}. Unknown macros expand to
+// $b, $w, $m, $_, ${client_addr}, ${client_name}, ${client_resolve},
+// ${daemon_name} (also in the $&x form), and the conditionals
+// $?x…$|…$. that Debian's greeting uses. Unknown macros expand to
 // nothing, as undefined macros do in sendmail.
 func (s *Server) expand(msg string, st *connState) string {
 	var b strings.Builder
@@ -156,33 +158,71 @@ func (s *Server) expand(msg string, st *connState) string {
 			return st.client.Resolve
 		case "daemon_name":
 			return st.l.opts.Name
+		case "_":
+			return st.relayHello()
 		}
 		return ""
 	}
-	for i := 0; i < len(msg); i++ {
-		c := msg[i]
-		if c != '$' || i+1 >= len(msg) {
-			b.WriteByte(c)
-			continue
-		}
-		i++
-		if msg[i] == '$' {
-			b.WriteByte('$')
-			continue
-		}
-		if msg[i] == '&' && i+1 < len(msg) {
+	// Conditionals $?x then $| else $. nest; skip counts the levels
+	// whose text is being left out.
+	type cond struct{ taking, parentTaking bool }
+	var stack []cond
+	taking := true
+	readName := func(i int) (string, int) {
+		if i < len(msg) && msg[i] == '&' {
 			i++
+		}
+		if i >= len(msg) {
+			return "", i
 		}
 		if msg[i] == '{' {
 			end := strings.IndexByte(msg[i:], '}')
 			if end < 0 {
-				break
+				return "", len(msg)
 			}
-			b.WriteString(macro(msg[i+1 : i+end]))
-			i += end
+			return msg[i+1 : i+end], i + end + 1
+		}
+		return msg[i : i+1], i + 1
+	}
+	for i := 0; i < len(msg); {
+		c := msg[i]
+		if c != '$' || i+1 >= len(msg) {
+			if taking {
+				b.WriteByte(c)
+			}
+			i++
 			continue
 		}
-		b.WriteString(macro(msg[i : i+1]))
+		switch msg[i+1] {
+		case '$':
+			if taking {
+				b.WriteByte('$')
+			}
+			i += 2
+		case '?':
+			name, next := readName(i + 2)
+			stack = append(stack, cond{taking: macro(name) != "", parentTaking: taking})
+			taking = taking && macro(name) != ""
+			i = next
+		case '|':
+			if n := len(stack); n > 0 {
+				stack[n-1].taking = !stack[n-1].taking
+				taking = stack[n-1].parentTaking && stack[n-1].taking
+			}
+			i += 2
+		case '.':
+			if n := len(stack); n > 0 {
+				taking = stack[n-1].parentTaking
+				stack = stack[:n-1]
+			}
+			i += 2
+		default:
+			name, next := readName(i + 1)
+			if taking {
+				b.WriteString(macro(name))
+			}
+			i = next
+		}
 	}
 	return b.String()
 }
