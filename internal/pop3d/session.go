@@ -124,6 +124,10 @@ func (s *session) run(ctx context.Context) {
 // readLine reads one command line without its line end. ok is false when
 // the session must end; the reason is logged by the caller.
 func (s *session) readLine(timeout time.Duration) (line string, reason string, ok bool) {
+	// A client that stops reading our output is dropped after the same
+	// time as one that stops sending (Dovecot: "Disconnected for
+	// inactivity in reading our output").
+	s.conn.SetWriteDeadline(time.Now().Add(timeout))
 	if s.br.Buffered() == 0 {
 		if err := s.bw.Flush(); err != nil {
 			return "", "Connection closed", false
