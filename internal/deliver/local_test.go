@@ -419,3 +419,101 @@ func BenchmarkLocalDeliver4K(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// TestConcurrentWithProcmail has the real procmail and Spool append to the
+// same mailbox at the same time: both lock it the Debian way (fcntl and
+// the .lock dotlock), so every message arrives once and whole.
+func TestConcurrentWithProcmail(t *testing.T) {
+	procmail := testutil.Oracle(t, "procmail", "procmail")
+	testutil.RequireRoot(t, "procmail -d and mount namespaces")
+	unshare := testutil.Oracle(t, "unshare", "util-linux")
+	dir := t.TempDir()
+	spool := filepath.Join(dir, "spool")
+	if err := os.Mkdir(spool, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(spool, 0o1777)
+	base, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	passwd := filepath.Join(dir, "passwd")
+	os.WriteFile(passwd, append(base, []byte("pmtest:x:4242:4242:pm:"+dir+":/bin/sh\n")...), 0o644)
+	s := &Spool{Dir: spool}
+	r := Recipient{Name: "pmtest", UID: 4242, GID: 4242}
+	if err := s.Append(context.Background(), r, "seed@x", strings.NewReader("Subject: seed\n\nseed\n")); err != nil {
+		t.Fatal(err)
+	}
+	const nproc, ngo = 6, 20
+	var script strings.Builder
+	fmt.Fprintf(&script, "mount --bind %s /etc/passwd && mount --bind %s /var/mail || exit 1\n", passwd, spool)
+	for i := range nproc {
+		p := filepath.Join(dir, fmt.Sprintf("pm%d", i))
+		os.WriteFile(p, []byte(fmt.Sprintf("Subject: pm%d\n\nFrom procmail %d\n%s\n", i, i, strings.Repeat("p", 4000))), 0o644)
+		fmt.Fprintf(&script, "%s -f pm%d@x -t -Y -a '' -d pmtest < %s &\n", procmail, i, p)
+	}
+	script.WriteString("wait\n")
+	cmd := exec.Command(unshare, "-m", "sh", "-c", script.String())
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, ngo)
+	for i := range ngo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := fmt.Sprintf("Subject: go%d\n\nFrom go %d\n%s\n", i, i, strings.Repeat("g", 4000))
+			errs <- s.Append(context.Background(), r, fmt.Sprintf("go%d@x", i), strings.NewReader(body))
+		}()
+	}
+	wg.Wait()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("procmail: %v\n%s", err, out.String())
+	}
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	mb, err := mbox.Open(context.Background(), s.Path("pmtest"), mbox.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close(context.Background())
+	msgs := mb.Messages()
+	seen := map[string]int{}
+	for _, m := range msgs[1:] {
+		rd, err := mb.Reader(m.UID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rd)
+		subj, rest, _ := strings.Cut(string(b), "\n")
+		seen[subj]++
+		fill := "g"
+		if strings.HasPrefix(subj, "Subject: pm") {
+			fill = "p"
+		}
+		if !strings.HasPrefix(rest, "\n>From ") || !strings.HasSuffix(strings.TrimRight(rest, "\n"), strings.Repeat(fill, 4000)) {
+			t.Errorf("%s: damaged message %.80q", subj, rest)
+		}
+	}
+	if len(msgs) != 1+nproc+ngo {
+		t.Errorf("%d messages, want %d", len(msgs), 1+nproc+ngo)
+	}
+	for i := range nproc {
+		if c := seen[fmt.Sprintf("Subject: pm%d", i)]; c != 1 {
+			t.Errorf("procmail's message %d arrived %d times", i, c)
+		}
+	}
+	for i := range ngo {
+		if c := seen[fmt.Sprintf("Subject: go%d", i)]; c != 1 {
+			t.Errorf("our message %d arrived %d times", i, c)
+		}
+	}
+}
