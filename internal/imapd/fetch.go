@@ -198,7 +198,7 @@ func (v *selected) fetchOne(w *imapserver.FetchWriter, t target, m mbox.Message,
 	if options.InternalDate {
 		rw.WriteInternalDate(m.InternalDate)
 	}
-	needBytes := options.Envelope || options.BodyStructure != nil || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
+	needBytes := options.BodyStructure != nil || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
 	for _, bs := range options.BodySection {
 		if !isWholeBody(bs) {
 			needBytes = true
@@ -217,7 +217,19 @@ func (v *selected) fetchOne(w *imapserver.FetchWriter, t target, m mbox.Message,
 		}
 	}
 	if options.Envelope {
-		rw.WriteEnvelope(envelope(readHeader(buf)))
+		hdr := buf
+		if hdr == nil {
+			r, err := sm.mb.Reader(m.UID)
+			if err != nil {
+				rw.Close()
+				return err
+			}
+			if hdr, err = headerBytes(r); err != nil {
+				rw.Close()
+				return err
+			}
+		}
+		rw.WriteEnvelope(envelope(readHeader(hdr)))
 	}
 	if options.BodyStructure != nil {
 		rw.WriteBodyStructure(bodyStructure(buf))

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -110,6 +111,7 @@ func write(t testing.TB, p, s string) {
 type client struct {
 	t        testing.TB
 	c        net.Conn
+	w        io.Writer // where commands go; nil means c
 	r        *bufio.Reader
 	n        int
 	greeting string
@@ -154,7 +156,11 @@ var literalRE = regexp.MustCompile(`\{(\d+)\}$`)
 func (cl *client) cmd(c string) ([]string, string) {
 	cl.n++
 	tag := "a" + strconv.Itoa(cl.n)
-	if _, err := fmt.Fprintf(cl.c, "%s %s\r\n", tag, c); err != nil {
+	w := cl.w
+	if w == nil {
+		w = cl.c
+	}
+	if _, err := fmt.Fprintf(w, "%s %s\r\n", tag, c); err != nil {
 		cl.t.Fatal(err)
 	}
 	return cl.until(tag)

@@ -63,7 +63,58 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 // messageBytes reads a whole message in its IMAP form. It is used for the
 // items that need the MIME structure; BODY[] without a section streams.
 func messageBytes(r io.Reader) ([]byte, error) {
-	return io.ReadAll(newCRLFReader(r))
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	return toIMAP(raw), nil
+}
+
+// headerBytes reads only the header of a message (up to and including
+// the blank line), in IMAP form; ENVELOPE needs no more.
+func headerBytes(r io.Reader) ([]byte, error) {
+	br := bufio.NewReaderSize(r, 4096)
+	var raw []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		raw = append(raw, line...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			break
+		}
+		if len(line) == 1 || (len(line) == 2 && line[0] == '\r') {
+			break
+		}
+	}
+	return toIMAP(raw), nil
+}
+
+// toIMAP turns stored bytes into what clients see: bare LF becomes CRLF,
+// NUL becomes 0x80 (Dovecot's istream-crlf and NUL replacement).
+func toIMAP(raw []byte) []byte {
+	n := len(raw)
+	for i, c := range raw {
+		if c == '\n' && (i == 0 || raw[i-1] != '\r') {
+			n++
+		}
+	}
+	out := make([]byte, 0, n)
+	start := 0
+	for i, c := range raw {
+		switch {
+		case c == '\n' && (i == 0 || raw[i-1] != '\r'):
+			out = append(out, raw[start:i]...)
+			out = append(out, '\r', '\n')
+			start = i + 1
+		case c == 0:
+			out = append(out, raw[start:i]...)
+			out = append(out, 0x80)
+			start = i + 1
+		}
+	}
+	return append(out, raw[start:]...)
 }
 
 // rawHeaderValue returns the first field named key, unfolded the way
