@@ -139,6 +139,10 @@ func (s *session) readLine(timeout time.Duration) (line string, reason string, o
 	s.conn.SetReadDeadline(time.Now().Add(timeout))
 	b, err := s.br.ReadSlice('\n')
 	s.inBytes += int64(len(b))
+	if err != nil {
+		// Room for the last reply.
+		s.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, bufio.ErrBufferFull):
