@@ -104,7 +104,8 @@ func (s *session) cmdUser(args string) {
 		writeLine(s.bw, replyPlaintextUser)
 		return
 	}
-	s.user = args
+	// Dovecot keeps even an empty name; PASS then fails to log in.
+	s.user, s.userSet = args, true
 	writeLine(s.bw, replyOK)
 }
 
@@ -114,12 +115,12 @@ func (s *session) cmdPass(ctx context.Context, args string) bool {
 		writeLine(s.bw, replyPlaintextUser)
 		return false
 	}
-	if s.user == "" {
+	if !s.userSet {
 		writeLine(s.bw, replyNoUsername)
 		return false
 	}
 	user := s.user
-	s.user = ""
+	s.user, s.userSet = "", false
 	return s.login(ctx, user, args, "PLAIN")
 }
 

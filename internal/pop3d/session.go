@@ -42,6 +42,7 @@ type session struct {
 
 	// AUTHORIZATION state
 	user         string // from USER
+	userSet      bool
 	lastUser     string // the last user who tried to log in
 	attempts     int
 	failed       bool

@@ -45,7 +45,7 @@ func (s *session) cmdSTLS(ctx context.Context) bool {
 	}
 	tc.SetDeadline(time.Time{})
 	s.tls = true
-	s.user = ""
+	s.user, s.userSet = "", false
 	s.setConn(tc)
 	return true
 }
