@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,7 +142,7 @@ func TestNewaliasesDifferential(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got bytes.Buffer
-			code := Newaliases([]string{ours}, &got, nil, "root")
+			code := Newaliases([]string{ours}, &got, io.Discard, nil, "root")
 			norm := func(s, p string) string { return strings.ReplaceAll(s, p, "<file>") }
 			if d := cmp.Diff(norm(stdout.String(), theirs), norm(got.String(), ours)); d != "" {
 				t.Errorf("stdout (-sendmail +ours):\n%s", d)
@@ -210,9 +211,15 @@ func TestNewaliasesLogAndMaps(t *testing.T) {
 	one, two := filepath.Join(dir, "aliases"), filepath.Join(dir, "more")
 	os.WriteFile(one, []byte("postmaster: root\nlist: a\n"), 0o644)
 	os.WriteFile(two, []byte("list: b\nextra: c\nbroken\n"), 0o644)
-	var stdout, log bytes.Buffer
+	var stdout, stderr, log bytes.Buffer
 	l := maillog.New(&log, maillog.Options{Ident: "sendmail", PID: 42, Host: "mail", Now: func() time.Time { return time.Date(2026, 11, 27, 1, 1, 1, 0, time.UTC) }})
-	code := Newaliases([]string{one, "hash:" + two}, &stdout, l, "root")
+	missing := filepath.Join(dir, "missing")
+	code := Newaliases([]string{one, "hash:" + two, missing}, &stdout, &stderr, l, "root")
+	// Probed: sendmail -bi prints this on stderr and still exits 0 for
+	// a missing file.
+	if want := "newaliases: cannot open " + missing + ": No such file or directory\n"; stderr.String() != want {
+		t.Errorf("stderr %q, want %q", stderr.String(), want)
+	}
 	if code != 70 {
 		t.Errorf("exit %d, want 70 (a line without a colon)", code)
 	}

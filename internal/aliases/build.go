@@ -3,10 +3,13 @@
 package aliases
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 
 	"mailsuite/internal/maillog"
 	"mailsuite/pkg/bdb"
@@ -100,13 +103,22 @@ func writeAtomic(path string, w *bdb.Writer) (err error) {
 // then "<file>: N aliases, longest N bytes, N bytes total"), logs
 // "alias database <file> rebuilt by <by>" and the summary when log is not
 // nil, and returns the exit status: 0, or 70 (EX_SOFTWARE) when a file
-// had errors, 73 (EX_CANTCREAT) when one could not be read or written.
-func Newaliases(files []string, stdout io.Writer, log *maillog.Logger, by string) int {
+// had errors. A file that cannot be opened is reported on stderr
+// ("newaliases: cannot open /etc/aliases: No such file or directory")
+// and, as in Sendmail, does not change the exit status; a database that
+// cannot be written gives 73 (EX_CANTCREAT).
+func Newaliases(files []string, stdout, stderr io.Writer, log *maillog.Logger, by string) int {
 	code := 0
 	for _, spec := range files {
 		path := spec
 		if i := indexClass(spec); i >= 0 {
 			path = spec[i+1:]
+		}
+		if f, err := os.Open(path); err != nil {
+			fmt.Fprintf(stderr, "newaliases: cannot open %s: %s\n", path, errnoText(err))
+			continue
+		} else {
+			f.Close()
 		}
 		st, perrs, err := Build(path)
 		for _, e := range perrs {
@@ -127,6 +139,19 @@ func Newaliases(files []string, stdout io.Writer, log *maillog.Logger, by string
 		fmt.Fprintf(stdout, "%s: %s\n", path, st)
 	}
 	return code
+}
+
+// errnoText is strerror's text for the errno inside err ("No such file or
+// directory"), as Sendmail prints it.
+func errnoText(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		t := errno.Error()
+		if t != "" {
+			return strings.ToUpper(t[:1]) + t[1:]
+		}
+	}
+	return err.Error()
 }
 
 // indexClass finds the ':' of a "hash:/etc/aliases" style map class.

@@ -5,6 +5,7 @@ package aliases
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -308,4 +309,23 @@ func forwardLines(b []byte) []string {
 		out = append(out, Split(l)...)
 	}
 	return out
+}
+
+// Exists reports whether user (a local name, lower case) can receive
+// mail: it expands to at least one target. Unknown users and loops are
+// (false, nil); a failing lookup is an error, a temporary failure. It
+// implements internal/smtpd's Recipients.
+func (x *Expander) Exists(_ context.Context, user string) (bool, error) {
+	targets, errs := x.Expand(user)
+	if len(targets) > 0 {
+		return true, nil
+	}
+	for _, err := range errs {
+		var loop *LoopError
+		if errors.Is(err, ErrUserUnknown) || errors.Is(err, ErrAliasLoop) || errors.As(err, &loop) {
+			continue
+		}
+		return false, err
+	}
+	return false, nil
 }

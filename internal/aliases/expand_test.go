@@ -3,6 +3,7 @@
 package aliases
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strings"
@@ -148,4 +149,19 @@ func FuzzAliases(f *testing.F) {
 			Split(a.Value)
 		}
 	})
+}
+
+func TestExists(t *testing.T) {
+	x := testExpander(t, "list: a, b\nloop1: loop2\nloop2: loop1\nghost: nobody\n", nil)
+	for name, want := range map[string]bool{"a": true, "list": true, "nobody": false, "loop1": false, "ghost": false} {
+		got, err := x.Exists(context.Background(), name)
+		if err != nil || got != want {
+			t.Errorf("Exists(%s) = %v, %v; want %v", name, got, err, want)
+		}
+	}
+	broken := errors.New("disk on fire")
+	x.Lookup = func(string) (string, bool, error) { return "", false, broken }
+	if _, err := x.Exists(context.Background(), "a"); !errors.Is(err, broken) {
+		t.Errorf("lookup failure: %v", err)
+	}
 }
