@@ -3,9 +3,11 @@
 package smtpd
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
+	"net/textproto"
 	"strings"
 	"testing"
 	"time"
@@ -260,4 +262,28 @@ func TestShutdownDrains(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
+}
+
+// TestIPv6Client: a client on ::1 is local (Relay_ok's IPv6:0:0:0:0:0:0:0:1)
+// and is named in sendmail's IPv6 literal form.
+func TestIPv6Client(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Serve(ln, e.cfg.DaemonPortOptions[0]) }()
+	conn, err := net.Dial("tcp6", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := &client{t: t, conn: conn, r: textproto.NewReader(bufio.NewReader(conn)), w: bufio.NewWriter(conn)}
+	c.reply()
+	runSteps(t, c, []step{
+		{"HELO x", "250 mail.hamap.local Hello [IPv6:::1], pleased to meet you"},
+		{"MAIL FROM:<a@hamap.local>", "250 2.1.0 <a@hamap.local>... Sender ok"},
+		{"RCPT TO:<x@outside.example>", "250 2.1.5 <x@outside.example>... Recipient ok"},
+	})
 }

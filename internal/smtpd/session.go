@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -84,7 +85,7 @@ type connState struct {
 	lastEcho    string
 	committed   bool
 	didMail     bool
-	finished    bool
+	finishOnce  sync.Once
 }
 
 func newConnState(f *front, l *listener) *connState {
@@ -114,11 +115,18 @@ func (st *connState) relay() string {
 	return maillog.Relay(st.client.validName(), st.addrText(), st.client.Resolve == ResolveForged)
 }
 
+// addrText is the client address as sendmail's anynet_ntoa prints it in
+// log lines and in "[…]": dotted IPv4, "IPv6:" and the compressed form
+// for IPv6.
 func (st *connState) addrText() string {
-	if !st.client.Addr.IsValid() {
+	a := st.client.Addr
+	if !a.IsValid() {
 		return st.client.AddrMacro
 	}
-	return strings.TrimPrefix(st.client.AddrMacro, "IPv6:")
+	if a.Is4() {
+		return a.String()
+	}
+	return "IPv6:" + a.String()
 }
 
 func (st *connState) clientLiteral() string {
@@ -418,12 +426,13 @@ func (st *connState) endTransaction() {
 	st.committed = false
 }
 
-// finish runs once when the connection ends.
+// finish runs once when the connection ends (from the session's
+// goroutine, or from Shutdown's when it gives up waiting).
 func (st *connState) finish() {
-	if st.finished {
-		return
-	}
-	st.finished = true
+	st.finishOnce.Do(st.doFinish)
+}
+
+func (st *connState) doFinish() {
 	st.endTransaction()
 	if !st.didMail && st.client.AddrMacro != "" {
 		st.log().NoTransaction(st.newQID(), st.relay(), st.l.opts.Name)
