@@ -12,7 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,7 +63,8 @@ const (
 )
 
 // work is what the listing keeps per message before printing: a few
-// words, so 100,000 messages stay within a few MiB.
+// words and the entry's text (a few hundred bytes), so 100,000 messages
+// take some 40 MiB, as sendmail's work list is a few MiB.
 type work struct {
 	name     string
 	pri      int64
@@ -71,6 +72,7 @@ type work struct {
 	mtime    int64
 	lock     bool
 	tooyoung bool
+	out      string // the rendered entry, when the file was read whole
 }
 
 // List writes the listing `mailq` (sendmail -bp) prints for the queue in
@@ -112,7 +114,10 @@ func list(bw *bufio.Writer, dir string, o *ListOptions) (int, error) {
 		return 0, fmt.Errorf("gatherq: cannot open %q: %w", o.Name, err)
 	}
 	defer d.Close()
-	works, err := gather(bw, d, o)
+	// sendmail reads the load average after sorting; we need it while
+	// reading, a moment earlier.
+	la := o.LoadAverage()
+	works, err := gather(bw, d, o, la)
 	if err != nil {
 		return 0, err
 	}
@@ -121,7 +126,6 @@ func list(bw *bufio.Writer, dir string, o *ListOptions) (int, error) {
 		fmt.Fprintf(bw, "%s is empty\n", o.Name)
 		return 0, nil
 	}
-	la := o.LoadAverage()
 	fmt.Fprintf(bw, "\t\t%s (%d request%s", o.Name, len(works), plural(len(works)))
 	if o.Verbose {
 		bw.WriteString(")\n-----Q-ID----- --Size-- -Priority- ---Q-Time--- --------Sender/Recipient--------\n")
@@ -136,7 +140,7 @@ func list(bw *bufio.Writer, dir string, o *ListOptions) (int, error) {
 	for base := 0; base < len(works); base += window {
 		n := min(window, len(works)-base)
 		parallel(n, func(lo, hi int) {
-			p := printer{o: o, dir: dir, dirfd: dirfd, la: la}
+			p := printer{o: o, dir: dir, dirfd: dirfd, la: la, probe: -1}
 			for i := lo; i < hi; i++ {
 				outs[i].Reset()
 				p.w = &outs[i]
@@ -162,7 +166,7 @@ func plural(n int) string {
 // from the first lines unless the sort order does not need them. The
 // directory is read in order; the files are read by a few workers, each
 // result in its own slot, so the order stays the directory's.
-func gather(bw *bufio.Writer, d *os.File, o *ListOptions) ([]work, error) {
+func gather(bw *bufio.Writer, d *os.File, o *ListOptions, la int) ([]work, error) {
 	dirfd := int(d.Fd())
 	lazy := false
 	switch firstLower(o.SortOrder) {
@@ -212,7 +216,8 @@ func gather(bw *bufio.Writer, d *os.File, o *ListOptions) ([]work, error) {
 	}
 	now := o.Now().Unix()
 	parallel(len(works), func(lo, hi int) {
-		buf := make([]byte, 4096)
+		buf := make([]byte, 16<<10)
+		p := printer{o: o, dir: d.Name(), dirfd: dirfd, la: la, probe: -1}
 		for i := lo; i < hi; i++ {
 			wk := &works[i]
 			if lazy {
@@ -222,7 +227,7 @@ func gather(bw *bufio.Writer, d *os.File, o *ListOptions) ([]work, error) {
 				}
 				continue
 			}
-			readWork(dirfd, wk, o, now, buf)
+			p.readWork(wk, now, buf)
 		}
 	})
 	return works, nil
@@ -267,24 +272,51 @@ func firstLower(s string) byte {
 	return c
 }
 
-// readWork reads the P, T, K and N lines of one control file and probes
-// its lock as gatherq does (flock LOCK_SH|LOCK_NB).
-func readWork(dirfd int, wk *work, o *ListOptions, now int64, buf []byte) {
+// readWork reads one control file as gatherq does: a shared
+// non-blocking flock probe (a "*" when it fails), then the P, T, K and N
+// lines. A file that fits in buf (nearly all do) is read with one system
+// call, and its entry is rendered right away into wk.out, so the print
+// phase does not open it again.
+func (p *printer) readWork(wk *work, now int64, buf []byte) {
 	wk.pri = 0x7fffffff // jobs being created sort last
-	fd, err := unix.Openat(dirfd, wk.name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(p.dirfd, wk.name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return
 	}
 	defer unix.Close(fd)
 	wk.lock = unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB) != nil
+	// The lock is only a probe (sendmail closes the file before
+	// printing); render releases it through p.probe if it needs the
+	// exclusive lock for a missing df.
+	if !wk.lock {
+		p.probe = fd
+		defer func() { p.probe = -1 }()
+	}
 	lr := lineReader{fd: fd, buf: buf}
+	lr.fill()
+	whole := lr.eof
+	mem := lr // a second reader over the same bytes, for rendering
+	p.workFields(&lr, wk, now)
+	if !whole {
+		return
+	}
+	var b bytes.Buffer
+	b.Grow(256)
+	p.w = &b
+	padLeft(&b, wk.name[2:], 13)
+	p.render(wk, &mem)
+	wk.out = b.String()
+}
+
+func (p *printer) workFields(lr *lineReader, wk *work, now int64) {
+	o := p.o
 	needP, needT := true, true
 	for needP || needT {
 		line, ok := lr.next(gatherLine, true)
 		if !ok {
 			break
 		}
-		if line == "" {
+		if len(line) == 0 {
 			continue
 		}
 		switch line[0] {
@@ -331,7 +363,15 @@ func sortWork(works []work, order string) {
 	default:
 		return
 	}
-	sort.SliceStable(works, func(i, j int) bool { return less(&works[i], &works[j]) })
+	slices.SortStableFunc(works, func(a, b work) int {
+		switch {
+		case less(&a, &b):
+			return -1
+		case less(&b, &a):
+			return 1
+		}
+		return 0
+	})
 }
 
 // lineReader reads a file the way sm_io_fgets does with a fixed buffer:
@@ -371,7 +411,7 @@ func (l *lineReader) fill() bool {
 
 // next returns the next line without its "\n" (and a CR before it),
 // reading at most max bytes; the buffer must be larger than max.
-func (l *lineReader) next(max int, flush bool) (string, bool) {
+func (l *lineReader) next(max int, flush bool) ([]byte, bool) {
 	for {
 		avail := l.buf[l.r:l.w]
 		lim := min(len(avail), max)
@@ -385,10 +425,10 @@ func (l *lineReader) next(max int, flush bool) (string, bool) {
 	}
 	avail := l.buf[l.r:l.w]
 	if len(avail) == 0 {
-		return "", false
+		return nil, false
 	}
 	lim := min(len(avail), max)
-	line := string(avail[:lim])
+	line := avail[:lim]
 	l.r += lim
 	if flush && lim == max {
 		for {
@@ -414,11 +454,11 @@ func indexByte(b []byte, c byte) int {
 	return -1
 }
 
-func trimCR(b []byte) string {
+func trimCR(b []byte) []byte {
 	if n := len(b); n > 0 && b[n-1] == '\r' {
 		b = b[:n-1]
 	}
-	return string(b)
+	return b
 }
 
 // printer writes one entry as print_single_queue does.
@@ -428,10 +468,15 @@ type printer struct {
 	dir   string
 	dirfd int
 	la    int
+	probe int // a descriptor holding our shared probe lock, or -1
 	buf   [4096]byte
 }
 
 func (p *printer) entry(wk *work) {
+	if wk.out != "" {
+		p.w.WriteString(wk.out)
+		return
+	}
 	w := p.w
 	padLeft(w, wk.name[2:], 13)
 	fd, err := unix.Openat(p.dirfd, wk.name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -447,6 +492,13 @@ func (p *printer) entry(wk *work) {
 		return
 	}
 	defer unix.Close(fd)
+	p.render(wk, &lineReader{fd: fd, buf: p.buf[:]})
+}
+
+// render prints an entry after its queue id, reading the control file
+// from lr.
+func (p *printer) render(wk *work, lr *lineReader) {
+	w := p.w
 	id := wk.name[2:]
 	dfsize := int64(-1)
 	var st unix.Stat_t
@@ -477,13 +529,12 @@ func (p *printer) entry(wk *work) {
 	if p.o.Verbose {
 		prec = 100
 	}
-	lr := lineReader{fd: fd, buf: p.buf[:]}
 	for {
 		line, ok := lr.next(listLine, false)
 		if !ok {
 			break
 		}
-		if line == "" {
+		if len(line) == 0 {
 			continue
 		}
 		arg := line[1:]
@@ -491,14 +542,14 @@ func (p *printer) entry(wk *work) {
 		case 'V':
 			qfver = int(atol(arg))
 		case 'M':
-			statmsg = arg
+			statmsg = string(arg)
 		case 'q':
-			quarmsg = arg
+			quarmsg = string(arg)
 		case 'B':
 			if len(arg) > maxBodyType {
 				arg = arg[:maxBodyType]
 			}
-			bodytype = arg
+			bodytype = string(arg)
 		case 'S':
 			t := ctime(submit, p.o.Location)
 			if p.o.Verbose {
@@ -526,12 +577,12 @@ func (p *printer) entry(wk *work) {
 			}
 		case 'C':
 			if p.o.Verbose {
-				fmt.Fprintf(w, "\n\t\t\t\t\t\t(---%s---)", cut(arg, 64))
+				fmt.Fprintf(w, "\n\t\t\t\t\t\t(---%s---)", cut(string(arg), 64))
 			}
 		case 'R':
 			addr := arg
 			if qfver >= 1 {
-				i := strings.IndexByte(addr, ':')
+				i := bytes.IndexByte(addr, ':')
 				if i < 0 {
 					break
 				}
@@ -551,7 +602,7 @@ func (p *printer) entry(wk *work) {
 		case 'T':
 			submit = atol(arg)
 		case 'F':
-			if strings.IndexByte(arg, 'w') >= 0 {
+			if bytes.IndexByte(arg, 'w') >= 0 {
 				warning = true
 			}
 		}
@@ -566,6 +617,9 @@ func (p *printer) entry(wk *work) {
 // reads the whole qf (which names the df's directory when it is not the
 // qf's), and its readqf complains on stdout when the df is not there.
 func (p *printer) missingDF(id string) int64 {
+	if p.probe >= 0 {
+		unix.Flock(p.probe, unix.LOCK_UN)
+	}
 	f, err := os.OpenFile(filepath.Join(p.dir, prefixQF+id), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return -1
@@ -626,7 +680,7 @@ func cut(s string, n int) string {
 // prtstr prints s as sendmail's prtstr does: at most ml columns, a
 // backslash doubled, anything not printable ASCII as \ooo (when it still
 // fits).
-func prtstr(w byteWriter, s string, ml int) {
+func prtstr[T string | []byte](w byteWriter, s T, ml int) {
 	for i := 0; ml > 0 && i < len(s); i++ {
 		ml--
 		c := s[i]

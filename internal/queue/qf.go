@@ -430,7 +430,7 @@ func isUpperHex(c byte) bool {
 
 // atol converts like C's atol: leading blanks, an optional sign, then
 // digits; anything else ends the number.
-func atol(s string) int64 {
+func atol[T string | []byte](s T) int64 {
 	i := 0
 	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
 		i++
