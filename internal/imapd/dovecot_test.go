@@ -55,14 +55,16 @@ func realIMAP(t *testing.T, root string, cmds []string) map[string][]string {
 	cl := &client{t: t, r: bufio.NewReader(stdout)}
 	res := map[string][]string{}
 	if _, err := cl.r.ReadString('\n'); err != nil {
+		cmd.Wait()
 		t.Fatalf("dovecot imap: no greeting: %s", stderr.String())
 	}
+	died := ""
 	for i, c := range cmds {
 		tag := "x" + strconv.Itoa(i+1)
 		fmt.Fprintf(stdin, "%s %s\r\n", tag, c)
 		lines, st, ok := cl.untilEOF(tag)
 		if !ok {
-			t.Logf("dovecot imap died at %q: %s", c, firstLine(stderr.String()))
+			died = c
 			break
 		}
 		res[tag] = append(lines, tagged(st))
@@ -70,6 +72,9 @@ func realIMAP(t *testing.T, root string, cmds []string) map[string][]string {
 	fmt.Fprintf(stdin, "z LOGOUT\r\n")
 	stdin.Close()
 	cmd.Wait()
+	if died != "" {
+		t.Logf("dovecot imap died at %q: %s", died, firstLine(stderr.String()))
+	}
 	return res
 }
 

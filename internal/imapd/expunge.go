@@ -94,27 +94,30 @@ func (s *Session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 func (s *Session) copy(v *selected, numSet imap.NumSet, dest string) (*imap.CopyData, error) {
 	dest = canonName(dest)
 	sm := v.sm
-	sm.mu.Lock()
-	ts, err := v.resolveLocked(numSet)
-	if err != nil {
-		sm.mu.Unlock()
-		return nil, err
-	}
 	dm, err := s.srv.acquire(s.ctx(), s.folders, dest)
 	if err != nil {
-		sm.mu.Unlock()
-		if err == mbox.ErrNoMailbox || isNoMailbox(err) {
+		if isNoMailbox(err) {
 			return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "Mailbox doesn't exist: " + dest}
 		}
 		return nil, mailboxError(dest, err)
 	}
 	defer dm.release()
-	same := dm == sm
-	if !same {
-		dm.mu.Lock()
-		defer dm.mu.Unlock()
+	// Two mailboxes are always locked in the order of their paths, so
+	// COPY A->B and COPY B->A in two sessions cannot deadlock.
+	first, second := sm, dm
+	if dm.key < sm.key {
+		first, second = dm, sm
 	}
-	defer sm.mu.Unlock()
+	first.mu.Lock()
+	defer first.mu.Unlock()
+	if second != first {
+		second.mu.Lock()
+		defer second.mu.Unlock()
+	}
+	ts, err := v.resolveLocked(numSet)
+	if err != nil {
+		return nil, err
+	}
 	data := &imap.CopyData{UIDValidity: dm.mb.UIDValidity()}
 	for _, t := range ts {
 		r, err := sm.mb.Reader(t.msg.UID)
