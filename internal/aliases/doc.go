@@ -28,8 +28,8 @@
 // expansion, quoted local parts naming the user, safe ~/.forward files
 // per ForwardPath, and owner-<list> naming the errors address. These
 // rules are checked against the real "sendmail -bv". The SMTP server calls
-// it at RCPT time (ErrUserUnknown is "550 5.1.1 <x>... User unknown"),
-// the queue at delivery time:
+// it at RCPT time through Expander.Exists (its Recipients interface; a
+// false is "550 5.1.1 <x>... User unknown"), the queue at delivery time:
 //
 //	maps, err := aliases.OpenMaps(cfg.Settings.AliasFiles) // the .db files
 //	x := &aliases.Expander{

@@ -68,7 +68,9 @@ func (s *Spool) Path(name string) string {
 
 // Deliver appends the message read from msg (already carrying the
 // headers Sendmail adds, see NewMessage) to rcpt's mailbox, with a From_
-// line for the envelope sender, and returns the Status Sendmail would log.
+// line for sender — what the mailer's -f would carry, or, for a
+// command-line submission without -f, the submitter's login name, as
+// procmail then writes it — and returns the Status Sendmail would log.
 // On any failure the mailbox is truncated back to its old size.
 // Lock timeouts and unsafe mailboxes are ExTempFail ("Deferred: mailbox b
 // locked", "Deferred: unsafe mailbox /var/mail/b"), an invalid user name
