@@ -30,7 +30,18 @@
 // What it does not do: SMTP, address rewriting, deciding which headers
 // to add (the SMTP server builds the Envelope), delivery, retry timing
 // and bounces (the queue runner calls Lock, Update and Done), queue
-// groups and qf/df subdirectories.
+// groups and qf/df subdirectories, and the "host" and "shuffle"
+// QueueSortOrder values (listed unsorted).
+//
+// # mailq
+//
+// sendmail -bp and mailq print List's output and exit 0:
+//
+//	queue.List(os.Stdout, cfQueueDirectory, queue.ListOptions{
+//		Verbose:   verbose, // -v
+//		SortOrder: cfQueueSortOrder,
+//		MinQueueAge: cfMinQueueAge,
+//	})
 //
 // # How the SMTP server uses it
 //
