@@ -282,7 +282,7 @@ func ReadEnvelope(r io.Reader) (*Envelope, error) {
 	if havePend {
 		return nil, &SyntaxError{lineNo, "Q, r or M line without its recipient"}
 	}
-	if env.Version == 0 {
+	if env.Version < 1 {
 		// Written back, it is a current file.
 		env.Version = Version
 	}
