@@ -35,12 +35,12 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		sm.mb.Flush(s.ctx()) // Dovecot writes missing UIDs even read-only
 		// EXAMINE shows \Recent without taking it.
 		for _, m := range sm.mb.Messages() {
-			if m.Recent {
+			if m.Recent && !sm.taken[m.UID] {
 				v.recent[m.UID] = true
 			}
 		}
 	} else {
-		for _, u := range sm.mb.TakeRecent() {
+		for _, u := range sm.takeRecentLocked() {
 			v.recent[u] = true
 		}
 	}
@@ -139,7 +139,7 @@ func statusData(name string, sm *sharedMailbox, options *imap.StatusOptions) *im
 // return options, LIST-STATUS and SPECIAL-USE from the namespace's
 // mailbox settings.
 func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
-	if len(patterns) == 1 && patterns[0] == "" {
+	if allEmpty(patterns) && !options.SelectSubscribed {
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: '/', Mailbox: ""})
 	}
 	infos, err := s.folders.List()
@@ -230,6 +230,15 @@ func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		}
 	}
 	return nil
+}
+
+func allEmpty(patterns []string) bool {
+	for _, p := range patterns {
+		if p != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // Append implements imapserver.Session: the message is on disk (fsynced)

@@ -29,7 +29,8 @@ type sharedMailbox struct {
 	tracker  *imapserver.MailboxTracker
 	uids     []uint32 // sequence order as the tracker knows it
 	keywords []string
-	views    []*selected // sessions with it selected, in SELECT order
+	views    []*selected     // sessions with it selected, in SELECT order
+	taken    map[uint32]bool // \Recent UIDs already given to a session
 
 	stop chan struct{}
 	done chan struct{}
@@ -179,12 +180,28 @@ func (sm *sharedMailbox) syncLocked(ctx context.Context, from *selected) {
 func (sm *sharedMailbox) giveRecentLocked() {
 	for _, v := range sm.views {
 		if !v.readOnly {
-			if r := sm.mb.TakeRecent(); len(r) > 0 {
+			if r := sm.takeRecentLocked(); len(r) > 0 {
 				v.addRecent(r)
 			}
 			return
 		}
 	}
+}
+
+// takeRecentLocked returns the \Recent UIDs no session of this process
+// has been given yet.
+func (sm *sharedMailbox) takeRecentLocked() []uint32 {
+	if sm.taken == nil {
+		sm.taken = map[uint32]bool{}
+	}
+	var out []uint32
+	for _, u := range sm.mb.TakeRecent() {
+		if !sm.taken[u] {
+			sm.taken[u] = true
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // checkKeywordsLocked announces a grown keyword list as FLAGS.
