@@ -4,6 +4,7 @@ package pop3d
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 )
 
@@ -13,66 +14,68 @@ import (
 // is doubled, and when the message does not end in LF, CRLF is added.
 // With lines >= 0 (TOP), the header, the blank line and then that many
 // body lines are sent; Dovecot starts the body at the first CR or LF byte
-// that follows an LF (or starts the message). NUL bytes pass unchanged
-// (Dovecot replaces them only with the outlook-no-nuls workaround). It
-// returns the bytes written, not counting the terminating ".\r\n".
+// that starts a line (or the message). NUL bytes pass unchanged (Dovecot
+// replaces them only with the outlook-no-nuls workaround). It returns the
+// bytes written, not counting the terminating ".\r\n".
+//
+// Only line starts and line ends matter, so it works a line at a time,
+// finding LFs with bytes.IndexByte.
 func writeMessage(w *bufio.Writer, r io.Reader, lines int64) (int64, error) {
 	var (
 		buf    [32 * 1024]byte
-		prev   byte // the previous input byte
+		prev   byte // the last input byte of the previous chunk
 		start  = true
 		inBody bool
-		last   byte // the previous output byte
 		n      int64
 		left   = lines + 1 // Dovecot counts the blank line too
 	)
 	top := lines >= 0
+	write := func(b []byte) {
+		k, _ := w.Write(b)
+		n += int64(k)
+	}
 	for {
 		m, rerr := r.Read(buf[:])
 		chunk := buf[:m]
-		// Copy runs of ordinary bytes at once.
-		from := 0
-		for i := 0; i < len(chunk); i++ {
-			c := chunk[i]
-			if c != '\n' && c != '.' && c != '\r' {
-				prev, start = c, false
-				continue
+		lineStart := start || prev == '\n'
+		for p := 0; p < len(chunk); {
+			if lineStart {
+				c := chunk[p]
+				if !inBody && (c == '\r' || c == '\n') {
+					inBody = true
+				}
+				if c == '.' && !(start && p == 0) {
+					write([]byte{'.'})
+				}
 			}
-			if !inBody && (c == '\r' || c == '\n') && (start || prev == '\n') {
-				inBody = true
+			k := bytes.IndexByte(chunk[p:], '\n')
+			if k < 0 {
+				write(chunk[p:])
+				break
 			}
+			k += p
+			var cr bool
 			switch {
-			case c == '\n':
-				if start || prev != '\r' {
-					k, _ := w.Write(chunk[from:i])
-					n += int64(k)
-					w.WriteByte('\r')
-					n++
-					from = i
-				}
-				if top && inBody {
-					left--
-					if left == 0 {
-						k, _ := w.Write(chunk[from : i+1])
-						n += int64(k)
-						return n, nil
-					}
-				}
-			case c == '.' && !start && prev == '\n':
-				k, _ := w.Write(chunk[from:i])
-				n += int64(k)
-				w.WriteByte('.')
-				n++
-				from = i
+			case k > 0:
+				cr = chunk[k-1] == '\r'
+			case !start:
+				cr = prev == '\r'
 			}
-			prev, start = c, false
+			write(chunk[p:k])
+			if !cr {
+				write([]byte{'\r'})
+			}
+			write([]byte{'\n'})
+			if top && inBody {
+				if left--; left == 0 {
+					return n, nil
+				}
+			}
+			p, lineStart = k+1, true
+			start = false
 		}
-		if from < len(chunk) {
-			k, _ := w.Write(chunk[from:])
-			n += int64(k)
-		}
-		if len(chunk) > 0 {
-			last = chunk[len(chunk)-1]
+		if m > 0 {
+			prev, start = chunk[m-1], false
 		}
 		if rerr == io.EOF {
 			break
@@ -81,9 +84,8 @@ func writeMessage(w *bufio.Writer, r io.Reader, lines int64) (int64, error) {
 			return n, rerr
 		}
 	}
-	if last != '\n' {
-		w.WriteString("\r\n")
-		n += 2
+	if start || prev != '\n' {
+		write([]byte("\r\n"))
 	}
 	return n, nil
 }

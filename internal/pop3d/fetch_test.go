@@ -5,6 +5,7 @@ package pop3d
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -87,4 +88,124 @@ func TestUIDLFormat(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+}
+
+// FuzzWriteMessage checks the line-at-a-time encoder against a byte-at-a-
+// time transcription of Dovecot's fetch_callback state machine, with
+// reads cut at random places.
+func FuzzWriteMessage(f *testing.F) {
+	f.Add([]byte("A: b\n\n.x\r\n..y\n"), int8(1), uint8(3))
+	f.Add([]byte("\n\r\n.\r.\n"), int8(-1), uint8(1))
+	f.Add([]byte(".A\r\r\n\nx"), int8(0), uint8(2))
+	f.Fuzz(func(t *testing.T, in []byte, lines int8, cut uint8) {
+		encode := func(fn func(*bufio.Writer, io.Reader, int64) (int64, error)) (string, int64) {
+			var out bytes.Buffer
+			w := bufio.NewWriter(&out)
+			r := io.Reader(bytes.NewReader(in))
+			if cut > 0 {
+				r = &chunkReader{data: in, size: int(cut)}
+			}
+			n, err := fn(w, r, int64(lines))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Flush()
+			return out.String(), n
+		}
+		got, gn := encode(writeMessage)
+		want, wn := encode(writeMessageRef)
+		if got != want || gn != wn {
+			t.Fatalf("lines %d cut %d: got %q (%d), want %q (%d)", lines, cut, got, gn, want, wn)
+		}
+	})
+}
+
+type chunkReader struct {
+	data []byte
+	size int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	n := min(c.size, len(p), len(c.data))
+	copy(p, c.data[:n])
+	c.data = c.data[n:]
+	return n, nil
+}
+
+// writeMessageRef is the first, byte-at-a-time encoder, kept as the
+// reference for FuzzWriteMessage: it follows fetch_callback's loop byte by
+// byte.
+func writeMessageRef(w *bufio.Writer, r io.Reader, lines int64) (int64, error) {
+	var (
+		buf    [32 * 1024]byte
+		prev   byte // the previous input byte
+		start  = true
+		inBody bool
+		last   byte // the previous output byte
+		n      int64
+		left   = lines + 1 // Dovecot counts the blank line too
+	)
+	top := lines >= 0
+	for {
+		m, rerr := r.Read(buf[:])
+		chunk := buf[:m]
+		// Copy runs of ordinary bytes at once.
+		from := 0
+		for i := 0; i < len(chunk); i++ {
+			c := chunk[i]
+			if c != '\n' && c != '.' && c != '\r' {
+				prev, start = c, false
+				continue
+			}
+			if !inBody && (c == '\r' || c == '\n') && (start || prev == '\n') {
+				inBody = true
+			}
+			switch {
+			case c == '\n':
+				if start || prev != '\r' {
+					k, _ := w.Write(chunk[from:i])
+					n += int64(k)
+					w.WriteByte('\r')
+					n++
+					from = i
+				}
+				if top && inBody {
+					left--
+					if left == 0 {
+						k, _ := w.Write(chunk[from : i+1])
+						n += int64(k)
+						return n, nil
+					}
+				}
+			case c == '.' && !start && prev == '\n':
+				k, _ := w.Write(chunk[from:i])
+				n += int64(k)
+				w.WriteByte('.')
+				n++
+				from = i
+			}
+			prev, start = c, false
+		}
+		if from < len(chunk) {
+			k, _ := w.Write(chunk[from:])
+			n += int64(k)
+		}
+		if len(chunk) > 0 {
+			last = chunk[len(chunk)-1]
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+	if last != '\n' {
+		w.WriteString("\r\n")
+		n += 2
+	}
+	return n, nil
 }
