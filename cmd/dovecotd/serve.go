@@ -23,8 +23,17 @@ import (
 	"mailsuite/pkg/shadowauth"
 )
 
-// serve runs the IMAP listeners of the configuration until a signal.
+// serve runs the IMAP listeners of the configuration until SIGTERM or
+// SIGINT.
 func serve(path string, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return serveCtx(ctx, path, stderr, nil)
+}
+
+// serveCtx runs until ctx is done; ready, when set, gets the listening
+// addresses once they are bound.
+func serveCtx(ctx context.Context, path string, stderr io.Writer, ready func([]net.Addr)) int {
 	cfg, err := doveconf.Load(path, doveconf.Options{})
 	if err != nil {
 		return fatal(stderr, err)
@@ -61,8 +70,6 @@ func serve(path string, stderr io.Writer) int {
 	if icfg.Log != nil {
 		icfg.Log.DovecotStarting("2.3.19.1 (9b53102964)", set.Protocols)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	var wg sync.WaitGroup
 	for i, ln := range lns {
 		wg.Add(1)
@@ -72,6 +79,13 @@ func serve(path string, stderr io.Writer) int {
 				fmt.Fprintf(stderr, "Error: %v\n", err)
 			}
 		}()
+	}
+	if ready != nil {
+		addrs := make([]net.Addr, len(lns))
+		for i, ln := range lns {
+			addrs[i] = ln.Addr()
+		}
+		ready(addrs)
 	}
 	<-ctx.Done()
 	srv.Close()
