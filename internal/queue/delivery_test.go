@@ -5,6 +5,8 @@ package queue
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -24,6 +26,10 @@ type sink struct {
 	mu   sync.Mutex
 	msgs []sunk
 	wg   sync.WaitGroup
+	// hold, when set, delays the reply to the end of DATA until it is
+	// closed; arrived is signalled when that point is reached.
+	hold    chan struct{}
+	arrived chan struct{}
 }
 
 type sunk struct {
@@ -97,6 +103,10 @@ func (s *sink) serve(c net.Conn) {
 				data.WriteString(strings.TrimPrefix(l, "."))
 			}
 			cur.Data = data.String()
+			if s.hold != nil {
+				s.arrived <- struct{}{}
+				<-s.hold
+			}
 			s.mu.Lock()
 			s.msgs = append(s.msgs, cur)
 			n := len(s.msgs)
@@ -278,5 +288,63 @@ func TestRealSendmailQueuesWeList(t *testing.T) {
 		if diff := cmp.Diff(real.listing(t, flags...), ourListing(t, dir, ListOptions{Verbose: v})); diff != "" {
 			t.Errorf("verbose=%v listing (-sendmail +ours):\n%s", v, diff)
 		}
+	}
+}
+
+// TestSendmailLockKeepsUsOut: while the real sendmail delivers one of
+// its queued messages (the sink stalls before answering the data), our
+// Lock reports ErrLocked, Recover leaves the message alone and both
+// listings mark it "*".
+func TestSendmailLockKeepsUsOut(t *testing.T) {
+	dir := queueDir(t)
+	sk := newSink(t)
+	sk.hold, sk.arrived = make(chan struct{}), make(chan struct{}, 1)
+	real := newRealSendmail(t, dir, sk.port())
+	q := openTestQueue(t, dir, Options{})
+	id := writeOurs(t, q, relayEnvelope("friend@outside.example"), "body\n")
+
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := real.run(t, "", "-q", "-v")
+		done <- err
+	}()
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(sk.hold)
+		}
+	}
+	defer release()
+	select {
+	case <-sk.arrived:
+	case err := <-done:
+		t.Fatalf("sendmail -q ended before delivering: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("sendmail never reached the sink")
+	}
+	if _, err := q.Lock(id); !errors.Is(err, ErrLocked) {
+		t.Errorf("Lock during sendmail's delivery: %v, want ErrLocked", err)
+	}
+	st, err := q.Recover(context.Background(), func(string, *Envelope) error {
+		t.Error("Recover handed out a message sendmail holds")
+		return nil
+	})
+	if err != nil || st.Busy != 1 {
+		t.Errorf("Recover: %+v %v", st, err)
+	}
+	ours := ourListing(t, dir, ListOptions{})
+	if !strings.Contains(ours, id+"*") {
+		t.Errorf("our listing does not mark the locked message:\n%s", ours)
+	}
+	if diff := cmp.Diff(real.listing(t), ours); diff != "" {
+		t.Errorf("listing during delivery (-sendmail +ours):\n%s", diff)
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatalf("sendmail -q: %v", err)
+	}
+	if n := len(sk.received()); n != 1 {
+		t.Errorf("sink got %d messages", n)
 	}
 }

@@ -61,7 +61,7 @@
 //		...
 //	}
 //	env := &queue.Envelope{
-//		Priority: 30000 + p.Size(), // sendmail: size + class*WkClassFact + nrcpts*WkRecipFact
+//		Priority: queue.Priority(headerBytes+p.Size(), 0, 1),
 //		Flags:    "s",
 //		Macros:   []queue.Macro{{Name: "r", Value: "ESMTP"}, {Name: "s", Value: helo}, {Name: "_", Value: "[" + ip + "]"}},
 //		Sender:   "<a@hamap.local>",
@@ -87,7 +87,7 @@
 //		l.Done()
 //	} else {
 //		env.Message = "Deferred: Connection refused by [127.0.0.1]"
-//		env.Priority += 90000 // WorkTimeFactor
+//		env.Priority += queue.RetryFactor
 //		l.Update(&env)
 //		l.Unlock()
 //	}

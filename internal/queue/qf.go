@@ -30,8 +30,8 @@ type Envelope struct {
 	LastAttempt int64
 	// Attempts is the N line, the number of delivery attempts.
 	Attempts int
-	// Priority is the P line. Sendmail adds WorkTimeFactor (90000 by
-	// default) after each failed attempt.
+	// Priority is the P line (see the Priority function). Sendmail adds
+	// RetryFactor each time a queue run reads the file.
 	Priority int64
 	// DataDir is the d line: the queue directory holding the df file
 	// when it is not the qf file's own ("" otherwise).
@@ -575,4 +575,20 @@ func denl(s string, strict bool) string {
 		}
 	}
 	return string(out)
+}
+
+// Sendmail's default work factors (the cf options RecipientFactor,
+// ClassFactor and RetryFactor).
+const (
+	RecipientFactor = 30000
+	ClassFactor     = 1800
+	RetryFactor     = 90000
+)
+
+// Priority is the P value sendmail gives a new message: its size (header
+// and body as received, LF line ends), less ClassFactor per Precedence
+// class, plus RecipientFactor per recipient. A failed attempt adds
+// RetryFactor.
+func Priority(size int64, class, nrcpts int) int64 {
+	return size - int64(class)*ClassFactor + int64(nrcpts)*RecipientFactor
 }

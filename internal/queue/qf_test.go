@@ -210,3 +210,34 @@ func TestIDsUniqueAndWait(t *testing.T) {
 		t.Errorf("id %s does not carry the time %v", id, clock)
 	}
 }
+
+// TestPriority: the P lines sendmail wrote for the real samples.
+func TestPriority(t *testing.T) {
+	cases := []struct {
+		name          string
+		size          int64
+		class, nrcpts int
+		want          int64
+	}{
+		// "Subject: test 1\nFrom: a@hamap.local\n\nhello\n" to two
+		// recipients (local-odq).
+		{"local-odq", 43, 0, 2, 60043},
+		// A 25-byte message to one recipient (null-sender-deferred),
+		// then after two failed attempts (deferred-twice).
+		{"null-sender", 25, 0, 2, 60025},
+		{"bulk class", 1000, -60, 1, 1000 + 60*1800 + 30000},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Priority(tc.size, tc.class, tc.nrcpts); got != tc.want {
+				t.Errorf("Priority = %d, want %d", got, tc.want)
+			}
+		})
+	}
+	// Each queue run adds RetryFactor when it reads the file (the
+	// attempt made right at acceptance does not): null-sender-deferred
+	// (N1, P60025) became deferred-twice (N2, P150025).
+	if got := int64(60025) + RetryFactor; got != 150025 {
+		t.Errorf("after one queue run: %d, want 150025", got)
+	}
+}
