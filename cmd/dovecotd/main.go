@@ -3,9 +3,9 @@
 // Command dovecotd is mailsuite's replacement for Dovecot 2.3. With -n or
 // -a it prints the configuration like doveconf (-n the settings that differ
 // from Dovecot's defaults, -a all of them); without them it reads the
-// configuration and serves IMAP on the imap-login listeners in the
-// foreground until SIGTERM or SIGINT. -c names the configuration file.
-// POP3 comes later.
+// configuration and serves IMAP on the imap-login listeners and POP3 on
+// the pop3-login ones in the foreground until SIGTERM or SIGINT. -c names
+// the configuration file.
 package main
 
 import (

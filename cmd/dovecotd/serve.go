@@ -18,13 +18,14 @@ import (
 
 	"mailsuite/internal/imapd"
 	"mailsuite/internal/maillog"
+	"mailsuite/internal/pop3d"
 	"mailsuite/pkg/doveconf"
 	"mailsuite/pkg/mbox"
 	"mailsuite/pkg/shadowauth"
 )
 
-// serve runs the IMAP listeners of the configuration until SIGTERM or
-// SIGINT.
+// serve runs the IMAP and POP3 listeners of the configuration until
+// SIGTERM or SIGINT.
 func serve(path string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -80,6 +81,9 @@ func serveCtx(ctx context.Context, path string, stderr io.Writer, ready func([]n
 			}
 		}()
 	}
+	// POP3 opens its own pop3-login listeners (internal/pop3d).
+	pop3Done := make(chan error, 1)
+	go func() { pop3Done <- pop3d.ServeConfig(ctx, cfg, icfg.Log) }()
 	if ready != nil {
 		addrs := make([]net.Addr, len(lns))
 		for i, ln := range lns {
@@ -87,10 +91,21 @@ func serveCtx(ctx context.Context, path string, stderr io.Writer, ready func([]n
 		}
 		ready(addrs)
 	}
-	<-ctx.Done()
+	code := 0
+	select {
+	case <-ctx.Done():
+		<-pop3Done
+	case err := <-pop3Done:
+		if err != nil {
+			fmt.Fprintf(stderr, "Fatal: %v\n", err)
+			code = exitFatal
+		} else {
+			<-ctx.Done()
+		}
+	}
 	srv.Close()
 	wg.Wait()
-	return 0
+	return code
 }
 
 func listenAddr(a string, port int) string {
