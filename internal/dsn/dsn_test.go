@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: MIT
+
+package dsn
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var masked = time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)
+
+// original is the queued copy of the test message as the real sendmail
+// returns it (Return-Path and the command-line Received prepended).
+func original(rcpt, tag string) string {
+	return "Return-Path: <sender@sender.example>\n" +
+		"Received: (from root@localhost)\n\tby mail.hamap.local (8.17.1.9/8.17.1.9) id QUEUEID0000000\n" +
+		"\tfor " + rcpt + "; Fri, 27 Nov 2026 01:00:00 GMT\n" +
+		"From: Sender <sender@sender.example>\nTo: " + rcpt + "\nSubject: test " + tag + "\n" +
+		"Message-ID: <" + tag + "@sender.example>\nDate: Fri, 27 Nov 2026 01:00:00 +0000\n\n" +
+		"Hello " + rcpt + ".\nSecond line.\n"
+}
+
+func report(kind Kind, rcpt, tag, envid string, hdrs bool, reply string) *Report {
+	r := &Report{
+		Kind: kind, Hostname: "mail.hamap.local", Version: "8.17.1.9/8.17.1.9",
+		QueueID: "QUEUEID0000000", To: "sender@sender.example",
+		Now: masked, Arrival: masked, ReceivedFrom: "root@localhost", EnvID: envid,
+		HeadersOnly: hdrs, Original: strings.NewReader(original(rcpt, tag)),
+		WarnAfter: time.Second, ReturnAfter: 5 * 24 * time.Hour,
+	}
+	rc := Recipient{Addr: rcpt, Action: "failed", Status: reply[4:9], RemoteMTA: "[127.0.0.13]",
+		Diagnostic: reply, LastAttempt: masked}
+	tr := "... while talking to [127.0.0.13]:\n>>> DATA\n<<< " + reply + "\n"
+	if kind == Delay {
+		rc.Action = "delayed"
+		tr += rcpt + "... Deferred: " + reply + "\n"
+	} else {
+		tr += "550 5.1.1 " + rcpt + "... User unknown\n"
+	}
+	tr += "<<< 502 5.5.1 Missing RCPT TO command.\n"
+	r.Transcript = tr
+	r.Recipients = []Recipient{rc}
+	return r
+}
+
+// TestGolden writes the three notifications the real sendmail wrote in
+// oracle_test.go's run and compares them byte for byte (dates, queue ids
+// and the boundary's time masked the same way).
+func TestGolden(t *testing.T) {
+	tests := []struct {
+		name string
+		r    *Report
+	}{
+		{"bounce", report(Failure, "bad@outside.example", "bounce", "envid-bounce", false,
+			"550 5.1.1 <bad@outside.example>: Recipient address rejected: User unknown")},
+		{"bounce-hdrs", report(Failure, "bad2@outside.example", "hdrs", "", true,
+			"550 5.1.1 <bad2@outside.example>: Recipient address rejected: User unknown")},
+		{"warning", report(Delay, "slow@outside.example", "warn", "", false,
+			"451 4.3.0 <slow@outside.example>: Temporary lookup failure")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := os.ReadFile(filepath.Join("testdata", "real-"+tc.name+".eml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = bytes.ReplaceAll(want, []byte("\r\n"), []byte("\n"))
+			var got bytes.Buffer
+			if err := tc.r.Write(&got); err != nil {
+				t.Fatal(err)
+			}
+			g := strings.ReplaceAll(got.String(), tc.r.Boundary(), "QUEUEID0000000.1000000000/mail.hamap.local")
+			if d := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(g, "\n")); d != "" {
+				t.Errorf("notification differs from the real sendmail's (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestReturnTo(t *testing.T) {
+	tests := []struct {
+		name, sender, db string
+		double           bool
+		want             string
+		ok               bool
+	}{
+		{"sender", "<a@hamap.local>", "postmaster", false, "a@hamap.local", true},
+		{"null sender goes to postmaster", "<>", "postmaster", false, "postmaster", true},
+		{"mailer-daemon", "MAILER-DAEMON@mail.hamap.local", "postmaster", false, "postmaster", true},
+		{"no double bounce address", "", "", false, "", false},
+		{"double bounce is dropped", "", "postmaster", true, "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := ReturnTo(tc.sender, tc.db, tc.double)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("ReturnTo(%q, %q, %v) = %q, %v; want %q, %v", tc.sender, tc.db, tc.double, got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+func TestInterval(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		time.Second: "1 second", 4 * time.Hour: "4 hours", 5 * 24 * time.Hour: "5 days",
+		90 * time.Minute: "1 hour, 30 minutes", 0: "0 seconds",
+	} {
+		t.Run(want, func(t *testing.T) {
+			if got := Interval(d); got != want {
+				t.Errorf("Interval(%v) = %q, want %q", d, got, want)
+			}
+		})
+	}
+}
