@@ -172,7 +172,9 @@ func (p *parser) parseLine(l string) {
 			p.cfg.QueueGroups = append(p.cfg.QueueGroups, d)
 		}
 	default:
-		p.errorf("unknown configuration line %q", l)
+		// sendmail prints the line as it is, in quotes, newlines of a
+		// folded line included (not Go-quoted).
+		p.errorf("unknown configuration line \"%s\"", l)
 	}
 }
 

@@ -133,7 +133,10 @@ func readView(out, cf string) smView {
 func ourView(c *Config, err error, cf string) smView {
 	v := smView{maps: map[string]string{}}
 	for _, e := range unjoin(err) {
-		v.msgs = append(v.msgs, e.Error())
+		// readView sees sendmail's output line by line, so a message
+		// that holds a newline is compared up to it.
+		first, _, _ := strings.Cut(e.Error(), "\n")
+		v.msgs = append(v.msgs, first)
 	}
 	for _, w := range c.Warnings {
 		if strings.HasPrefix(w, cf+": line ") {
