@@ -30,7 +30,7 @@
 // What it does not do: SMTP, address rewriting, deciding which headers
 // to add (the SMTP server builds the Envelope), delivery, retry timing
 // and bounces (the queue runner calls Lock, Update and Done), queue
-// groups and qf/df subdirectories, and the "host" and "shuffle"
+// groups and qf/df subdirectories, and the "shuffle" and "random"
 // QueueSortOrder values (listed unsorted).
 //
 // # mailq

@@ -72,6 +72,8 @@ type work struct {
 	mtime    int64
 	lock     bool
 	tooyoung bool
+	hasHost  bool
+	host     string // reversed, lower-case domain of the first recipient
 	out      string // the rendered entry, when the file was read whole
 }
 
@@ -297,7 +299,9 @@ func (p *printer) readWork(wk *work, now int64, buf []byte) {
 	whole := lr.eof
 	mem := lr // a second reader over the same bytes, for rendering
 	p.workFields(&lr, wk, now)
-	if !whole {
+	// With QueueSortOrder=host, sorting may mark more entries locked,
+	// so they are rendered only once sorted.
+	if !whole || firstLower(p.o.SortOrder) == 'h' {
 		return
 	}
 	var b bytes.Buffer
@@ -310,8 +314,8 @@ func (p *printer) readWork(wk *work, now int64, buf []byte) {
 
 func (p *printer) workFields(lr *lineReader, wk *work, now int64) {
 	o := p.o
-	needP, needT := true, true
-	for needP || needT {
+	needP, needT, needH := true, true, firstLower(o.SortOrder) == 'h'
+	for needP || needT || needH {
 		line, ok := lr.next(gatherLine, true)
 		if !ok {
 			break
@@ -343,8 +347,27 @@ func (p *printer) workFields(lr *lineReader, wk *work, now int64) {
 			if atol(line[1:]) == 0 {
 				wk.tooyoung = false
 			}
+		case 'R':
+			if i := bytes.LastIndexByte(line[1:], '@'); needH && i >= 0 {
+				wk.host = reverseLower(line[2+i:])
+				wk.hasHost = true
+				needH = false
+			}
 		}
 	}
+}
+
+// reverseLower is sendmail's strrev of the domain, made lower case: hosts
+// sort by their last label first.
+func reverseLower(b []byte) string {
+	r := make([]byte, len(b))
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		r[len(b)-1-i] = c
+	}
+	return string(r)
 }
 
 // sortWork orders the list as sortq does. glibc's qsort is a stable
@@ -352,6 +375,9 @@ func (p *printer) workFields(lr *lineReader, wk *work, now int64) {
 func sortWork(works []work, order string) {
 	var less func(a, b *work) bool
 	switch firstLower(order) {
+	case 'h':
+		sortByHost(works)
+		return
 	case 'p':
 		less = func(a, b *work) bool { return a.pri < b.pri }
 	case 't':
@@ -371,6 +397,69 @@ func sortWork(works []work, order string) {
 			return 1
 		}
 		return 0
+	})
+}
+
+// sortByHost is sortq's host order: sort by host, lock and priority;
+// then every job to a host that has a locked job counts as locked; then
+// sort by lock (unlocked first), host and priority.
+func sortByHost(works []work) {
+	hostCmp := func(a, b *work) int {
+		switch {
+		case a.hasHost && !b.hasHost:
+			return 1
+		case !a.hasHost && b.hasHost:
+			return -1
+		case a.hasHost && b.hasHost:
+			return strings.Compare(a.host, b.host)
+		}
+		return 0
+	}
+	priCmp := func(a, b *work) int {
+		switch {
+		case a.pri > b.pri:
+			return 1
+		case a.pri < b.pri:
+			return -1
+		}
+		return 0
+	}
+	lockVal := func(w *work) int {
+		if w.lock {
+			return 1
+		}
+		return 0
+	}
+	slices.SortStableFunc(works, func(a, b work) int {
+		if c := hostCmp(&a, &b); c != 0 {
+			return c
+		}
+		if a.lock != b.lock {
+			return lockVal(&b) - lockVal(&a)
+		}
+		return priCmp(&a, &b)
+	})
+	for i := 0; i < len(works); {
+		if !works[i].lock {
+			i++
+			continue
+		}
+		w := &works[i]
+		for i++; i < len(works); i++ {
+			if works[i].hasHost != w.hasHost || works[i].host != w.host {
+				break
+			}
+			works[i].lock = true
+		}
+	}
+	slices.SortStableFunc(works, func(a, b work) int {
+		if a.lock != b.lock {
+			return lockVal(&a) - lockVal(&b)
+		}
+		if c := hostCmp(&a, &b); c != 0 {
+			return c
+		}
+		return priCmp(&a, &b)
 	})
 }
 

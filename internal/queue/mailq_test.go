@@ -79,6 +79,8 @@ func TestListMatchesSendmail(t *testing.T) {
 		opts    ListOptions
 		flags   []string
 		lockOne bool
+		// stars is how many entries must be marked locked ("*").
+		stars int
 	}{
 		{name: "empty", setup: func(t *testing.T, dir string) {}},
 		{name: "real-all", setup: func(t *testing.T, dir string) {
@@ -93,10 +95,24 @@ func TestListMatchesSendmail(t *testing.T) {
 		{name: "real-sort-by-filename", flags: []string{"-OQueueSortOrder=filename"}, opts: ListOptions{SortOrder: "filename"}, setup: func(t *testing.T, dir string) {
 			copyVectors(t, dir, "local-odq", "esmtp-8bit", "deferred-twice")
 		}},
+		// The lock on one job to outside.example marks every job to
+		// that host (sortq's host order).
+		{name: "real-sort-by-host-locked", lockOne: true, stars: 3, flags: []string{"-OQueueSortOrder=host"}, opts: ListOptions{SortOrder: "host"}, setup: func(t *testing.T, dir string) {
+			copyVectors(t, dir, "local-odq", "esmtp-8bit", "deferred-twice")
+			q := openTestQueue(t, dir, Options{})
+			for i, r := range []string{"x@Outside.Example", "y@hamap.local", "z@another.example", "w@outside.example"} {
+				env := relayEnvelope(r)
+				env.Priority = int64(1000 * (4 - i))
+				writeOurs(t, q, env, "x\n")
+			}
+			env := relayEnvelope()
+			env.Recipients = []Recipient{{Flags: "P", Addr: "nohost"}}
+			writeOurs(t, q, env, "x\n")
+		}},
 		{name: "real-too-young", flags: []string{"-OMinQueueAge=10000d"}, opts: ListOptions{MinQueueAge: 10000 * 24 * time.Hour}, setup: func(t *testing.T, dir string) {
 			copyVectors(t, dir, "local-odq", "deferred-twice")
 		}},
-		{name: "real-locked", lockOne: true, setup: func(t *testing.T, dir string) {
+		{name: "real-locked", lockOne: true, stars: 1, setup: func(t *testing.T, dir string) {
 			copyVectors(t, dir, "deferred-twice")
 		}},
 		{name: "qf-without-df", setup: func(t *testing.T, dir string) {
@@ -163,6 +179,15 @@ func TestListMatchesSendmail(t *testing.T) {
 			}
 			if tc.lockOne && !strings.Contains(got, "6AR3DJZE010507*") {
 				t.Errorf("locked entry not marked:\n%s", got)
+			}
+			stars := 0
+			for _, line := range strings.Split(got, "\n") {
+				if len(line) > 14 && line[14] == '*' {
+					stars++
+				}
+			}
+			if stars != tc.stars {
+				t.Errorf("%d entries marked locked, want %d:\n%s", stars, tc.stars, got)
 			}
 		})
 	}
