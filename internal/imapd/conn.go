@@ -59,12 +59,13 @@ type rewriteConn struct {
 
 	in, out atomic.Int64
 
-	mu        sync.Mutex
-	stopped   bool
-	pending   []byte
-	inLine    []byte
-	commands  map[string]string // tag -> command, pre-login
-	sawLogout bool
+	mu         sync.Mutex
+	stopped    bool
+	pending    []byte
+	inLine     []byte
+	commands   map[string]string // tag -> command, pre-login
+	sawLogout  bool
+	afterLogin bool
 }
 
 func newRewriteConn(c net.Conn, st *connState) *rewriteConn {
@@ -109,7 +110,7 @@ func (c *rewriteConn) Write(p []byte) (int, error) {
 	}
 	c.pending = append(c.pending, p...)
 	var out []byte
-	for {
+	for !c.stopped {
 		i := bytes.Index(c.pending, []byte("\r\n"))
 		if i < 0 {
 			break
@@ -133,11 +134,11 @@ func (c *rewriteConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// stop ends the rewriting (after login).
-func (c *rewriteConn) stop() {
+// loggedIn ends the rewriting after the tagged reply of the login,
+// which is the next line the server writes.
+func (c *rewriteConn) loggedIn() {
 	c.mu.Lock()
-	c.stopped = true
-	c.commands = nil
+	c.afterLogin = true
 	c.mu.Unlock()
 }
 
@@ -160,6 +161,17 @@ func (c *rewriteConn) rewrite(line string) string {
 	}
 	tag, rest, ok := strings.Cut(line, " ")
 	if !ok || tag == "*" || tag == "+" {
+		return line + "\r\n"
+	}
+	if c.afterLogin {
+		// AUTHENTICATE's success text is go-imap's; Dovecot says
+		// "Logged in" for LOGIN and AUTHENTICATE alike.
+		c.stopped = true
+		if strings.HasPrefix(rest, "OK [CAPABILITY ") {
+			if i := strings.Index(rest, "] "); i > 0 {
+				return tag + " " + rest[:i+2] + "Logged in\r\n"
+			}
+		}
 		return line + "\r\n"
 	}
 	cmd := c.commands[tag]

@@ -320,6 +320,9 @@ func (s *Session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 			}
 			nk = keep
 		}
+		if nf&mbox.Deleted != 0 && m.Flags&mbox.Deleted == 0 {
+			s.stats.deleted++ // the logout line's deleted=
+		}
 		if err := sm.mb.SetFlags(m.UID, nf, nk); err != nil {
 			return mailboxError("", err)
 		}

@@ -133,7 +133,7 @@ func (s *Session) Login(username, password string) error {
 	}
 	s.srv.pen.succeed(s.st.remote)
 	s.user, s.folders, s.loggedIn = u, f, true
-	s.st.conn.stop()
+	s.st.conn.loggedIn()
 	if lg := s.srv.cfg.Log; lg != nil {
 		g := s.loginFields(u.Name)
 		g.Method, g.MPID = "PLAIN", os.Getpid()
