@@ -3,12 +3,15 @@
 package pop3d
 
 import (
+	"context"
+	"errors"
+	"io"
 	"strconv"
 )
 
 // command runs one TRANSACTION-state command (all but QUIT) and reports
 // whether it counts as good; Dovecot disconnects after too many bad ones.
-func (s *session) command(name, args string) bool {
+func (s *session) command(ctx context.Context, name, args string) bool {
 	d := s.drop
 	w := s.bw
 	switch name {
@@ -70,7 +73,7 @@ func (s *session) command(name, args string) bool {
 			return false
 		}
 		s.stats.retr++
-		return s.fetch(i, -1)
+		return s.fetch(ctx, i, -1)
 	case "TOP":
 		i, ok := s.msgnum(args, true)
 		if !ok {
@@ -81,7 +84,7 @@ func (s *session) command(name, args string) bool {
 			return false
 		}
 		s.stats.top++
-		return s.fetch(i, n)
+		return s.fetch(ctx, i, n)
 	case "DELE":
 		i, ok := s.msgnum(args, false)
 		if !ok {
@@ -169,35 +172,45 @@ func (s *session) lineCount(args string) (int64, bool) {
 
 // fetch sends message i: in full (lines < 0, RETR, "+OK <size> octets")
 // or its header and first lines (TOP, "+OK").
-func (s *session) fetch(i int, lines int64) bool {
+func (s *session) fetch(ctx context.Context, i int, lines int64) bool {
 	d := s.drop
-	r, err := d.reader(i)
-	if err != nil {
-		writef(s.bw, replyMsgExpunged, i+1)
+	err := d.withMessage(ctx, i, func(r io.Reader) error {
+		head := s.bw.Available()
+		if lines < 0 {
+			d.markSeen(i)
+			writef(s.bw, replyRetrHead, d.msgs[i].Size)
+		} else {
+			writeLine(s.bw, replyOK)
+		}
+		headLen := int64(head - s.bw.Available())
+		if headLen < 0 {
+			headLen = 0 // the buffer was flushed meanwhile; not for one line
+		}
+		n, err := writeMessage(s.bw, r, lines)
+		if lines < 0 {
+			s.stats.retrBytes += headLen + n
+		} else {
+			s.stats.topBytes += headLen + n
+		}
+		writeLine(s.bw, ".")
+		return err
+	})
+	switch {
+	case err == nil:
 		return true
+	case errors.Is(err, errExpunged):
+		// Dovecot: "-ERR Message N expunged.", a bad command when the
+		// client asks again for an expunged message.
+		writef(s.bw, replyMsgExpunged, i+1)
+		bad := s.expungedSeen[i]
+		if s.expungedSeen == nil {
+			s.expungedSeen = map[int]bool{}
+		}
+		s.expungedSeen[i] = true
+		return !bad
+	default:
+		s.srv.logf("%s: Error: %v", s.prefix(), err)
+		writeLine(s.bw, storageReply(err))
+		return false
 	}
-	var head int
-	if lines < 0 {
-		d.markSeen(i)
-		head = s.bw.Available()
-		writef(s.bw, replyRetrHead, d.msgs[i].Size)
-	} else {
-		head = s.bw.Available()
-		writeLine(s.bw, replyOK)
-	}
-	headLen := int64(head - s.bw.Available())
-	if headLen < 0 {
-		headLen = 0 // the buffer was flushed meanwhile; not for one line
-	}
-	n, err := writeMessage(s.bw, r, lines)
-	if c, ok := r.(interface{ Close() error }); ok {
-		c.Close()
-	}
-	if lines < 0 {
-		s.stats.retrBytes += headLen + n
-	} else {
-		s.stats.topBytes += headLen + n
-	}
-	writeLine(s.bw, ".")
-	return err == nil
 }

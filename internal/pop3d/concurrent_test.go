@@ -87,3 +87,39 @@ func TestConcurrentDelivery(t *testing.T) {
 		t.Errorf("%d messages left after the last download", len(left))
 	}
 }
+
+// TestExpungedDuringSession: another process expunges a message while a
+// POP3 session is open; RETR of it answers Dovecot's "-ERR Message N
+// expunged.", and the other messages, now at other offsets, still come
+// out whole.
+func TestExpungedDuringSession(t *testing.T) {
+	data := readTestMbox(t, "lifecycle-07-deleted-expunge")
+	ts := startServer(t, data, nil)
+	c, _ := dial(t, ts.addr)
+	c.login()
+	want4 := c.multi("RETR 4")
+
+	ctx := context.Background()
+	mb, err := mbox.Open(ctx, ts.inbox, mbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := mb.Message(mb.Messages()[1].UID)
+	if err := mb.SetFlags(m.UID, m.Flags|mbox.Deleted, m.Keywords); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mb.Expunge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mb.Close(ctx)
+
+	if got := c.cmd("RETR 2"); got != "-ERR Message 2 expunged." {
+		t.Errorf("RETR 2: %q", got)
+	}
+	if got := c.multi("RETR 4"); got != want4 {
+		t.Errorf("RETR 4 after the expunge:\n%s\nwant:\n%s", got, want4)
+	}
+	if got := c.cmd("QUIT"); got != "+OK Logging out." {
+		t.Errorf("QUIT: %q", got)
+	}
+}

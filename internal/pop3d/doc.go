@@ -19,7 +19,9 @@
 // Serve runs the protocol on a listener; ServeConfig opens the pop3-login
 // listeners a dovecot.conf asks for. The package does not switch user
 // credentials: mail is read with the credentials of the calling process
-// (see DESIGN.md's privilege model, which belongs to the daemon), and it
-// does not keep the mailbox read-locked for the whole session as Dovecot's
-// mbox storage does.
+// (see DESIGN.md's privilege model, which belongs to the daemon). The mbox
+// is read-locked while each RETR or TOP is sent, after picking up what
+// other processes changed (a message expunged meanwhile gives Dovecot's
+// "-ERR Message N expunged."); Dovecot instead keeps the lock until the
+// session has been idle for 10 s.
 package pop3d

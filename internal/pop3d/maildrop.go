@@ -21,6 +21,8 @@ import (
 type maildrop struct {
 	mb          *mbox.Mailbox // read-only view for the session
 	folders     *mbox.Folders
+	lockFile    *os.File // a descriptor of its own for the read locks
+	lockOpts    mbox.LockOptions
 	msgs        []mbox.Message
 	uidls       []string
 	total       int64
@@ -76,7 +78,7 @@ func openMaildrop(ctx context.Context, f *mbox.Folders, o dropOptions) (*maildro
 	if err != nil {
 		return nil, err
 	}
-	d := &maildrop{mb: mb, folders: f, deleteFlag: o.deleteFlag, hideFlag: o.hideFlag, noFlagTrack: o.noFlagUpdates}
+	d := &maildrop{mb: mb, folders: f, lockOpts: f.Opts.Lock, deleteFlag: o.deleteFlag, hideFlag: o.hideFlag, noFlagTrack: o.noFlagUpdates}
 	uv := mb.UIDValidity()
 	for _, m := range mb.Messages() {
 		if o.hideFlag != "" && slices.Contains(m.Keywords, o.hideFlag) {
@@ -93,9 +95,39 @@ func openMaildrop(ctx context.Context, f *mbox.Folders, o dropOptions) (*maildro
 	return d, nil
 }
 
-// reader returns message i (0-based) as stored, private headers left out.
-func (d *maildrop) reader(i int) (io.Reader, error) {
-	return d.mb.Reader(d.msgs[i].UID)
+// errExpunged reports a message another session removed meanwhile.
+var errExpunged = errors.New("message expunged")
+
+// withMessage calls fn with message i (0-based) as stored, private
+// headers left out, while holding a read lock on the file, so that
+// another process's expunge, which rewrites the file in place under the
+// write lock, cannot move the bytes while they are sent (Dovecot's pop3
+// keeps its mbox read-locked while it works). Changes made since the last
+// look are picked up first; a message that is gone gives errExpunged.
+func (d *maildrop) withMessage(ctx context.Context, i int, fn func(io.Reader) error) error {
+	if d.lockFile == nil {
+		f, err := os.Open(d.mb.Path())
+		if err != nil {
+			return err
+		}
+		d.lockFile = f
+	}
+	lk, err := mbox.LockFile(ctx, d.lockFile, d.mb.Path(), false, d.lockOpts)
+	if err != nil {
+		return err
+	}
+	defer lk.Unlock()
+	if _, err := d.mb.Sync(ctx); err != nil {
+		return err
+	}
+	r, err := d.mb.Reader(d.msgs[i].UID)
+	if err != nil {
+		if _, ok := d.mb.Message(d.msgs[i].UID); !ok {
+			return errExpunged
+		}
+		return err
+	}
+	return fn(r)
 }
 
 // markSeen records that message i was retrieved in full (RETR), so that
@@ -130,6 +162,7 @@ func (d *maildrop) rset() {
 // IMAP client flagged \Deleted but that were not DELEted here stay, as
 // Dovecot expunges only the messages POP3 marked.
 func (d *maildrop) update(ctx context.Context) error {
+	d.closeLockFile()
 	if err := d.mb.Close(ctx); err != nil || (d.delCount == 0 && d.seenCount == 0) {
 		return err
 	}
@@ -196,7 +229,15 @@ func (d *maildrop) update(ctx context.Context) error {
 // abort closes the mailbox without applying any mark: a connection that
 // ends without QUIT never reaches the UPDATE state (RFC 1939 §6).
 func (d *maildrop) abort(ctx context.Context) error {
+	d.closeLockFile()
 	return d.mb.Close(ctx)
+}
+
+func (d *maildrop) closeLockFile() {
+	if d.lockFile != nil {
+		d.lockFile.Close()
+		d.lockFile = nil
+	}
 }
 
 // storageReply turns a storage error into Dovecot's reply.

@@ -50,12 +50,13 @@ type session struct {
 	bad          int
 
 	// TRANSACTION state
-	account  string
-	drop     *maildrop
-	lock     *sessionLock
-	stats    stats
-	inBytes  int64
-	outBytes *countWriter
+	account      string
+	drop         *maildrop
+	expungedSeen map[int]bool // messages found expunged by RETR/TOP
+	lock         *sessionLock
+	stats        stats
+	inBytes      int64
+	outBytes     *countWriter
 }
 
 // stats are the counters pop3_logout_format reports.

@@ -148,7 +148,7 @@ func (s *session) transaction(ctx context.Context) {
 			s.quit(ctx)
 			return
 		}
-		if s.command(name, args) {
+		if s.command(ctx, name, args) {
 			s.bad = 0
 			continue
 		}
