@@ -11,7 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -253,12 +255,23 @@ func differential(t *testing.T, defines []string) {
 	if out, err := mk.CombinedOutput(); err != nil {
 		t.Fatalf("makemap: %v\n%s", err, out)
 	}
+	// The real sendmail logs through syslog(3): a private /dev/log (on a
+	// tmpfs /dev that keeps the real null, zero and random devices)
+	// leads its lines to the test.
+	logSock := filepath.Join(work, "log.sock")
+	syslogLines := collectSyslog(t, logSock)
 	script := fmt.Sprintf(`set -e
 echo mail.hamap.local > /proc/sys/kernel/hostname
 for f in resolv.conf hosts nsswitch.conf passwd; do mount --bind %[1]s/$f /etc/$f; done
+mkdir %[1]s/realdev
+mount --bind /dev %[1]s/realdev
+mount -t tmpfs tmpfs /dev
+for f in null zero random urandom full tty; do touch /dev/$f; mount --bind %[1]s/realdev/$f /dev/$f; done
+touch /dev/log
+mount --bind %[4]s /dev/log
 %[2]s -C %[3]s -bi >/dev/null
-exec %[2]s -C %[3]s -bD -O LogLevel=0
-`, work, sendmail, cfPath)
+exec %[2]s -C %[3]s -bD
+`, work, sendmail, cfPath, logSock)
 	cmd := exec.Command(unshare, "--mount", "--uts", "--propagation", "private", "sh", "-c", script)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -295,22 +308,32 @@ exec %[2]s -C %[3]s -bD -O LogLevel=0
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	oursAddr := startOursLike(t, cfPath)
+	oursLog := &syncBuffer{}
+	oursAddr := startOursLike(t, cfPath, oursLog)
 	want := transcript(t, realAddr)
 	got := transcript(t, oursAddr)
+	time.Sleep(300 * time.Millisecond)
+	wantLog, gotLog := maskLog(syslogLines()), maskLog(strings.Split(oursLog.String(), "\n"))
 	if dir := os.Getenv("SMTPD_TRANSCRIPTS"); dir != "" {
 		name := strings.ReplaceAll(t.Name(), "/", "_")
 		os.WriteFile(filepath.Join(dir, name+".sendmail.txt"), []byte(strings.Join(want, "\n")+"\n"), 0o644)
 		os.WriteFile(filepath.Join(dir, name+".ours.txt"), []byte(strings.Join(got, "\n")+"\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, name+".sendmail.log"), []byte(strings.Join(wantLog, "\n")+"\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, name+".ours.log"), []byte(strings.Join(gotLog, "\n")+"\n"), 0o644)
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("transcripts differ (-sendmail +ours):\n%s", diff)
+	}
+	slices.Sort(wantLog)
+	slices.Sort(gotLog)
+	if diff := cmp.Diff(wantLog, gotLog); diff != "" {
+		t.Errorf("log lines differ (-sendmail +ours, sorted):\n%s", diff)
 	}
 }
 
 // startOursLike runs our server with the cf the real sendmail reads and
 // the same names in a test DNS server.
-func startOursLike(t *testing.T, cfPath string) string {
+func startOursLike(t *testing.T, cfPath string, logw *syncBuffer) string {
 	cfg, err := cf.Load(cfPath, cf.Options{NoUserLookup: true})
 	if err != nil {
 		t.Fatalf("load cf: %v", err)
@@ -340,7 +363,7 @@ func startOursLike(t *testing.T, cfPath string) string {
 	// The real sendmail has no SASL users here: every AUTH fails.
 	deny := AuthFunc(func(user, pass string) error { return errors.New("no such user") })
 	srv, err := NewServer(Config{CF: cfg, Policy: pol, Spool: spool, Auth: deny,
-		Log: maillog.New(&syncBuffer{}, maillog.Options{Ident: "sendmail"})})
+		Log: maillog.New(logw, maillog.Options{Ident: "sendmail"})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,4 +380,68 @@ func startOursLike(t *testing.T, cfPath string) string {
 		<-done
 	})
 	return ln.Addr().String()
+}
+
+// collectSyslog listens on a datagram socket at path and returns a
+// function giving the messages received so far.
+func collectSyslog(t *testing.T, path string) func() []string {
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o666)
+	t.Cleanup(func() { conn.Close() })
+	var mu sync.Mutex
+	var lines []string
+	go func() {
+		buf := make([]byte, 8192)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			lines = append(lines, string(buf[:n]))
+			mu.Unlock()
+		}
+	}()
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), lines...)
+	}
+}
+
+var (
+	logPrefixRe = regexp.MustCompile(`^.*?sendmail\[\d+\]: `)
+	logQIDRe    = regexp.MustCompile(`^[0-9A-Za-x]{8}\d{6}: `)
+)
+
+// logSkip are the real sendmail's lines the comparison leaves out:
+// delivery and alias lines (not this package's), the start line and the
+// readiness probe of the test, the "AUTH failure" texts of Cyrus SASL
+// without a user database (internal/maillog writes the password-mismatch
+// form), and the from= line of a MAIL with a SIZE parameter without
+// value, which sendmail logs with size=LONG_MAX.
+var logSkip = regexp.MustCompile(`, mailer=|^alias database |: \d+ aliases, |^starting daemon |^<QID>: localhost \[127\.0\.0\.1\] did not issue|^<QID>: AUTH failure |size=9223372036854775807`)
+
+// maskLog keeps the message part of sendmail log lines, queue ids
+// masked, for the SMTP session events both servers log.
+func maskLog(lines []string) []string {
+	var out []string
+	for _, l := range lines {
+		l = strings.TrimRight(l, "\n")
+		if !logPrefixRe.MatchString(l) {
+			continue
+		}
+		l = logPrefixRe.ReplaceAllString(l, "")
+		l = logQIDRe.ReplaceAllString(l, "<QID>: ")
+		l = qidRe.ReplaceAllString(l, "<QID>")
+		l = regexp.MustCompile(`<\d{12}\.<QID>@`).ReplaceAllString(l, "<YYYYMMDDhhmm.<QID>@")
+		if logSkip.MatchString(l) {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
 }

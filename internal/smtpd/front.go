@@ -88,12 +88,9 @@ func (f *front) SetWriteDeadline(t time.Time) error { return nil }
 // Close is called by go-smtp when the connection ends.
 func (f *front) Close() error {
 	f.wmu.Lock()
-	already := f.closed
 	f.closed = true
 	f.wmu.Unlock()
-	if !already {
-		f.st.finish()
-	}
+	f.st.finish()
 	return f.conn.Close()
 }
 
@@ -117,10 +114,16 @@ func (f *front) send(lines ...string) {
 
 // hangup closes the socket after a final reply.
 func (f *front) hangup() {
+	f.drop()
+	f.st.finish()
+}
+
+// drop closes the socket but leaves the end of the session to go-smtp's
+// Close, so that a DATA cut short is logged with what was read.
+func (f *front) drop() {
 	f.wmu.Lock()
 	f.closed = true
 	f.wmu.Unlock()
-	f.st.finish()
 	f.conn.Close()
 }
 
@@ -212,6 +215,7 @@ func (f *front) reply(line string) {
 func (f *front) greet() {
 	refusal := f.st.connect()
 	if strings.HasPrefix(refusal, "421") && !f.st.pol.Features.DelayChecks {
+		f.st.greetRefused = true
 		f.send(refusal)
 		f.hangup()
 		return
@@ -321,19 +325,23 @@ func (f *front) readData() ([]byte, error) {
 	}
 	chunk, err := f.br.ReadSlice('\n')
 	if err != nil && err != bufio.ErrBufferFull {
-		f.hangup()
+		f.drop()
 		return nil, err
 	}
 	end := f.lineStart && bytes.Equal(chunk, []byte(".\r\n"))
-	for _, c := range chunk {
+	for i, c := range chunk {
 		if f.prevCR && c != '\n' {
+			f.st.partial = int64(max(i-1, 0))
+			f.st.logCollect(rBareCR)
 			f.send(rBareCR.line())
-			f.hangup()
+			f.drop()
 			return nil, errBareCR
 		}
 		if c == '\n' && !f.prevCR {
+			f.st.partial = int64(i)
+			f.st.logCollect(rBareLF)
 			f.send(rBareLF.line())
-			f.hangup()
+			f.drop()
 			return nil, errBareLF
 		}
 		f.prevCR = c == '\r'
@@ -369,6 +377,7 @@ func (f *front) command(line string) {
 	arg = strings.TrimLeft(arg, " \t")
 	switch strings.ToUpper(verb) {
 	case "HELO", "EHLO":
+		st.helloCount()
 		name := strings.Fields(arg)
 		if len(name) == 0 {
 			f.send(rHeloNoArg.line(strings.ToUpper(verb)))
@@ -461,6 +470,7 @@ func skipWord(arg, w string) (string, bool, string) {
 
 func (f *front) mail(arg string) {
 	st := f.st
+	st.didMail = true
 	if st.refused() {
 		f.send(st.connRefusal)
 		return
@@ -489,6 +499,12 @@ func (f *front) mail(arg string) {
 		if aerr == nil {
 			mp, errLine := st.mailParams(params)
 			if errLine != "" {
+				if errLine == rParamDupEnvid.line() {
+					// sendmail has set the sender when it meets the
+					// second ENVID: RSET or QUIT log the envelope.
+					st.newQID()
+					st.mailEcho = echo
+				}
 				f.send(errLine)
 				return
 			}
@@ -498,10 +514,9 @@ func (f *front) mail(arg string) {
 			return
 		}
 	}
+	// sendmail logs no line for a MAIL address it cannot parse.
 	st.newQID()
-	line := aerr.r.line(aerr.arg...)
-	st.logReject("check_mail", echo, line)
-	f.send(line)
+	f.send(aerr.r.line(aerr.arg...))
 }
 
 func (f *front) rcpt(arg string) {
@@ -530,6 +545,7 @@ func (f *front) rcpt(arg string) {
 		if aerr == nil {
 			rp, errLine := st.rcptParams(params)
 			if errLine != "" {
+				st.log().Logf(logInfo, "%s: %s", st.newQID(), textReply(errLine).Message)
 				f.send(errLine)
 				return
 			}
@@ -539,7 +555,9 @@ func (f *front) rcpt(arg string) {
 		}
 	}
 	line := aerr.r.line(aerr.arg...)
-	st.logReject("check_rcpt", echo, line)
+	if aerr.r != rTokenTooLong && aerr.r != rAddrTooLong {
+		st.logAddrError(line)
+	}
 	f.send(line)
 }
 

@@ -69,23 +69,26 @@ type connState struct {
 	greeted, esmtp bool
 	heloName       string
 	heloCount      int
+	vrfyCount      int
 	tls            bool
 	authUser       string
 
-	qid         string
-	inMail      bool
-	mailEcho    string
-	mailAddr    Address
-	mailVerdict mailVerdict
-	pendingMail *pendingMail
-	pendingRcpt *pendingRcpt
-	env         *Envelope
-	nrcpts      int
-	rcptSeen    map[string]string
-	lastEcho    string
-	committed   bool
-	didMail     bool
-	finishOnce  sync.Once
+	qid          string
+	inMail       bool
+	mailEcho     string
+	mailAddr     Address
+	mailVerdict  mailVerdict
+	pendingMail  *pendingMail
+	pendingRcpt  *pendingRcpt
+	env          *Envelope
+	nrcpts       int
+	rcptSeen     map[string]string
+	lastEcho     string
+	committed    bool
+	didMail      bool
+	greetRefused bool
+	partial      int64 // bytes of a refused DATA line before its bare CR/LF
+	finishOnce   sync.Once
 }
 
 func newConnState(f *front, l *listener) *connState {
@@ -147,6 +150,10 @@ func (st *connState) connect() string {
 	}
 	refusal, discard := st.pol.CheckConnect(&st.client)
 	st.connDiscard = discard
+	if discard && !st.pol.Features.DelayChecks {
+		st.log().Logf(logNotice, "ruleset=check_relay, arg1=%s, arg2=%s, relay=%s, discard",
+			st.client.Name, st.addrText(), st.relay())
+	}
 	if refusal == "" {
 		return ""
 	}
@@ -178,14 +185,18 @@ func (st *connState) banner() string {
 	return word + " ESMTP " + rest
 }
 
-func (st *connState) hello(esmtp bool, name string) {
+// helloCount counts HELO and EHLO, with or without argument, as
+// sendmail's checksmtpattack does (MAXHELOCOMMANDS is 3).
+func (st *connState) helloCount() {
 	st.heloCount++
-	st.heloName, st.esmtp, st.greeted = name, esmtp, true
-	st.endTransaction()
-	// sendmail's checksmtpattack: MAXHELOCOMMANDS is 3.
 	if st.heloCount == 3 {
 		st.log().SMTPAttack(st.qidForLog(), st.relay(), "HELO/EHLO", st.heloCount)
 	}
+}
+
+func (st *connState) hello(esmtp bool, name string) {
+	st.heloName, st.esmtp, st.greeted = name, esmtp, true
+	st.endTransaction()
 }
 
 // helloLines is the reply to HELO/EHLO.
@@ -278,6 +289,25 @@ func (st *connState) newQID() string {
 }
 
 func (st *connState) qidForLog() string { return st.newQID() }
+
+// logAddrError logs a refused address as sendmail's usrerr does:
+// "<addr>... text", from a reply line "553 5.1.3 <addr>... text".
+func (st *connState) logAddrError(line string) {
+	msg := textReply(line).Message
+	addr, text, ok := strings.Cut(msg, "... ")
+	if !ok {
+		st.log().Logf(logInfo, "%s: %s", st.newQID(), msg)
+		return
+	}
+	// sendmail's log escapes backslashes in addresses.
+	st.log().AddrError(st.newQID(), strings.ReplaceAll(addr, `\`, `\\`), text)
+}
+
+// logCollect logs a message refused while it was read (collect()).
+func (st *connState) logCollect(r reply) {
+	st.log().Logf(logNotice, "%s: collect: relay=%s, from=%s, info=%s, where=body, status=tempfail",
+		st.newQID(), st.relay(), st.mailEcho, r.text)
+}
 
 func (st *connState) logReject(ruleset, arg1, line string) {
 	st.log().Reject(st.newQID(), ruleset, arg1, st.relay(), line)
@@ -416,8 +446,11 @@ func (st *connState) rcptAccepted() string {
 // abandoned envelope as sendmail does.
 func (st *connState) endTransaction() {
 	if st.qid != "" && !st.committed && st.mailEcho != "" {
-		st.log().From(st.qid, maillog.From{Sender: st.mailEcho, NRcpts: 0, Proto: st.proto(),
-			Daemon: st.l.opts.Name, Relay: st.relay()})
+		f := maillog.From{Sender: st.mailEcho, NRcpts: st.nrcpts, Proto: st.proto(), Daemon: st.l.opts.Name, Relay: st.relay()}
+		if st.env != nil {
+			f.Size, f.BodyType = st.env.Size, st.env.BodyType
+		}
+		st.log().From(st.qid, f)
 	}
 	if st.mailEcho != "" || st.committed {
 		st.qid = ""
@@ -434,7 +467,7 @@ func (st *connState) finish() {
 
 func (st *connState) doFinish() {
 	st.endTransaction()
-	if !st.didMail && st.client.AddrMacro != "" {
+	if !st.didMail && st.client.AddrMacro != "" && !st.greetRefused && !st.connDiscard {
 		st.log().NoTransaction(st.newQID(), st.relay(), st.l.opts.Name)
 	}
 	st.l.release()
@@ -457,13 +490,30 @@ func (st *connState) proto() string {
 // vrfy answers VRFY and EXPN.
 func (st *connState) vrfy(cmd, arg string) []string {
 	st.didMail = true
-	if cmd == "VRFY" && st.privacy("novrfy") {
+	// checksmtpattack: MAXVRFYCOMMANDS is 6, VRFY and EXPN together.
+	st.vrfyCount++
+	if st.vrfyCount == 6 {
+		st.log().SMTPAttack(st.qidForLog(), st.relay(), cmd, st.vrfyCount)
+	}
+	rejected := func() {
+		if arg == "" {
+			st.log().Logf(logNotice, "%s: %s: %s [rejected]", st.qidForLog(), st.relay(), cmd)
+			return
+		}
 		st.log().VrfyRejected(st.qidForLog(), st.relay(), cmd, arg)
+	}
+	if cmd == "VRFY" && st.privacy("novrfy") {
+		rejected()
 		return []string{rVrfyDenied.line()}
 	}
 	if cmd == "EXPN" && st.privacy("noexpn") {
-		st.log().VrfyRejected(st.qidForLog(), st.relay(), cmd, arg)
+		rejected()
 		return []string{rExpnDenied.line()}
+	}
+	if arg == "" {
+		st.log().Logf(logInfo, "%s: %s: %s", st.qidForLog(), st.relay(), cmd)
+	} else {
+		st.log().Logf(logInfo, "%s: %s: %s %s", st.qidForLog(), st.relay(), cmd, arg)
 	}
 	if strings.TrimSpace(arg) == "" {
 		return []string{rVrfyNeedArg.line()}
@@ -499,6 +549,7 @@ func (st *connState) etrn(arg string) string {
 	if arg == "" {
 		return rEtrnNeedArg.line()
 	}
+	st.log().Logf(logInfo, "%s: %s: ETRN %s", st.qidForLog(), st.relay(), arg)
 	if st.cfg.ETRN != nil {
 		st.cfg.ETRN(arg)
 	}
@@ -561,10 +612,17 @@ func (s *session) Mail(_ string, _ *smtp.MailOptions) error {
 	st.mailEcho, st.mailAddr = pm.addr.Echo, pm.addr
 	v := st.pol.CheckMail(st.ctx, &st.client, pm.addr)
 	st.mailVerdict = v
+	if st.heloName == "" && st.privacy("authwarnings") {
+		st.log().Logf(logInfo, "%s: Authentication-Warning: %s: %s didn't use HELO protocol",
+			st.qid, st.srv.hostname(), st.relay())
+	}
 	if !st.pol.Features.DelayChecks {
 		if line := v.reply(); line != "" {
 			st.logReject("check_mail", pm.addr.Echo, line)
 			return textReply(line)
+		}
+		if v.discard {
+			st.log().Logf(logNotice, "%s: ruleset=check_mail, arg1=%s, relay=%s, discard", st.qid, pm.addr.Echo, st.relay())
 		}
 	}
 	from := ""
@@ -577,7 +635,8 @@ func (s *session) Mail(_ string, _ *smtp.MailOptions) error {
 	st.env = &Envelope{ID: st.qid, From: from, ClientAddr: st.addrText(), ClientName: st.client.validName(),
 		Helo: st.heloName, Proto: st.proto(), Daemon: st.l.opts.Name, AuthUser: st.authUser,
 		BodyType: pm.params.body, Size: pm.params.size, Received: st.srv.now(),
-		Discard: st.connDiscard || v.discard}
+		Discard: !st.pol.Features.DelayChecks && (st.connDiscard || v.discard)}
+	st.env.MsgID = "<" + st.env.Received.Format("200601021504") + "." + st.qid + "@" + st.srv.hostname() + ">"
 	st.rcptSeen = map[string]string{}
 	return nil
 }
@@ -623,6 +682,10 @@ func (s *session) Rcpt(_ string, _ *smtp.RcptOptions) error {
 			if line := m.reply(); line != "" {
 				return withPrefix(line, st.mailAddr.Echo, a.Echo)
 			}
+			if (m.discard || st.connDiscard) && !st.env.Discard {
+				st.env.Discard = true
+				st.log().Logf(logNotice, "%s: ruleset=check_rcpt, arg1=%s, relay=%s, discard", st.qid, a.Echo, st.relay())
+			}
 			if st.connRefusal != "" {
 				return withPrefix(st.connRefusal, "", a.Echo)
 			}
@@ -639,7 +702,7 @@ func (s *session) Rcpt(_ string, _ *smtp.RcptOptions) error {
 	}
 	if line != "" {
 		if v.refusal != nil && v.refusal.r == rUserUnknown {
-			st.log().AddrError(st.qid, a.Echo, "User unknown")
+			st.log().AddrError(st.qid, strings.ReplaceAll(a.Echo, `\`, `\\`), "User unknown")
 		} else {
 			st.logReject("check_rcpt", a.Echo, line)
 		}
@@ -690,6 +753,9 @@ func (s *session) Data(r io.Reader) error {
 	}
 	if err != nil {
 		txn.Abort()
+		// The envelope is logged as abandoned with what was read, the
+		// refused line's bytes before a bare CR or LF included.
+		env.Size = w.size + st.partial
 		if errors.Is(err, errTooBig) {
 			return rSizeExceeded.err(w.max)
 		}
@@ -709,8 +775,12 @@ func (s *session) Data(r io.Reader) error {
 			return rDataTempFail.err()
 		}
 	}
-	st.log().From(qid, maillog.From{Sender: st.mailEcho, Size: w.size, NRcpts: len(env.Rcpts), MsgID: w.msgID(),
-		Proto: st.proto(), Daemon: st.l.opts.Name, Relay: st.relay()})
+	msgID := w.msgID()
+	if msgID == "" {
+		msgID = env.MsgID
+	}
+	st.log().From(qid, maillog.From{Sender: st.mailEcho, Size: w.size, NRcpts: len(env.Rcpts), MsgID: msgID,
+		BodyType: env.BodyType, Proto: st.proto(), Daemon: st.l.opts.Name, Relay: st.relay()})
 	if env.Discard {
 		st.log().Logf(logInfo, "%s: discarded", qid)
 	}

@@ -38,6 +38,10 @@ type Envelope struct {
 	Size int64
 	// Received is when the transaction started.
 	Received time.Time
+	// MsgID is the Message-Id sendmail adds to a message that has none
+	// ("<YYYYMMDDhhmm.QID@$j>", from Received and ID), as the log line
+	// already names it; the queue adds this header.
+	MsgID string
 	// Discard marks a message the access map said to DISCARD: it is
 	// accepted and then dropped.
 	Discard bool
