@@ -34,6 +34,9 @@ type sharedMailbox struct {
 
 	stop chan struct{}
 	done chan struct{}
+	// closed is set (guarded by srv.mu) once the last reference is gone
+	// and closed when the file has been written back and closed.
+	closed chan struct{}
 }
 
 // acquire opens (or shares) the mailbox name of folders.
@@ -48,9 +51,20 @@ func (s *Server) acquire(ctx context.Context, f *mbox.Folders, name string) (*sh
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sm := s.shared[key]; sm != nil {
-		sm.refs++
-		return sm, nil
+	for {
+		sm := s.shared[key]
+		if sm == nil {
+			break
+		}
+		if sm.closed == nil {
+			sm.refs++
+			return sm, nil
+		}
+		// The last user is still writing it back; reopen after that.
+		closed := sm.closed
+		s.mu.Unlock()
+		<-closed
+		s.mu.Lock()
 	}
 	mb, err := f.Open(ctx, name)
 	if err != nil {
@@ -82,7 +96,7 @@ func (sm *sharedMailbox) release() {
 	sm.refs--
 	last := sm.refs == 0
 	if last {
-		delete(s.shared, sm.key)
+		sm.closed = make(chan struct{})
 	}
 	s.mu.Unlock()
 	if !last {
@@ -95,6 +109,10 @@ func (sm *sharedMailbox) release() {
 	sm.mu.Lock()
 	sm.mb.Close(context.Background())
 	sm.mu.Unlock()
+	s.mu.Lock()
+	delete(s.shared, sm.key)
+	close(sm.closed)
+	s.mu.Unlock()
 }
 
 // startWatch starts the goroutine that notices other processes' changes:
