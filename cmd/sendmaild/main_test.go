@@ -203,7 +203,7 @@ exec %[2]s -bd -C %[3]s -L %[4]s
 		t.Fatal("sendmaild did not exit after SIGTERM")
 	}
 	logs, _ := os.ReadFile(logPath)
-	for _, w := range []string{"sendmail[", "starting daemon (8.17.1.9): SMTP", "from=<a@hamap.local>, size=18, class=0, nrcpts=1, proto=SMTP, daemon=MTA, relay=[127.0.0.20]",
+	for _, w := range []string{"sendmail[", "starting daemon (8.17.1.9): SMTP", "from=<a@hamap.local>, size=18, class=0, nrcpts=1, msgid=<", "@mail.hamap.local>, proto=SMTP, daemon=MTA, relay=[127.0.0.20]",
 		"ruleset=check_rcpt, arg1=<friend@outside.example>, relay=[127.1.0.5], reject=550 5.7.1"} {
 		if !strings.Contains(string(logs), w) {
 			t.Errorf("log lacks %q:\n%s", w, logs)
