@@ -107,7 +107,8 @@ func trimCR(b []byte) []byte {
 
 // printer writes one entry as print_single_queue does.
 type printer struct {
-	w     *bytes.Buffer
+	w     *arenaWriter
+	arena *arenaWriter
 	o     *ListOptions
 	dir   string
 	dirfd int
@@ -117,8 +118,8 @@ type printer struct {
 }
 
 func (p *printer) entry(wk *work) {
-	if wk.out != "" {
-		p.w.WriteString(wk.out)
+	if wk.out != nil {
+		p.w.Write(wk.out)
 		return
 	}
 	w := p.w
@@ -296,6 +297,24 @@ func (p *printer) shouldQueue(pri int64) bool {
 		return false
 	}
 	return pri > p.o.QueueFactor/int64(p.la-p.o.QueueLA+1)
+}
+
+// arenaWriter appends to a byte slice.
+type arenaWriter struct{ b []byte }
+
+func (a *arenaWriter) Write(p []byte) (int, error) {
+	a.b = append(a.b, p...)
+	return len(p), nil
+}
+
+func (a *arenaWriter) WriteByte(c byte) error {
+	a.b = append(a.b, c)
+	return nil
+}
+
+func (a *arenaWriter) WriteString(s string) (int, error) {
+	a.b = append(a.b, s...)
+	return len(s), nil
 }
 
 // byteWriter is what the listing writes to (bufio.Writer, bytes.Buffer).

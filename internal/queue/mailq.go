@@ -69,7 +69,7 @@ type work struct {
 	tooyoung bool
 	hasHost  bool
 	host     string // reversed, lower-case domain of the first recipient
-	out      string // the rendered entry, when the file was read whole
+	out      []byte // the rendered entry, when the file was read whole
 }
 
 // List writes the listing `mailq` (sendmail -bp) prints for the queue in
@@ -132,20 +132,20 @@ func list(bw *bufio.Writer, dir string, o *ListOptions) (int, error) {
 	// Entries are rendered by a few workers a window at a time and
 	// written in order; memory stays at one window of output.
 	const window = 1024
-	outs := make([]bytes.Buffer, window)
+	outs := make([]arenaWriter, window)
 	dirfd := int(d.Fd())
 	for base := 0; base < len(works); base += window {
 		n := min(window, len(works)-base)
 		parallel(n, func(lo, hi int) {
 			p := printer{o: o, dir: dir, dirfd: dirfd, la: la, probe: -1}
 			for i := lo; i < hi; i++ {
-				outs[i].Reset()
+				outs[i].b = outs[i].b[:0]
 				p.w = &outs[i]
 				p.entry(&works[base+i])
 			}
 		})
 		for i := 0; i < n; i++ {
-			bw.Write(outs[i].Bytes())
+			bw.Write(outs[i].b)
 		}
 	}
 	return len(works), nil
@@ -170,7 +170,9 @@ func gather(bw *bufio.Writer, d *os.File, o *ListOptions, la int) ([]work, error
 	case 'f', 'm', 'n', 'r':
 		lazy = true
 	}
-	var works []work
+	// Names first, then one allocation for the records: growing a
+	// slice of records entry by entry copies them over and over.
+	var names []string
 	for {
 		ents, rerr := d.ReadDir(readBatch)
 		for _, e := range ents {
@@ -202,7 +204,7 @@ func gather(bw *bufio.Writer, d *os.File, o *ListOptions, la int) ([]work, error
 					continue
 				}
 			}
-			works = append(works, work{name: name})
+			names = append(names, name)
 		}
 		if rerr == io.EOF || len(ents) == 0 {
 			break
@@ -210,6 +212,10 @@ func gather(bw *bufio.Writer, d *os.File, o *ListOptions, la int) ([]work, error
 		if rerr != nil {
 			return nil, fmt.Errorf("gatherq: read %q: %w", o.Name, rerr)
 		}
+	}
+	works := make([]work, len(names))
+	for i, name := range names {
+		works[i].name = name
 	}
 	now := o.Now().Unix()
 	parallel(len(works), func(lo, hi int) {
@@ -299,12 +305,16 @@ func (p *printer) readWork(wk *work, now int64, buf []byte) {
 	if !whole || firstLower(p.o.SortOrder) == 'h' {
 		return
 	}
-	var b bytes.Buffer
-	b.Grow(256)
-	p.w = &b
-	padLeft(&b, wk.name[2:], 13)
+	// Entries are rendered one after the other into the worker's arena
+	// and keep slices of it: one allocation per few hundred entries.
+	if p.arena == nil || cap(p.arena.b)-len(p.arena.b) < 1024 {
+		p.arena = &arenaWriter{b: make([]byte, 0, 64<<10)}
+	}
+	start := len(p.arena.b)
+	p.w = p.arena
+	padLeft(p.w, wk.name[2:], 13)
 	p.render(wk, &mem)
-	wk.out = b.String()
+	wk.out = p.arena.b[start:len(p.arena.b):len(p.arena.b)]
 }
 
 func (p *printer) workFields(lr *lineReader, wk *work, now int64) {
@@ -384,15 +394,27 @@ func sortWork(works []work, order string) {
 	default:
 		return
 	}
-	slices.SortStableFunc(works, func(a, b work) int {
+	// A stable order by sorting indices with the index as the last key:
+	// moving the records around in a stable merge costs more than the
+	// whole listing.
+	idx := make([]int32, len(works))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int {
 		switch {
-		case less(&a, &b):
+		case less(&works[a], &works[b]):
 			return -1
-		case less(&b, &a):
+		case less(&works[b], &works[a]):
 			return 1
 		}
-		return 0
+		return int(a - b)
 	})
+	sorted := make([]work, len(works))
+	for i, j := range idx {
+		sorted[i] = works[j]
+	}
+	copy(works, sorted)
 }
 
 // sortByHost is sortq's host order: sort by host, lock and priority;
