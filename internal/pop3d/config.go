@@ -114,6 +114,10 @@ type Config struct {
 	// LoginTimeout and IdleTimeout end idle connections before and after
 	// login (180 s and 600 s, as measured on Dovecot, when zero).
 	LoginTimeout, IdleTimeout time.Duration
+
+	// penalty is shared by the listeners ServeConfig starts, as
+	// Dovecot's anvil is one per server.
+	penalty *penalties
 }
 
 // defaultLogoutFormat is pop3_logout_format's default.
@@ -145,6 +149,9 @@ func FromSettings(conf *doveconf.Config, local, remote netip.Addr) (Config, erro
 			DotlockChangeTimeout: s.MboxDotlockChangeTimeout,
 			NoDotlock:            !contains(s.MboxWriteLocks, "dotlock"),
 		},
+	}
+	if c.AuthFailureDelay == 0 {
+		c.AuthFailureDelay = -1 // auth_failure_delay = 0: none
 	}
 	c.DeletedFlag, _ = conf.Value(m, "pop3_deleted_flag")
 	for _, n := range s.LoginTrustedNetworks {

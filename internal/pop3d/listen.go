@@ -35,6 +35,7 @@ func ServeConfig(ctx context.Context, conf *doveconf.Config, log *maillog.Logger
 	}
 	base.Auth = AuthFromSettings(s)
 	base.Log = log
+	base.penalty = newPenalties()
 	type job struct {
 		ln  net.Listener
 		cfg Config

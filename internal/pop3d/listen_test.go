@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,4 +100,49 @@ service pop3-login {
 		t.Errorf("UIDL: %q", got)
 	}
 	c.cmd("QUIT")
+}
+
+// TestFromSettings maps a dovecot.conf onto Config, and refuses the
+// pop3_* values Dovecot's pop3 refuses.
+func TestFromSettings(t *testing.T) {
+	load := func(text string) (*doveconf.Config, string) {
+		p := filepath.Join(t.TempDir(), "dovecot.conf")
+		os.WriteFile(p, []byte(text), 0o644)
+		conf, err := doveconf.Load(p, doveconf.Options{Expand: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return conf, p
+	}
+	conf, _ := load(`protocols = pop3
+disable_plaintext_auth = no
+auth_failure_delay = 0
+login_greeting = hi.
+login_trusted_networks = 10.0.0.0/8 192.0.2.1
+protocol pop3 {
+  pop3_uidl_format = %v-%u
+  pop3_no_flag_updates = yes
+  pop3_lock_session = yes
+  pop3_deleted_flag = POP3Deleted
+}
+`)
+	c, err := FromSettings(conf, netip.Addr{}, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []any{c.AllowPlaintext, c.AuthFailureDelay, c.Greeting, len(c.TrustedNetworks), c.UIDLFormat,
+		c.NoFlagUpdates, c.LockSession, c.DeletedFlag, c.deleteKeyword()}
+	want := []any{true, time.Duration(-1), "hi.", 2, "%v-%u", true, true, "POP3Deleted", "POP3Deleted"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	for _, bad := range []string{
+		"pop3_delete_type = flag\n",
+		"pop3_uidl_format = %m\n",
+	} {
+		conf, _ := load(bad)
+		if _, err := FromSettings(conf, netip.Addr{}, netip.Addr{}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
 }

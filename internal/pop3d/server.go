@@ -32,7 +32,10 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	if cfg.ImplicitTLS && cfg.TLS == nil {
 		return errors.New("pop3d: implicit TLS without a certificate")
 	}
-	srv := &server{cfg: cfg, penalty: newPenalties(), conns: map[*session]struct{}{}}
+	srv := &server{cfg: cfg, penalty: cfg.penalty, conns: map[*session]struct{}{}}
+	if srv.penalty == nil {
+		srv.penalty = newPenalties()
+	}
 	srv.uidl, _ = parseUIDLFormat(cfg.uidlFormat())
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
