@@ -232,8 +232,8 @@ var knownDiff = map[string]string{
 	"12-empty-messages FETCH 1:* (UID BODY.PEEK[]<5.100000>)":                   mboxLastLF,
 	"12-empty-messages FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (from subject)])": mboxLastLF,
 	"11-8bit FETCH 1:* (UID ENVELOPE)":                                          "go-imap Q-encodes an 8-bit subject, Dovecot sends it as a literal",
-	"mime FETCH 1:* (UID ENVELOPE)": "go-imap formats the Date (Dovecot sends the header's text), chooses quoted over literal, " +
-		"puts spaces between addresses and drops group syntax",
+	"mime FETCH 1:* (UID ENVELOPE)": "go-imap formats the Date (Dovecot sends the header's text), chooses quoted over literal " +
+		"and puts spaces between addresses",
 	"mime FETCH 1:* (UID BODYSTRUCTURE)":           "go-imap sorts body parameters, Dovecot keeps their order",
 	"mime FETCH 1:* (UID BODY)":                    "go-imap sorts body parameters, Dovecot keeps their order",
 	"13-from-line-dates SEARCH SINCE 24-Nov-2026":  "a From_ date in 1969: Dovecot searches another date than the INTERNALDATE it shows",

@@ -139,12 +139,19 @@ func rawHeaderValue(h textproto.Header, key string) string {
 	return strings.TrimLeft(s, " \t")
 }
 
-// envelope builds the ENVELOPE of a header. The subject is passed raw
-// (Dovecot does not decode it); addresses and the date go through the
-// library's parser and writer.
+// envelope builds the ENVELOPE of a header. The subject and the
+// addresses are passed as written (Dovecot does not decode them); the
+// date and the message ids go through the library's parser.
 func envelope(h textproto.Header) *imap.Envelope {
-	env := imapserver.ExtractEnvelope(h)
+	env := imapserver.ExtractEnvelope(h) // the date and message ids
 	env.Subject = rawHeaderValue(h, "Subject")
+	for _, f := range []struct {
+		key string
+		dst *[]imap.Address
+	}{{"From", &env.From}, {"Sender", &env.Sender}, {"Reply-To", &env.ReplyTo},
+		{"To", &env.To}, {"Cc", &env.Cc}, {"Bcc", &env.Bcc}} {
+		*f.dst = parseAddresses(rawHeaderValue(h, f.key))
+	}
 	return env
 }
 
