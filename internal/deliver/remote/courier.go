@@ -28,6 +28,7 @@ import (
 	"net/netip"
 	"net/textproto"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -314,13 +315,27 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h Host, a netip.Add
 		return res, false
 	}
 	s := deliver.StatusFor(deliver.ExOK, "")
-	s.Stat = "Sent (" + resp.StatusText + ")"
+	// Sendmail's stat= leaves the enhanced code out of the reply text
+	// ("Sent (Ok: queued as X)") and puts it in dsn=.
+	text := resp.StatusText
+	if code, rest, ok := strings.Cut(text, " "); ok && enhanced.MatchString(code) && ext(cl, "ENHANCEDSTATUSCODES") {
+		text = rest
+		s.DSN = code
+	}
+	s.Stat = "Sent (" + text + ")"
 	r := base
 	r.Status = s
 	r.Reply = "250 " + resp.StatusText
 	setAll(r)
 	cl.Quit()
 	return res, false
+}
+
+var enhanced = regexp.MustCompile(`^[245]\.[0-9]{1,3}\.[0-9]{1,3}$`)
+
+func ext(cl *smtp.Client, name string) bool {
+	ok, _ := cl.Extension(name)
+	return ok
 }
 
 // connStatus is the deferral for a connection that failed or broke.

@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/netip"
@@ -109,6 +110,7 @@ func startSink(t *testing.T, ip string, port int, tlsCfg *tls.Config) (*sink, in
 	srv.EnableDSN = true
 	srv.MaxMessageBytes = 1 << 20
 	srv.TLSConfig = tlsCfg
+	srv.ErrorLog = log.New(io.Discard, "", 0)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return s, ln.Addr().(*net.TCPAddr).Port
@@ -182,7 +184,7 @@ func TestDeliver(t *testing.T) {
 		LocalNames: []string{"mail.hamap.local", "hamap.local"},
 		LocalAddrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}
 	sent := func(rcpt, relay string) outcome {
-		return outcome{rcpt, "Sent (2.0.0 Ok: queued as ABC123)", "2.0.0", relay, 0}
+		return outcome{rcpt, "Sent (Ok: queued as ABC123)", "2.0.0", relay, 0}
 	}
 	tests := []struct {
 		name  string
@@ -223,7 +225,7 @@ func TestDeliver(t *testing.T) {
 			c.SmartHost = "relay:[sh.test]"
 			c.Mailertable = func(d string) (string, bool) { return "esmtp:[127.0.0.23]", d == "mt.test" }
 		}, msg: newMsg("mt.test", "m@mt.test"),
-			want: []outcome{sent("m@mt.test", "[127.0.0.23]")}, sink: table, rcpts: []string{"m@mt.test"}},
+			want: []outcome{sent("m@mt.test", "[127.0.0.23] [127.0.0.23]")}, sink: table, rcpts: []string{"m@mt.test"}},
 		{name: "smart host is us", c: func(c *Courier) { c.SmartHost = "[127.0.0.1]" }, msg: newMsg("a.test", "x@a.test"),
 			want: []outcome{{"x@a.test", "Local configuration error", "5.3.5", "", 78}}},
 		{name: "starttls with a self-signed certificate", msg: newMsg("tls.a.test", "t@tls.a.test"),

@@ -131,7 +131,7 @@ func TestDeliverWithout8BitMIME(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	res := c.Deliver(ctx, msg)
-	if d := cmp.Diff([]outcome{{"r@raw.test", "Sent (2.0.0 Ok raw)", "2.0.0", "raw.test. [127.0.0.25]", 0}}, outcomes(res)); d != "" {
+	if d := cmp.Diff([]outcome{{"r@raw.test", "Sent (Ok raw)", "2.0.0", "raw.test. [127.0.0.25]", 0}}, outcomes(res)); d != "" {
 		t.Errorf("results (-want +got):\n%s", d)
 	}
 	raw.mu.Lock()
@@ -183,6 +183,25 @@ func TestDeliverWithout8BitMIME(t *testing.T) {
 	}
 	if d := cmp.Diff([]string{"quoted-printable", ""}, ctes); d != "" {
 		t.Errorf("encodings (-want +got):\n%s", d)
+	}
+}
+
+// TestSentWithoutEnhancedCodes: a server that does not offer
+// ENHANCEDSTATUSCODES keeps its whole reply in stat= (the anchor's sink:
+// "stat=Sent (2.0.0 Ok: queued as sink-1)").
+func TestSentWithoutEnhancedCodes(t *testing.T) {
+	dns := newDNS(t)
+	raw := &rawSink{}
+	port := startRawPort(t, "127.0.0.27", raw)
+	c := &Courier{Resolver: dns.resolver(), HeloName: "mail.hamap.local", Port: port, SmartHost: "[127.0.0.27]"}
+	res := c.Deliver(context.Background(), newMsg("outside.example", "friend@outside.example"))
+	if d := cmp.Diff([]outcome{{"friend@outside.example", "Sent (2.0.0 Ok raw)", "2.0.0", "[127.0.0.27] [127.0.0.27]", 0}}, outcomes(res)); d != "" {
+		t.Errorf("results (-want +got):\n%s", d)
+	}
+	raw.mu.Lock()
+	defer raw.mu.Unlock()
+	if d := cmp.Diff([]string{"EHLO mail.hamap.local", "MAIL FROM:<a@hamap.local>", "RCPT TO:<friend@outside.example>", "DATA", "QUIT"}, raw.cmds); d != "" {
+		t.Errorf("commands (-want +got):\n%s", d)
 	}
 }
 

@@ -28,11 +28,9 @@ type Host struct {
 	Addrs []netip.Addr
 }
 
-// Relay returns the log's relay= value: "mx.example. [192.0.2.1]".
+// relay returns the log's relay= value: "mx.example. [192.0.2.1]", and
+// for a bracketed host "[192.0.2.1] [192.0.2.1]", as sendmail logs both.
 func (h Host) relay(a netip.Addr) string {
-	if strings.HasPrefix(h.Name, "[") {
-		return h.Name
-	}
 	return h.Name + " [" + a.String() + "]"
 }
 
