@@ -25,7 +25,7 @@
 //   - the mailq listing (List), byte for byte what sendmail -bp prints;
 //   - the qf format itself (ReadEnvelope, Envelope.WriteTo) and the split
 //     of a message into the header kept in the qf and the body kept in
-//     the df (ReadHeader).
+//     the df (PrepareOptions.SplitHeader, or ReadHeader for a reader).
 //
 // What it does not do: SMTP, address rewriting, deciding which headers
 // to add (the SMTP server builds the Envelope), delivery, retry timing
@@ -51,17 +51,18 @@
 //	q, err := queue.Open("/var/spool/mqueue", queue.Options{})
 //	...
 //	id := q.NewID() // at MAIL, for the log lines of the transaction
-//	p, err := q.Prepare(ctx, id, queue.PrepareOptions{Limit: maxSize, CRLF: true})
+//	p, err := q.Prepare(ctx, id, queue.PrepareOptions{Limit: maxSize, CRLF: true, SplitHeader: true})
 //	if err != nil { ... 451 ... }
-//	br := bufio.NewReader(data) // the DATA stream, dots unstuffed
-//	hdr, rest, err := queue.ReadHeader(br)
-//	p.Write(rest)
-//	if _, err := io.Copy(p, br); err != nil {
+//	// Write the data as it arrives (dots unstuffed, CRLF as received):
+//	// the header is kept back, the body goes to the df.
+//	if _, err := io.Copy(p, data); err != nil {
 //		p.Abort() // ErrTooBig: 552 5.3.4
 //		...
 //	}
+//	hdr := p.Header()
 //	env := &queue.Envelope{
-//		Priority: queue.Priority(headerBytes+p.Size(), 0, 1),
+//		Priority: queue.Priority(p.Size(), 0, 1), // Size counts header and body
+
 //		Flags:    "s",
 //		Macros:   []queue.Macro{{Name: "r", Value: "ESMTP"}, {Name: "s", Value: helo}, {Name: "_", Value: "[" + ip + "]"}},
 //		Sender:   "<a@hamap.local>",

@@ -38,23 +38,35 @@ func ReadHeader(br *bufio.Reader) (hdr []Header, rest []byte, err error) {
 		if err != nil && err != io.EOF {
 			return nil, nil, err
 		}
-		text := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
-		switch {
-		case len(text) == 0 && len(line) > 0 && line[len(line)-1] == '\n':
-			return hdr, nil, nil
-		case len(hdr) > 0 && (text[0] == ' ' || text[0] == '\t'):
-			hdr[len(hdr)-1].Value += "\n" + string(text)
-		default:
-			name, value, ok := bytes.Cut(text, []byte(":"))
-			if !ok || !fieldName(name) {
-				return hdr, normalizeEOL(line), nil
-			}
-			hdr = append(hdr, Header{Name: string(name), Value: string(value)})
+		var isBody, end bool
+		hdr, isBody, end = headerLine(hdr, line)
+		if isBody {
+			return hdr, normalizeEOL(line), nil
 		}
-		if err == io.EOF {
+		if end || err == io.EOF {
 			return hdr, nil, nil
 		}
 	}
+}
+
+// headerLine takes one line of a message header (with its line end, if
+// any). It returns the fields so far, whether the line is not a header
+// field and so starts the body, and whether the header has ended (at an
+// empty line, which belongs to neither, or at the body).
+func headerLine(hdr []Header, line []byte) (_ []Header, isBody, end bool) {
+	text := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+	switch {
+	case len(text) == 0 && len(line) > 0 && line[len(line)-1] == '\n':
+		return hdr, false, true
+	case len(text) > 0 && len(hdr) > 0 && (text[0] == ' ' || text[0] == '\t'):
+		hdr[len(hdr)-1].Value += "\n" + string(text)
+		return hdr, false, false
+	}
+	name, value, ok := bytes.Cut(text, []byte(":"))
+	if !ok || !fieldName(name) {
+		return hdr, true, true
+	}
+	return append(hdr, Header{Name: string(name), Value: string(value)}), false, false
 }
 
 func readLine(br *bufio.Reader) ([]byte, error) {

@@ -3,6 +3,7 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -110,6 +111,12 @@ type Pending struct {
 	buf  []byte
 	err  error
 	done bool
+
+	// Header splitting (PrepareOptions.SplitHeader).
+	hdr     []Header
+	hdrDone bool
+	partial []byte
+	hdrSize int
 }
 
 // PrepareOptions tune one message's body. The zero value takes the body
@@ -121,6 +128,11 @@ type PrepareOptions struct {
 	// CRLF converts CRLF line ends to the LF sendmail keeps in df files,
 	// for callers that pass the SMTP data as received.
 	CRLF bool
+	// SplitHeader takes the whole message: the header fields are kept
+	// back (see Pending.Header) as sendmail's collect keeps them for the
+	// qf, and only the body reaches the df. Without it the caller writes
+	// the body only.
+	SplitHeader bool
 }
 
 // Prepare starts a message with queue id id (from NewID): it creates
@@ -172,13 +184,67 @@ func (p *Pending) Write(b []byte) (int, error) {
 	if p.opts.CRLF {
 		out = p.unCRLF(b)
 	}
-	if _, err := p.df.Write(out); err != nil {
-		p.err = fmt.Errorf("write %s: %w", p.df.Name(), err)
-		return 0, p.err
+	if p.opts.SplitHeader && !p.hdrDone {
+		var first []byte
+		first, out, p.err = p.splitHeader(out)
+		if p.err == nil && len(first) > 0 {
+			p.err = p.writeDF(first)
+		}
+		if p.err != nil {
+			return 0, p.err
+		}
+	}
+	if err := p.writeDF(out); err != nil {
+		return 0, err
 	}
 	p.size += int64(len(b))
 	return len(b), nil
 }
+
+func (p *Pending) writeDF(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if _, err := p.df.Write(b); err != nil {
+		p.err = fmt.Errorf("write %s: %w", p.df.Name(), err)
+		return p.err
+	}
+	return nil
+}
+
+// splitHeader consumes header lines from b. It returns the first body
+// line (a line that is not a header field, which ends the header) and
+// the rest of b once the header has ended.
+func (p *Pending) splitHeader(b []byte) (first, rest []byte, err error) {
+	for !p.hdrDone {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			p.partial = append(p.partial, b...)
+			p.hdrSize += len(b)
+			if p.hdrSize > maxHeader {
+				return nil, nil, ErrHeaderTooLong
+			}
+			return nil, nil, nil
+		}
+		line := append(p.partial, b[:i+1]...)
+		p.partial = nil
+		b = b[i+1:]
+		p.hdrSize += i + 1
+		if p.hdrSize > maxHeader {
+			return nil, nil, ErrHeaderTooLong
+		}
+		var isBody bool
+		p.hdr, isBody, p.hdrDone = headerLine(p.hdr, line)
+		if isBody {
+			return line, b, nil
+		}
+	}
+	return nil, b, nil
+}
+
+// Header returns the header fields kept back by SplitHeader, values as
+// in the qf (text after the colon, folds joined with "\n").
+func (p *Pending) Header() []Header { return p.hdr }
 
 // unCRLF drops the CR of every CRLF in b, holding a final CR back until
 // the next write shows what follows it.
@@ -218,9 +284,25 @@ func (p *Pending) Commit(env *Envelope) error {
 	}
 	if p.cr {
 		p.cr = false
-		if _, err := p.df.Write([]byte{'\r'}); err != nil {
+		tail := []byte{'\r'}
+		if p.opts.SplitHeader && !p.hdrDone {
+			p.partial = append(p.partial, tail...)
+			tail = nil
+		}
+		if err := p.writeDF(tail); err != nil {
 			p.cleanup()
-			return fmt.Errorf("write %s: %w", p.df.Name(), err)
+			return err
+		}
+	}
+	if p.opts.SplitHeader && !p.hdrDone && len(p.partial) > 0 {
+		// A last line without its newline.
+		var isBody bool
+		p.hdr, isBody, p.hdrDone = headerLine(p.hdr, p.partial)
+		if isBody {
+			if err := p.writeDF(p.partial); err != nil {
+				p.cleanup()
+				return err
+			}
 		}
 	}
 	if err := p.df.Sync(); err != nil {

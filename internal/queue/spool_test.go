@@ -486,3 +486,48 @@ func TestReadHeader(t *testing.T) {
 		})
 	}
 }
+
+// TestSplitHeader: with SplitHeader the message may arrive in any pieces
+// (here: one byte at a time and all at once); the header is kept back as
+// ReadHeader reads it and the df holds the body only.
+func TestSplitHeader(t *testing.T) {
+	cases := []struct {
+		name     string
+		in       string
+		want     []Header
+		wantBody string
+	}{
+		{"normal", "Subject: hi\r\nX-F: a\r\n\tb\r\n\r\nbody\r\n.x\r\n", []Header{{Name: "Subject", Value: " hi"}, {Name: "X-F", Value: " a\n\tb"}}, "body\n.x\n"},
+		{"no blank line", "Subject: hi\r\nnot a header\r\nmore\r\n", []Header{{Name: "Subject", Value: " hi"}}, "not a header\nmore\n"},
+		{"header only, no newline", "Subject: hi\r\nX: y", []Header{{Name: "Subject", Value: " hi"}, {Name: "X", Value: " y"}}, ""},
+		{"body only", "\r\nbody\r", nil, "body\r"},
+	}
+	for _, tc := range cases {
+		for _, chunk := range []int{1, 3, len(tc.in)} {
+			t.Run(fmt.Sprintf("%s/%d", tc.name, chunk), func(t *testing.T) {
+				dir := queueDir(t)
+				q := openTestQueue(t, dir, Options{})
+				p, err := q.Prepare(context.Background(), q.NewID(), PrepareOptions{CRLF: true, SplitHeader: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := 0; i < len(tc.in); i += chunk {
+					if _, err := p.Write([]byte(tc.in[i:min(i+chunk, len(tc.in))])); err != nil {
+						t.Fatal(err)
+					}
+				}
+				env := testEnvelope()
+				if err := p.Commit(env); err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(tc.want, p.Header(), cmpopts.IgnoreUnexported(Header{})); diff != "" {
+					t.Errorf("header (-want +got):\n%s", diff)
+				}
+				body, _ := os.ReadFile(filepath.Join(dir, "df"+p.ID()))
+				if diff := cmp.Diff(tc.wantBody, string(body)); diff != "" {
+					t.Errorf("df (-want +got):\n%s", diff)
+				}
+			})
+		}
+	}
+}
