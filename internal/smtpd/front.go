@@ -227,7 +227,11 @@ func (f *front) greet() {
 func (f *front) Read(p []byte) (int, error) {
 	for len(f.feed) == 0 {
 		if f.dataErr != nil {
-			return 0, f.dataErr
+			// The DATA reader gets the error once; go-smtp's next
+			// read sees the end of the connection.
+			err := f.dataErr
+			f.dataErr = io.EOF
+			return 0, err
 		}
 		if len(f.queue) > 0 {
 			next := f.queue[0]
