@@ -61,8 +61,7 @@
 //	}
 //	hdr := p.Header()
 //	env := &queue.Envelope{
-//		Priority: queue.Priority(p.Size(), 0, 1), // Size counts header and body
-
+//		Priority: queue.Priority(p.Size(), 0, 1), // Size: header and body, LF line ends
 //		Flags:    "s",
 //		Macros:   []queue.Macro{{Name: "r", Value: "ESMTP"}, {Name: "s", Value: helo}, {Name: "_", Value: "[" + ip + "]"}},
 //		Sender:   "<a@hamap.local>",

@@ -122,7 +122,7 @@ type Pending struct {
 // PrepareOptions tune one message's body. The zero value takes the body
 // as given, with no size limit.
 type PrepareOptions struct {
-	// Limit bounds the body in bytes as written (sendmail's
+	// Limit bounds the message size as Size counts it (sendmail's
 	// MaxMessageSize); 0 for none.
 	Limit int64
 	// CRLF converts CRLF line ends to the LF sendmail keeps in df files,
@@ -164,7 +164,9 @@ func (q *Queue) Prepare(ctx context.Context, id string, o PrepareOptions) (*Pend
 // ID returns the message's queue id.
 func (p *Pending) ID() string { return p.id }
 
-// Size returns the number of body bytes written so far.
+// Size returns the size of the message written so far as sendmail counts
+// it: header and body (or the body alone without SplitHeader), with LF
+// line ends.
 func (p *Pending) Size() int64 { return p.size }
 
 // Write appends body bytes. Past the size limit it returns ErrTooBig and
@@ -176,14 +178,16 @@ func (p *Pending) Write(b []byte) (int, error) {
 	if p.err != nil {
 		return 0, p.err
 	}
-	if p.opts.Limit > 0 && p.size+int64(len(b)) > p.opts.Limit {
-		p.err = ErrTooBig
-		return 0, p.err
-	}
 	out := b
 	if p.opts.CRLF {
 		out = p.unCRLF(b)
 	}
+	// Sizes count the message as sendmail does, with LF line ends.
+	if p.opts.Limit > 0 && p.size+int64(len(out)) > p.opts.Limit {
+		p.err = ErrTooBig
+		return 0, p.err
+	}
+	p.size += int64(len(out))
 	if p.opts.SplitHeader && !p.hdrDone {
 		var first []byte
 		first, out, p.err = p.splitHeader(out)
@@ -197,7 +201,6 @@ func (p *Pending) Write(b []byte) (int, error) {
 	if err := p.writeDF(out); err != nil {
 		return 0, err
 	}
-	p.size += int64(len(b))
 	return len(b), nil
 }
 
@@ -284,6 +287,7 @@ func (p *Pending) Commit(env *Envelope) error {
 	}
 	if p.cr {
 		p.cr = false
+		p.size++
 		tail := []byte{'\r'}
 		if p.opts.SplitHeader && !p.hdrDone {
 			p.partial = append(p.partial, tail...)

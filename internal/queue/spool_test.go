@@ -527,6 +527,9 @@ func TestSplitHeader(t *testing.T) {
 				if diff := cmp.Diff(tc.wantBody, string(body)); diff != "" {
 					t.Errorf("df (-want +got):\n%s", diff)
 				}
+				if want := int64(len(strings.ReplaceAll(tc.in, "\r\n", "\n"))); p.Size() != want {
+					t.Errorf("Size = %d, want %d", p.Size(), want)
+				}
 			})
 		}
 	}
