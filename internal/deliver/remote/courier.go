@@ -211,6 +211,9 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h Host, a netip.Add
 	if err != nil {
 		return all(msg, connStatus(base, h, err)), true
 	}
+	// A cancelled context ends the attempt: closing the connection
+	// unblocks whatever is waiting on it.
+	defer context.AfterFunc(ctx, func() { conn.Close() })()
 	var cfg *tls.Config
 	if c.TLS != nil {
 		cfg = c.TLS.Clone()
@@ -237,9 +240,11 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h Host, a netip.Add
 	base.TLS = op.tls
 	cl := smtp.NewClient(op.conn)
 	defer cl.Close()
-	cl.CommandTimeout = c.timeout(c.Timeouts.Misc, 2*time.Minute)
+	// Each command gets its own Timeout.* as in sendmail (go-smtp reads
+	// CommandTimeout at every command).
 	cl.SubmissionTimeout = c.timeout(c.Timeouts.DataFinal, time.Hour)
 	tr := "... while talking to " + strings.TrimSuffix(h.Name, ".") + ":\n"
+	cl.CommandTimeout = c.timeout(c.Timeouts.Helo, 5*time.Minute)
 	if err := cl.Hello(c.HeloName); err != nil {
 		return all(msg, replyStatus(base, "EHLO", err, false)), true
 	}
@@ -261,6 +266,7 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h Host, a netip.Add
 		}
 	}
 	mo := &smtp.MailOptions{Size: msg.Size, Return: msg.Ret, EnvelopeID: msg.EnvID}
+	cl.CommandTimeout = c.timeout(c.Timeouts.Mail, 10*time.Minute)
 	if err := cl.Mail(msg.From, mo); err != nil {
 		r := replyStatus(base, "MAIL", err, false)
 		out := all(msg, r)
@@ -269,6 +275,7 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h Host, a netip.Add
 		}
 		return out, false
 	}
+	cl.CommandTimeout = c.timeout(c.Timeouts.Rcpt, time.Hour)
 	res = make([]Result, len(msg.Rcpts))
 	var ok []int
 	for i, rc := range msg.Rcpts {
@@ -295,6 +302,7 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h Host, a netip.Add
 			res[i].Rcpt = msg.Rcpts[i].Addr
 		}
 	}
+	cl.CommandTimeout = c.timeout(c.Timeouts.DataInit, 5*time.Minute)
 	w, err := cl.Data()
 	if err != nil {
 		r := replyStatus(base, "DATA", err, false)
@@ -302,6 +310,8 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h Host, a netip.Add
 		setAll(r)
 		return res, false
 	}
+	// go-smtp puts no deadline on the body: Timeout.datablock bounds it.
+	op.conn.SetDeadline(time.Now().Add(c.timeout(c.Timeouts.DataBlock, time.Hour)))
 	if _, err := io.Copy(w, src); err != nil {
 		w.Close()
 		setAll(connStatus(base, h, err))
@@ -327,6 +337,7 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h Host, a netip.Add
 	r.Status = s
 	r.Reply = "250 " + resp.StatusText
 	setAll(r)
+	cl.CommandTimeout = c.timeout(c.Timeouts.Quit, 2*time.Minute)
 	cl.Quit()
 	return res, false
 }
