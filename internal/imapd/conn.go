@@ -66,6 +66,10 @@ type rewriteConn struct {
 	commands   map[string]string // tag -> command, pre-login
 	sawLogout  bool
 	afterLogin bool
+
+	corked bool
+	cbuf   []byte
+	werr   error
 }
 
 func newRewriteConn(c net.Conn, st *connState) *rewriteConn {
@@ -103,6 +107,20 @@ func (c *rewriteConn) Read(p []byte) (int, error) {
 func (c *rewriteConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	if c.stopped {
+		if c.corked {
+			err := c.werr
+			if err == nil {
+				c.cbuf = append(c.cbuf, p...)
+				if len(c.cbuf) >= corkMax {
+					err = c.flushLocked()
+				}
+			}
+			c.mu.Unlock()
+			if err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
 		c.mu.Unlock()
 		n, err := c.Conn.Write(p)
 		c.out.Add(int64(n))
@@ -132,6 +150,40 @@ func (c *rewriteConn) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// corkMax bounds what a corked connection holds before writing.
+const corkMax = 64 * 1024
+
+// cork collects the responses of one command (go-imap flushes after
+// every line, one write per FETCH response) and uncork writes them, as
+// Dovecot corks its output stream while a command runs.
+func (c *rewriteConn) cork() {
+	c.mu.Lock()
+	c.corked = c.stopped
+	c.mu.Unlock()
+}
+
+func (c *rewriteConn) uncork() {
+	c.mu.Lock()
+	c.corked = false
+	c.flushLocked()
+	c.mu.Unlock()
+}
+
+func (c *rewriteConn) flushLocked() error {
+	if len(c.cbuf) == 0 || c.werr != nil {
+		c.cbuf = c.cbuf[:0]
+		return c.werr
+	}
+	n, err := c.Conn.Write(c.cbuf)
+	c.out.Add(int64(n))
+	c.cbuf = c.cbuf[:0]
+	if cap(c.cbuf) > 4*corkMax {
+		c.cbuf = nil
+	}
+	c.werr = err
+	return err
 }
 
 // loggedIn ends the rewriting after the tagged reply of the login,

@@ -140,6 +140,8 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	if v == nil {
 		return errNoSel
 	}
+	s.st.conn.cork()
+	defer s.st.conn.uncork()
 	sm := v.sm
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
@@ -289,6 +291,8 @@ func (s *Session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	if v.readOnly {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Mailbox is read-only."}
 	}
+	s.st.conn.cork()
+	defer s.st.conn.uncork()
 	sm := v.sm
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
