@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -84,6 +85,22 @@ func serveCtx(ctx context.Context, path string, stderr io.Writer, ready func([]n
 	// POP3 opens its own pop3-login listeners (internal/pop3d).
 	pop3Done := make(chan error, 1)
 	go func() { pop3Done <- pop3d.ServeConfig(ctx, cfg, icfg.Log) }()
+	// SIGHUP reopens log_path (after logrotate), as Dovecot does.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if icfg.Log != nil {
+					icfg.Log.Reopen()
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	if ready != nil {
 		addrs := make([]net.Addr, len(lns))
 		for i, ln := range lns {
