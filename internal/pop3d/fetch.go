@@ -6,7 +6,15 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"sync"
 )
+
+// bufPool holds the read buffers of writeMessage, which would otherwise
+// allocate (and clear) 32 KB per message sent.
+var bufPool = sync.Pool{New: func() any {
+	b := make([]byte, 32*1024)
+	return &b
+}}
 
 // writeMessage copies a message from r to w the way Dovecot's pop3
 // fetch_callback does (src/pop3/pop3-commands.c): a CR is added before
@@ -21,8 +29,10 @@ import (
 // Only line starts and line ends matter, so it works a line at a time,
 // finding LFs with bytes.IndexByte.
 func writeMessage(w *bufio.Writer, r io.Reader, lines int64) (int64, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
 	var (
-		buf    [32 * 1024]byte
 		prev   byte // the last input byte of the previous chunk
 		start  = true
 		inBody bool
@@ -34,8 +44,13 @@ func writeMessage(w *bufio.Writer, r io.Reader, lines int64) (int64, error) {
 		k, _ := w.Write(b)
 		n += int64(k)
 	}
+	writeByte := func(c byte) {
+		if w.WriteByte(c) == nil {
+			n++
+		}
+	}
 	for {
-		m, rerr := r.Read(buf[:])
+		m, rerr := r.Read(buf)
 		chunk := buf[:m]
 		lineStart := start || prev == '\n'
 		for p := 0; p < len(chunk); {
@@ -45,7 +60,7 @@ func writeMessage(w *bufio.Writer, r io.Reader, lines int64) (int64, error) {
 					inBody = true
 				}
 				if c == '.' && !(start && p == 0) {
-					write([]byte{'.'})
+					writeByte('.')
 				}
 			}
 			k := bytes.IndexByte(chunk[p:], '\n')
@@ -63,9 +78,9 @@ func writeMessage(w *bufio.Writer, r io.Reader, lines int64) (int64, error) {
 			}
 			write(chunk[p:k])
 			if !cr {
-				write([]byte{'\r'})
+				writeByte('\r')
 			}
-			write([]byte{'\n'})
+			writeByte('\n')
 			if top && inBody {
 				if left--; left == 0 {
 					return n, nil
@@ -85,7 +100,8 @@ func writeMessage(w *bufio.Writer, r io.Reader, lines int64) (int64, error) {
 		}
 	}
 	if start || prev != '\n' {
-		write([]byte("\r\n"))
+		writeByte('\r')
+		writeByte('\n')
 	}
 	return n, nil
 }
