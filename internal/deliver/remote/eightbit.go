@@ -22,30 +22,30 @@ func To7Bit(r io.Reader) (io.Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read message: %w", err)
 	}
-	hdr, body := splitHeader(msg)
+	hdr, sep, body := splitHeader(msg)
 	if headerValue(hdr, "MIME-Version") == "" {
 		return bytes.NewReader(msg), nil
 	}
 	var out bytes.Buffer
-	convertPart(&out, hdr, body)
+	convertPart(&out, hdr, sep, body)
 	return &out, nil
 }
 
-// splitHeader splits at the first empty line; hdr keeps its final line
-// end and body starts after the empty line.
-func splitHeader(b []byte) (hdr, body []byte) {
+// splitHeader splits at the first empty line: hdr keeps its final line
+// end, sep is the empty line ("" when there is none) and body follows.
+func splitHeader(b []byte) (hdr, sep, body []byte) {
 	for i := 0; i < len(b); {
 		j := bytes.IndexByte(b[i:], '\n')
 		if j < 0 {
-			return b, nil
+			return b, nil, nil
 		}
 		line := b[i : i+j+1]
 		if len(bytes.TrimRight(line, "\r\n")) == 0 {
-			return b[:i], b[i+j+1:]
+			return b[:i], line, b[i+j+1:]
 		}
 		i += j + 1
 	}
-	return b, nil
+	return b, nil, nil
 }
 
 // headerValue returns the unfolded value of the first field name.
@@ -74,7 +74,7 @@ func has8bit(b []byte) bool {
 	return false
 }
 
-func convertPart(out *bytes.Buffer, hdr, body []byte) {
+func convertPart(out *bytes.Buffer, hdr, sep, body []byte) {
 	crlf := bytes.Contains(hdr, []byte("\r\n"))
 	nl := "\n"
 	if crlf {
@@ -83,7 +83,7 @@ func convertPart(out *bytes.Buffer, hdr, body []byte) {
 	mt, params, _ := mime.ParseMediaType(headerValue(hdr, "Content-Type"))
 	if strings.HasPrefix(mt, "multipart/") && params["boundary"] != "" {
 		out.Write(hdr)
-		out.WriteString(nl)
+		out.Write(sep)
 		delim := []byte("--" + params["boundary"])
 		parts := bytes.Split(body, delim)
 		out.Write(parts[0])
@@ -108,8 +108,8 @@ func convertPart(out *bytes.Buffer, hdr, body []byte) {
 			} else if bytes.HasSuffix(part, []byte("\n")) {
 				part, tail = part[:len(part)-1], []byte("\n")
 			}
-			ph, pb := splitHeader(part)
-			convertPart(out, ph, pb)
+			ph, ps, pb := splitHeader(part)
+			convertPart(out, ph, ps, pb)
 			out.Write(tail)
 		}
 		return
@@ -117,7 +117,7 @@ func convertPart(out *bytes.Buffer, hdr, body []byte) {
 	cte := strings.ToLower(headerValue(hdr, "Content-Transfer-Encoding"))
 	if (cte != "" && cte != "8bit" && cte != "7bit") || !has8bit(body) {
 		out.Write(hdr)
-		out.WriteString(nl)
+		out.Write(sep)
 		out.Write(body)
 		return
 	}
