@@ -5,6 +5,7 @@ package imapd
 import (
 	"context"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -177,6 +178,12 @@ func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 			}
 		}
 	}
+	lsub := isLSUB(w)
+	// With LIST-EXTENDED options Dovecot adds child information only
+	// when RETURN (CHILDREN) asks for it (RFC 5258 §4).
+	extended := options.SelectSubscribed && !lsub || options.SelectSpecialUse || options.SelectRecursiveMatch ||
+		options.ReturnSubscribed || options.ReturnChildren || options.ReturnStatus != nil || options.ReturnSpecialUse
+	children := !extended || options.ReturnChildren
 	for _, n := range names {
 		match := false
 		for _, p := range patterns {
@@ -196,27 +203,40 @@ func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		}
 		in, ok := infoOf[n]
 		d := &imap.ListData{Delim: '/', Mailbox: n}
+		if lsub {
+			// LSUB shows \Noselect and special-use only.
+			if !ok || in.NoSelect {
+				d.Attrs = append(d.Attrs, imap.MailboxAttrNoSelect)
+			}
+			d.Attrs = append(d.Attrs, special[n]...)
+			if err := w.WriteList(d); err != nil {
+				return err
+			}
+			continue
+		}
+		if (options.ReturnSubscribed || options.SelectSubscribed) && subscribed[n] {
+			d.Attrs = append(d.Attrs, imap.MailboxAttrSubscribed)
+		}
 		switch {
 		case !ok:
 			d.Attrs = append(d.Attrs, imap.MailboxAttrNonExistent)
 		case in.NoSelect:
 			d.Attrs = append(d.Attrs, imap.MailboxAttrNoSelect)
-			if in.HasChildren {
+			if children && in.HasChildren {
 				d.Attrs = append(d.Attrs, imap.MailboxAttrHasChildren)
-			} else {
+			} else if children {
 				d.Attrs = append(d.Attrs, imap.MailboxAttrHasNoChildren)
 			}
-		default:
-			if n == "INBOX" || in.NoInferiors {
+		case n == "INBOX":
+			if children {
 				d.Attrs = append(d.Attrs, imap.MailboxAttrHasNoChildren)
 			}
+		case in.NoInferiors:
+			// An mbox file cannot have children: Dovecot says
+			// \NoInferiors (lifecycle/04-create-copy), in its spelling.
+			d.Attrs = append(d.Attrs, imap.MailboxAttr(`\NoInferiors`))
 		}
-		if (options.ReturnSubscribed || options.SelectSubscribed) && subscribed[n] {
-			d.Attrs = append(d.Attrs, imap.MailboxAttrSubscribed)
-		}
-		if options.ReturnSpecialUse || options.SelectSpecialUse || len(patterns) > 0 {
-			d.Attrs = append(d.Attrs, special[n]...)
-		}
+		d.Attrs = append(d.Attrs, special[n]...)
 		if options.ReturnStatus != nil && ok && !in.NoSelect {
 			if sm, err := s.srv.acquire(s.ctx(), s.folders, n); err == nil {
 				sm.mu.Lock()
@@ -230,6 +250,13 @@ func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		}
 	}
 	return nil
+}
+
+// isLSUB tells LSUB from LIST (SUBSCRIBED), which reach List with the same
+// options; go-imap v2.0.0-beta.8 (the pinned version) marks its writer.
+func isLSUB(w *imapserver.ListWriter) bool {
+	f := reflect.ValueOf(w).Elem().FieldByName("lsub")
+	return f.IsValid() && f.Kind() == reflect.Bool && f.Bool()
 }
 
 func allEmpty(patterns []string) bool {

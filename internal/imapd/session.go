@@ -237,9 +237,19 @@ func (s *Session) Rename(from, to string, _ *imap.RenameOptions) error {
 	return mailboxError(from, s.folders.Rename(from, to))
 }
 
-// Subscribe implements imapserver.Session.
+// Subscribe implements imapserver.Session. Like Dovecot it refuses a
+// mailbox that does not exist.
 func (s *Session) Subscribe(name string) error {
-	return mailboxError(name, s.folders.Subscribe(canonName(name), true))
+	name = canonName(name)
+	p, err := s.folders.Path(name)
+	if err != nil {
+		return mailboxError(name, err)
+	}
+	if _, err := os.Stat(p); err != nil && name != "INBOX" {
+		// Dovecot gives no response code here.
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Mailbox doesn't exist: " + name}
+	}
+	return mailboxError(name, s.folders.Subscribe(name, true))
 }
 
 // Unsubscribe implements imapserver.Session.
