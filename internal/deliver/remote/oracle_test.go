@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,12 +57,20 @@ func TestStatAgainstSendmail(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("sendmail.mc", fmt.Sprintf(oracleMC, port))
-	cfText, err := exec.Command(m4, filepath.Join(dir, "sendmail.mc")).Output()
-	if err != nil {
-		t.Fatalf("m4: %v", err)
+	for name, mc := range map[string]string{
+		"sendmail": fmt.Sprintf(oracleMC, port),
+		// A smart host with nothing listening: connection refused.
+		"down": strings.Replace(fmt.Sprintf(oracleMC, port), "127.0.0.13", "127.0.0.16", 1),
+	} {
+		write(name+".mc", mc)
+		cfText, err := exec.Command(m4, filepath.Join(dir, name+".mc")).Output()
+		if err != nil {
+			t.Fatalf("m4: %v", err)
+		}
+		write(name+".cf", string(cfText))
 	}
-	write("sendmail.cf", string(cfText))
+	logSock := filepath.Join(dir, "log.sock")
+	syslogLines := collectSyslog(t, logSock)
 	write("hosts", "127.0.0.1 mail.hamap.local mail localhost\n127.0.0.14 sender.example\n127.0.0.15 outside.example\n")
 	write("resolv.conf", "nameserver 127.0.0.1\n")
 	write("aliases", "postmaster: root\n")
@@ -76,11 +85,19 @@ func TestStatAgainstSendmail(t *testing.T) {
 for f in resolv.conf hosts; do mount --bind %[1]s/$f /etc/$f; done
 mount --bind %[1]s/root /root
 hostname mail.hamap.local
+mkdir %[1]s/realdev
+mount --bind /dev %[1]s/realdev
+mount -t tmpfs tmpfs /dev
+for f in null zero random urandom full tty; do touch /dev/$f; mount --bind %[1]s/realdev/$f /dev/$f; done
+touch /dev/log
+mount --bind %[1]s/log.sock /dev/log
+D="%[2]s -C %[1]s/down.cf -O QueueDirectory=%[1]s/mqueue -O AliasFile=%[1]s/aliases -O DontBlameSendmail=TrustStickyBit,GroupWritableDirPathSafe -O QueueLA=10000 -O RefuseLA=10000"
 S="%[2]s -C %[1]s/sendmail.cf -O QueueDirectory=%[1]s/mqueue -O AliasFile=%[1]s/aliases -O DontBlameSendmail=TrustStickyBit,GroupWritableDirPathSafe -O QueueLA=10000 -O RefuseLA=10000"
 $S -bi >/dev/null
 $S -v -odi -f sender@sender.example %[3]s < %[1]s/msg || true
+$D -odi -f sender@sender.example later@outside.example < %[1]s/msg || true
 `, dir, sendmail, strings.Join(rcpts, " "))
-	cmd := exec.Command("unshare", "-m", "-u", "sh", "-c", script)
+	cmd := exec.Command("unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c", script)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -117,6 +134,78 @@ $S -v -odi -f sender@sender.example %[3]s < %[1]s/msg || true
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("stat texts (-sendmail +courier):\n%s\nsendmail -v:\n%s", d, out)
+	}
+
+	// The log's relay=, dsn= and stat= fields of every to= line, the
+	// refused smart host's included.
+	deadline := time.Now().Add(5 * time.Second)
+	wantLog := map[string]string{}
+	for len(wantLog) < 4 && time.Now().Before(deadline) {
+		for _, l := range syslogLines() {
+			if m := logTo.FindStringSubmatch(l); m != nil && m[1] != "sender@sender.example" {
+				wantLog[m[1]] = m[2]
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	gotLog := map[string]string{}
+	for _, r := range c.Deliver(ctx, newMsg("outside.example", rcpts...)) {
+		gotLog[r.Rcpt] = logFields(r)
+	}
+	down := *c
+	down.SmartHost = "relay:[127.0.0.16]"
+	for _, r := range down.Deliver(ctx, newMsg("outside.example", "later@outside.example")) {
+		gotLog[r.Rcpt] = logFields(r)
+	}
+	if d := cmp.Diff(wantLog, gotLog); d != "" {
+		t.Errorf("log fields (-sendmail +courier):\n%s\nsyslog:\n%s", d, strings.Join(syslogLines(), "\n"))
+	}
+}
+
+// logTo picks a to= line's recipient and its fields from relay= on.
+var logTo = regexp.MustCompile(`: to=<?([^,>]+)>?, .*?mailer=relay, pri=\d+, (.*)$`)
+
+// logFields is what the queue runner will log for r, from relay= on:
+// sendmail adds the far reply as reply= when the recipient was not sent.
+func logFields(r Result) string {
+	s := ""
+	if r.Relay != "" {
+		s = "relay=" + r.Relay + ", "
+	}
+	s += "dsn=" + r.DSN + ", "
+	if !r.Sent() && r.Reply != "" {
+		s += "reply=" + r.Reply + ", "
+	}
+	return s + "stat=" + r.Stat
+}
+
+// collectSyslog reads the datagrams sendmail's syslog(3) sends to a
+// private /dev/log.
+func collectSyslog(t *testing.T, path string) func() []string {
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o666)
+	t.Cleanup(func() { conn.Close() })
+	var mu sync.Mutex
+	var lines []string
+	go func() {
+		buf := make([]byte, 8192)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			lines = append(lines, string(buf[:n]))
+			mu.Unlock()
+		}
+	}()
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), lines...)
 	}
 }
 
