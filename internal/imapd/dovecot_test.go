@@ -354,7 +354,7 @@ func copyTree(t *testing.T, root string) string {
 }
 
 var (
-	mailboxNameRE = regexp.MustCompile(`"/" "([^"]*)"$`)
+	mailboxNameRE = regexp.MustCompile(`"/" "([^"]*)"( |$)`)
 	copyUIDRE     = regexp.MustCompile(`COPYUID \d+`)
 	markedRE      = regexp.MustCompile(` \\(Un)?Marked`)
 )
@@ -369,6 +369,7 @@ func TestDifferentialList(t *testing.T) {
 		"CREATE Sent", "CREATE work/projects", "CREATE work/old/", "SUBSCRIBE Sent", "SUBSCRIBE work/projects",
 		"SUBSCRIBE gone", `LIST "" "*"`, `LIST "" "%"`, `LIST "" "work/%"`, `LSUB "" "*"`,
 		`LIST (SUBSCRIBED) "" "*"`, `LIST "" "*" RETURN (SUBSCRIBED)`,
+		`LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"`, `LIST "" "*" RETURN (CHILDREN)`,
 		"STATUS INBOX (MESSAGES UIDNEXT UNSEEN SIZE)", "STATUS Sent (MESSAGES UIDNEXT UNSEEN)",
 		"COPY 1:2 Sent", "STATUS Sent (MESSAGES UIDNEXT UNSEEN)", "RENAME work/projects work/done",
 		`LIST "" "work/*"`, "DELETE work/done", "DELETE work", "DELETE Nope", `LIST "" "*"`,
@@ -388,7 +389,7 @@ func TestDifferentialList(t *testing.T) {
 func listNorm(lines []string) []string {
 	out := make([]string, len(lines))
 	for i, l := range lines {
-		l = mailboxNameRE.ReplaceAllString(l, `"/" $1`)
+		l = mailboxNameRE.ReplaceAllString(l, `"/" $1$2`)
 		// A new mailbox's UIDVALIDITY is the clock.
 		l = copyUIDRE.ReplaceAllString(l, "COPYUID V")
 		// Not implemented: Dovecot's \Marked/\UnMarked (new mail since

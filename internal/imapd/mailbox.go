@@ -195,7 +195,12 @@ func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		if !match {
 			continue
 		}
-		if options.SelectSubscribed && !subscribed[n] {
+		var childInfo *imap.ListDataChildInfo
+		if options.SelectRecursiveMatch && hasSubscribedChild(n, subscribed) {
+			// RFC 5258 §3.5: a parent of a subscribed mailbox.
+			childInfo = &imap.ListDataChildInfo{Subscribed: true}
+		}
+		if options.SelectSubscribed && !subscribed[n] && childInfo == nil {
 			continue
 		}
 		if options.SelectSpecialUse && len(special[n]) == 0 {
@@ -237,6 +242,7 @@ func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 			d.Attrs = append(d.Attrs, imap.MailboxAttr(`\NoInferiors`))
 		}
 		d.Attrs = append(d.Attrs, special[n]...)
+		d.ChildInfo = childInfo
 		if options.ReturnStatus != nil && ok && !in.NoSelect {
 			if sm, err := s.srv.acquire(s.ctx(), s.folders, n); err == nil {
 				sm.mu.Lock()
@@ -250,6 +256,15 @@ func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		}
 	}
 	return nil
+}
+
+func hasSubscribedChild(n string, subscribed map[string]bool) bool {
+	for s := range subscribed {
+		if strings.HasPrefix(s, n+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // isLSUB tells LSUB from LIST (SUBSCRIBED), which reach List with the same
