@@ -53,10 +53,26 @@ func report(kind Kind, rcpt, tag, envid string, hdrs bool, reply string) *Report
 // oracle_test.go's run and compares them byte for byte (dates, queue ids
 // and the boundary's time masked the same way).
 func TestGolden(t *testing.T) {
-	tests := []struct {
-		name string
-		r    *Report
-	}{
+	for _, tc := range goldenCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := os.ReadFile(filepath.Join("testdata", "real-"+tc.name+".eml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			compare(t, want, tc.r)
+		})
+	}
+}
+
+type goldenCase struct {
+	name string
+	r    *Report
+}
+
+// goldenCases are the reports of the three messages oracle_test.go has
+// the real sendmail notify about.
+func goldenCases() []goldenCase {
+	return []goldenCase{
 		{"bounce", report(Failure, "bad@outside.example", "bounce", "envid-bounce", false,
 			"550 5.1.1 <bad@outside.example>: Recipient address rejected: User unknown")},
 		{"bounce-hdrs", report(Failure, "bad2@outside.example", "hdrs", "", true,
@@ -64,22 +80,20 @@ func TestGolden(t *testing.T) {
 		{"warning", report(Delay, "slow@outside.example", "warn", "", false,
 			"451 4.3.0 <slow@outside.example>: Temporary lookup failure")},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			want, err := os.ReadFile(filepath.Join("testdata", "real-"+tc.name+".eml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			want = bytes.ReplaceAll(want, []byte("\r\n"), []byte("\n"))
-			var got bytes.Buffer
-			if err := tc.r.Write(&got); err != nil {
-				t.Fatal(err)
-			}
-			g := strings.ReplaceAll(got.String(), tc.r.Boundary(), "QUEUEID0000000.1000000000/mail.hamap.local")
-			if d := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(g, "\n")); d != "" {
-				t.Errorf("notification differs from the real sendmail's (-want +got):\n%s", d)
-			}
-		})
+}
+
+// compare checks that r writes want (the real sendmail's notification,
+// masked, CRLF or LF) line for line.
+func compare(t *testing.T, want []byte, r *Report) {
+	t.Helper()
+	want = bytes.ReplaceAll(want, []byte("\r\n"), []byte("\n"))
+	var got bytes.Buffer
+	if err := r.Write(&got); err != nil {
+		t.Fatal(err)
+	}
+	g := strings.ReplaceAll(got.String(), r.Boundary(), "QUEUEID0000000.1000000000/mail.hamap.local")
+	if d := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(g, "\n")); d != "" {
+		t.Errorf("notification differs from the real sendmail's (-want +got):\n%s", d)
 	}
 }
 
