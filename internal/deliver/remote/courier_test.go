@@ -18,11 +18,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
+
+	"mailsuite/internal/dsn"
 )
 
 // sinkMsg is one transaction a sink accepted.
@@ -264,6 +267,31 @@ func TestDeliver(t *testing.T) {
 			}
 			if tc.sink == tlsSink && !msgs[0].TLS {
 				t.Error("the message did not go over TLS")
+			}
+		})
+	}
+}
+
+func TestNotification(t *testing.T) {
+	last := time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)
+	bad := Result{Rcpt: "bad@a.test", RemoteMTA: "mx1.a.test.", Reply: "550 5.1.1 <bad@a.test>: User unknown"}
+	bad.Status = replyStatus(bad, "RCPT", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<bad@a.test>: User unknown"}, true).Status
+	refused := connStatus(Result{Rcpt: "x@down.test", RemoteMTA: "mx9.down.test."}, Host{Name: "mx9.down.test."}, syscall.ECONNREFUSED)
+	refused.Rcpt = "x@down.test"
+	tests := []struct {
+		name string
+		r    Result
+		want dsn.Recipient
+	}{
+		{"550", bad, dsn.Recipient{Addr: "bad@a.test", Action: "failed", Status: "5.1.1", RemoteMTA: "mx1.a.test",
+			Diagnostic: "550 5.1.1 <bad@a.test>: User unknown", LastAttempt: last}},
+		{"refused", refused, dsn.Recipient{Addr: "x@down.test", Action: "delayed", Status: "4.4.1", RemoteMTA: "mx9.down.test",
+			Reason: "Deferred: Connection refused by mx9.down.test.", LastAttempt: last}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if d := cmp.Diff(tc.want, tc.r.Notification("", last)); d != "" {
+				t.Errorf("Notification (-want +got):\n%s", d)
 			}
 		})
 	}
