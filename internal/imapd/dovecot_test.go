@@ -152,6 +152,20 @@ var diffFetch = []string{
 	"SEARCH NOT FROM alice",
 	"UID SEARCH 2:*",
 	"SEARCH 1,3:*",
+	"SEARCH SENTSINCE 24-Nov-2026",
+	"SEARCH SENTBEFORE 24-Nov-2026",
+	"SEARCH ON 24-Nov-2026",
+	"SEARCH SENTON 23-Nov-2026",
+	`SEARCH HEADER Message-ID ""`,
+	"SEARCH SUBJECT \"and pears\"",
+	"SEARCH CHARSET UTF-8 SUBJECT {6+}\r\nÄpfel",
+	"SEARCH BODY pfel",
+	"SEARCH TEXT AAECAwQF",
+	"SEARCH CC juergen",
+	"SEARCH BCC nobody",
+	"SEARCH UNDELETED UNFLAGGED",
+	"SEARCH OR SEEN NOT NEW",
+	"SEARCH UID 1:2 NOT UID 2",
 }
 
 // The mutating part: flags and expunge, then a fresh look by the other

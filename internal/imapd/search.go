@@ -85,6 +85,8 @@ type matcher struct {
 	clientMax uint32
 	buf       []byte
 	hdr       *textproto.Header
+	body      *string
+	htext     *string
 }
 
 func (ms *matcher) bytes() []byte {
@@ -98,6 +100,22 @@ func (ms *matcher) bytes() []byte {
 		}
 	}
 	return ms.buf
+}
+
+func (ms *matcher) bodyText() string {
+	if ms.body == nil {
+		s := string(searchBody(splitEntity(ms.bytes()), false))
+		ms.body = &s
+	}
+	return *ms.body
+}
+
+func (ms *matcher) headerText() string {
+	if ms.htext == nil {
+		s := searchHeader(splitEntity(ms.bytes()).hdr)
+		ms.htext = &s
+	}
+	return *ms.htext
 }
 
 func (ms *matcher) header() textproto.Header {
@@ -144,9 +162,10 @@ func (ms *matcher) match(c *imap.SearchCriteria) bool {
 	}
 	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
 		env := envelope(ms.header())
+		// No (valid) Date: Dovecot compares as if sent at the epoch.
 		sent := env.Date
 		if sent.IsZero() {
-			sent = m.InternalDate
+			sent = time.Unix(0, 0)
 		}
 		if !c.SentSince.IsZero() && day(sent).Before(day(c.SentSince)) {
 			return false
@@ -176,7 +195,7 @@ func (ms *matcher) match(c *imap.SearchCriteria) bool {
 		fields := h.FieldsByKey(hf.Key)
 		found := false
 		for fields.Next() {
-			if hf.Value == "" || containsFoldStr(fields.Value(), hf.Value) {
+			if hf.Value == "" || containsFoldStr(decodedHeader(fields.Value()), hf.Value) {
 				found = true
 				break
 			}
@@ -186,13 +205,12 @@ func (ms *matcher) match(c *imap.SearchCriteria) bool {
 		}
 	}
 	for _, s := range c.Body {
-		body := splitEntity(ms.bytes()).body
-		if !containsFoldStr(string(body), s) {
+		if !containsFoldStr(ms.bodyText(), s) {
 			return false
 		}
 	}
 	for _, s := range c.Text {
-		if !containsFoldStr(string(ms.bytes()), s) {
+		if !containsFoldStr(ms.headerText(), s) && !containsFoldStr(ms.bodyText(), s) {
 			return false
 		}
 	}
