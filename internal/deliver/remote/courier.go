@@ -52,8 +52,10 @@ type Courier struct {
 	// SmartHost is the DS value ("relay:[smtp.isp.example]", "[host]",
 	// "host"); empty means none.
 	SmartHost string
-	// Mailertable looks a domain up in the mailertable map; it returns
-	// the value ("esmtp:[mx.example]") and whether there was one.
+	// Mailertable looks a key up in the mailertable map ("a.example",
+	// then ".example"); it returns the value ("esmtp:[mx.example]") and
+	// whether there was one. Values with the local or error mailer are
+	// the caller's: it must not hand those recipients to the courier.
 	Mailertable func(domain string) (string, bool)
 	// Port is the mailer's port (from "A=TCP $h port"); 0 means 25.
 	Port int
@@ -134,12 +136,9 @@ func (c *Courier) timeout(d, def time.Duration) time.Duration {
 // Deliver sends msg and returns one Result per recipient, in order.
 func (c *Courier) Deliver(ctx context.Context, msg *Message) []Result {
 	target, literal := msg.Domain, false
-	if c.Mailertable != nil {
-		if v, ok := c.Mailertable(msg.Domain); ok {
-			target, literal = splitRelay(v)
-		}
-	}
-	if target == msg.Domain && c.SmartHost != "" {
+	if v, ok := c.lookupMailertable(msg.Domain); ok {
+		target, literal = splitRelay(v)
+	} else if c.SmartHost != "" {
 		target, literal = splitRelay(c.SmartHost)
 	}
 	hosts, err := c.route(ctx, target, literal)
@@ -157,6 +156,28 @@ func (c *Courier) Deliver(ctx context.Context, msg *Message) []Result {
 		}
 	}
 	return last
+}
+
+// lookupMailertable tries the domain, then its parent domains with a
+// leading dot (".example.org", ".org"), as FEATURE(mailertable) does.
+func (c *Courier) lookupMailertable(domain string) (string, bool) {
+	if c.Mailertable == nil {
+		return "", false
+	}
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	if v, ok := c.Mailertable(domain); ok {
+		return v, true
+	}
+	for d := domain; ; {
+		i := strings.IndexByte(d, '.')
+		if i < 0 {
+			return "", false
+		}
+		d = d[i+1:]
+		if v, ok := c.Mailertable("." + d); ok {
+			return v, true
+		}
+	}
 }
 
 func all(msg *Message, r Result) []Result {

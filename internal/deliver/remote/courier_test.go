@@ -229,6 +229,16 @@ func TestDeliver(t *testing.T) {
 			c.Mailertable = func(d string) (string, bool) { return "esmtp:[127.0.0.23]", d == "mt.test" }
 		}, msg: newMsg("mt.test", "m@mt.test"),
 			want: []outcome{sent("m@mt.test", "[127.0.0.23] [127.0.0.23]")}, sink: table, rcpts: []string{"m@mt.test"}},
+		{name: "mailertable parent domain", c: func(c *Courier) {
+			c.SmartHost = "relay:[sh.test]"
+			c.Mailertable = func(d string) (string, bool) { return "relay:[127.0.0.23]", d == ".mt.test" }
+		}, msg: newMsg("Sub.MT.test", "p@sub.mt.test"),
+			want: []outcome{sent("p@sub.mt.test", "[127.0.0.23] [127.0.0.23]")}, sink: table, rcpts: []string{"p@sub.mt.test"}},
+		{name: "mailertable names the domain itself", c: func(c *Courier) {
+			c.SmartHost = "relay:[sh.test]"
+			c.Mailertable = func(d string) (string, bool) { return "esmtp:a.test", d == "a.test" }
+		}, msg: newMsg("a.test", "w@a.test"),
+			want: []outcome{sent("w@a.test", "mx1.a.test. [127.0.0.21]")}, sink: main, rcpts: []string{"w@a.test"}},
 		{name: "smart host is us", c: func(c *Courier) { c.SmartHost = "[127.0.0.1]" }, msg: newMsg("a.test", "x@a.test"),
 			want: []outcome{{"x@a.test", "Local configuration error", "5.3.5", "", 78}}},
 		{name: "starttls with a self-signed certificate", msg: newMsg("tls.a.test", "t@tls.a.test"),
