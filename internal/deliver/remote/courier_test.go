@@ -222,6 +222,8 @@ func TestDeliver(t *testing.T) {
 			want: []outcome{sent("n@nomx.test", "nomx.test. [127.0.0.21]")}, sink: main, rcpts: []string{"n@nomx.test"}},
 		{name: "unknown domain", msg: newMsg("nowhere.test", "n@nowhere.test"),
 			want: []outcome{{"n@nowhere.test", "Host unknown (Name server: nowhere.test: host not found)", "5.1.2", "", 68}}},
+		{name: "dns failure defers", msg: newMsg("servfail.test", "n@servfail.test"),
+			want: []outcome{{"n@servfail.test", "Deferred: Name server: servfail.test: host name lookup failure", "4.4.3", "", 75}}},
 		{name: "smart host", c: func(c *Courier) { c.SmartHost = "relay:[sh.test]" }, msg: newMsg("nowhere.test", "s@nowhere.test"),
 			want: []outcome{sent("s@nowhere.test", "sh.test. [127.0.0.22]")}, sink: smart, rcpts: []string{"s@nowhere.test"}},
 		{name: "mailertable before smart host", c: func(c *Courier) {
@@ -304,5 +306,24 @@ func TestNotification(t *testing.T) {
 				t.Errorf("Notification (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+func TestShuffleEqual(t *testing.T) {
+	in := []*net.MX{{Host: "c.", Pref: 20}, {Host: "a.", Pref: 10}, {Host: "b.", Pref: 10}}
+	seen := map[string]bool{}
+	for i := 0; i < 200; i++ {
+		out := shuffleEqual(in)
+		var hosts []string
+		for _, mx := range out {
+			hosts = append(hosts, mx.Host)
+		}
+		if hosts[2] != "c." {
+			t.Fatalf("order %v: the preference-20 host must come last", hosts)
+		}
+		seen[strings.Join(hosts, " ")] = true
+	}
+	if d := cmp.Diff(map[string]bool{"a. b. c.": true, "b. a. c.": true}, seen); d != "" {
+		t.Errorf("orders seen over 200 runs (-want +got):\n%s", d)
 	}
 }

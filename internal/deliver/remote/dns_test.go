@@ -105,6 +105,9 @@ func (d *dnsServer) answer(q []byte) []byte {
 	if !known && !knownA {
 		rcode = 3 // NXDOMAIN
 	}
+	if strings.HasPrefix(name, "servfail.") {
+		rcode = 2
+	}
 	var answers [][]byte
 	rr := func(typ uint16, rdata []byte) {
 		b := append([]byte{}, qname...)
