@@ -1,0 +1,422 @@
+// SPDX-License-Identifier: MIT
+
+// Package mta assembles a running mail transfer agent from a sendmail.cf:
+// internal/smtpd's Spool writes real queue files through internal/queue,
+// its Recipients come from internal/aliases and the passwd file, and
+// every committed message is delivered to its local recipients right
+// away (DeliveryMode background) with internal/deliver, logged through
+// internal/maillog, and removed from the queue once all its recipients
+// are done. Recipients that are not local stay queued: remote delivery
+// is not wired here.
+//
+// The queue file carries what the local mailer's headers are made of
+// ($r, $s, $_ and, for a command-line submission, $x), so a message
+// recovered from the queue after a crash is delivered with the same
+// Received header as one delivered at once.
+package mta
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"mailsuite/internal/aliases"
+	"mailsuite/internal/deliver"
+	"mailsuite/internal/maillog"
+	"mailsuite/internal/queue"
+	"mailsuite/internal/smtpd"
+	"mailsuite/pkg/cf"
+	"mailsuite/pkg/shadowauth"
+)
+
+// SpoolEnv names the environment variable that overrides the mail spool
+// directory (/var/mail) of the built-in local delivery agent.
+const SpoolEnv = "MAILSUITE_SPOOL"
+
+// Options configure an MTA.
+type Options struct {
+	// CF is the parsed sendmail.cf.
+	CF *cf.Config
+	// Log receives the to= lines; required.
+	Log *maillog.Logger
+	// Hostname is $j; empty means the cf's j macro.
+	Hostname string
+	// IsLocal reports whether a domain is ours (class w); nil means
+	// the cf's class w and "localhost".
+	IsLocal func(domain string) bool
+	// SpoolDir is the mailbox directory; empty means $MAILSUITE_SPOOL,
+	// then /var/mail.
+	//
+	// When the spool is overridden, a local mailer whose P= is procmail
+	// is replaced by the built-in agent too (procmail would write to
+	// /var/mail regardless); other programs run as configured.
+	SpoolDir string
+	// Passwd is the passwd file; empty means shadowauth.DefaultPaths.
+	Passwd string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// MTA is a queue with its local delivery.
+type MTA struct {
+	cf       *cf.Config
+	q        *queue.Queue
+	log      *maillog.Logger
+	hostname string
+	isLocal  func(string) bool
+	passwd   string
+	spool    *deliver.Spool
+	override bool
+	maps     aliases.Maps
+	exp      *aliases.Expander
+	now      func() time.Time
+	wg       sync.WaitGroup
+}
+
+// New opens the queue directory and the alias databases of o.CF.
+// A missing alias database is not an error (no aliases then), as for a
+// sendmail whose newaliases was never run.
+func New(o Options) (*MTA, error) {
+	if o.CF == nil || o.Log == nil {
+		return nil, errors.New("mta: cf and log are required")
+	}
+	m := &MTA{cf: o.CF, log: o.Log, hostname: o.Hostname, isLocal: o.IsLocal, passwd: o.Passwd, now: o.Now}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.hostname == "" {
+		m.hostname, _ = o.CF.Macro("j")
+	}
+	if m.passwd == "" {
+		m.passwd = shadowauth.DefaultPaths().Passwd
+	}
+	if m.isLocal == nil {
+		m.isLocal = func(d string) bool {
+			d = strings.ToLower(strings.TrimSuffix(d, "."))
+			return d == "localhost" || d == strings.ToLower(m.hostname) || o.CF.InClass("w", d)
+		}
+	}
+	dir := o.SpoolDir
+	if dir == "" {
+		dir = os.Getenv(SpoolEnv)
+	}
+	m.override = dir != ""
+	m.spool = &deliver.Spool{Dir: dir, Now: m.now}
+	if err := os.MkdirAll(o.CF.QueueDirectory, 0o700); err != nil {
+		return nil, fmt.Errorf("queue directory: %w", err)
+	}
+	q, err := queue.Open(o.CF.QueueDirectory, queue.Options{
+		FileMode: fs.FileMode(o.CF.QueueFileMode),
+		Now:      m.now,
+		Alert:    func(qid, msg string) { o.Log.Logf(maillog.MailErr, "%s: %s", qid, msg) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open queue: %w", err)
+	}
+	m.q = q
+	var specs []string
+	for _, s := range o.CF.AliasFiles {
+		p := s
+		if i := strings.IndexByte(p, ':'); i >= 0 && !strings.HasPrefix(p, "/") {
+			p = p[i+1:]
+		}
+		if _, err := os.Stat(p + ".db"); err == nil {
+			specs = append(specs, s)
+		}
+	}
+	if len(specs) > 0 {
+		maps, err := aliases.OpenMaps(specs)
+		if err != nil {
+			return nil, fmt.Errorf("open aliases: %w", err)
+		}
+		m.maps = maps
+	}
+	m.exp = &aliases.Expander{
+		Lookup: func(name string) (string, bool, error) {
+			if m.maps == nil {
+				return "", false, nil
+			}
+			return m.maps.Lookup(name)
+		},
+		LookupUser: func(name string) (aliases.User, bool, error) {
+			u, err := shadowauth.LookupUser(m.passwd, name)
+			if errors.Is(err, shadowauth.ErrNotFound) {
+				return aliases.User{}, false, nil
+			}
+			if err != nil {
+				return aliases.User{}, false, err
+			}
+			return aliases.User{Name: u.Name, Home: u.Home, UID: u.UID}, true, nil
+		},
+		IsLocal:  m.isLocal,
+		Hostname: m.hostname,
+	}
+	return m, nil
+}
+
+// Queue returns the queue.
+func (m *MTA) Queue() *queue.Queue { return m.q }
+
+// Recipients returns the local recipient check for the SMTP server:
+// aliases, then the users of the passwd file.
+func (m *MTA) Recipients() smtpd.Recipients { return m.exp }
+
+// Expander returns the alias expander (sendmail -bv).
+func (m *MTA) Expander() *aliases.Expander { return m.exp }
+
+// Wait waits for the deliveries started in the background.
+func (m *MTA) Wait() { m.wg.Wait() }
+
+// Close waits for background deliveries and closes the alias databases.
+func (m *MTA) Close() error {
+	m.wg.Wait()
+	if m.maps != nil {
+		return m.maps.Close()
+	}
+	return nil
+}
+
+// background delivers id's local recipients in a goroutine.
+func (m *MTA) background(id string) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := m.Deliver(context.Background(), id); err != nil && !errors.Is(err, queue.ErrLocked) {
+			m.log.Logf(maillog.MailErr, "%s: SYSERR: delivery: %v", id, err)
+		}
+	}()
+}
+
+// RunQueue is one queue run: every queued message not locked by another
+// process is offered to local delivery (sendmail -q, and the daemon on
+// start). It returns the number of messages it looked at.
+func (m *MTA) RunQueue(ctx context.Context) (int, error) {
+	var ids []string
+	st, err := m.q.Recover(ctx, func(id string, _ *queue.Envelope) error {
+		ids = append(ids, id)
+		return nil
+	})
+	if err != nil {
+		return st.Queued, err
+	}
+	for _, id := range ids {
+		if err := m.Deliver(ctx, id); err != nil && !errors.Is(err, queue.ErrLocked) && !errors.Is(err, fs.ErrNotExist) {
+			m.log.Logf(maillog.MailErr, "%s: SYSERR: delivery: %v", id, err)
+		}
+	}
+	return len(ids), nil
+}
+
+// localPart splits a queued recipient address ("<b@hamap.local>", "b")
+// into its local part and reports whether it is delivered here.
+func (m *MTA) localPart(addr string) (string, bool) {
+	a := strings.TrimSuffix(strings.TrimPrefix(addr, "<"), ">")
+	if strings.HasPrefix(a, "|") || strings.HasPrefix(a, "/") {
+		return a, false
+	}
+	at := strings.LastIndexByte(a, '@')
+	if at < 0 {
+		return strings.ToLower(a), a != ""
+	}
+	return strings.ToLower(a[:at]), m.isLocal(a[at+1:])
+}
+
+// Deliver makes one delivery attempt for the local recipients of queued
+// message id: the attempt is recorded in the qf first, each delivered
+// recipient is removed from it as soon as its mailbox has the message,
+// and the message leaves the queue when no recipient is left. Remote
+// recipients are kept. ErrLocked means another process has the message.
+func (m *MTA) Deliver(ctx context.Context, id string) error {
+	l, err := m.q.Lock(id)
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+	env := *l.Envelope()
+	env.Recipients = append([]queue.Recipient(nil), env.Recipients...)
+	var local []int
+	for i, r := range env.Recipients {
+		if _, ok := m.localPart(r.Addr); ok {
+			local = append(local, i)
+		}
+	}
+	if len(local) == 0 {
+		return nil
+	}
+	env.Attempts++
+	env.LastAttempt = m.now().Unix()
+	if err := l.Update(&env); err != nil {
+		return err
+	}
+	mailer := m.cf.Mailers["local"]
+	if mailer == nil {
+		mailer = &cf.Mailer{Name: "local", Path: "mail.local", Flags: "lsDFMAw5:/|@qPSXfmnz9", Argv: []string{"mail.local", "-l"}}
+	}
+	de := m.deliverEnvelope(id, &env)
+	keep := make([]queue.Recipient, 0, len(env.Recipients))
+	isLocal := make(map[int]bool, len(local))
+	for _, i := range local {
+		isLocal[i] = true
+	}
+	for i, r := range env.Recipients {
+		if !isLocal[i] {
+			keep = append(keep, r)
+			continue
+		}
+		user, _ := m.localPart(r.Addr)
+		targets, errs := m.exp.Expand(user)
+		for _, e := range errs {
+			m.log.AddrError(id, r.Addr, e.Error())
+		}
+		for _, t := range targets {
+			if t.Kind != aliases.Mailbox {
+				// Program, file and remote targets are not delivered
+				// here: they stay queued under their own address.
+				keep = append(keep, queue.Recipient{Flags: "A", Addr: targetAddr(t), Ctl: r.Ctl})
+				continue
+			}
+			st := m.deliverOne(ctx, mailer, de, l.DataPath(), &env, t.Addr)
+			m.log.To(id, maillog.To{
+				Rcpt:    r.Addr,
+				CtlAddr: m.ctlAddr(&env),
+				Delay:   m.now().Sub(time.Unix(env.Created, 0)),
+				XDelay:  0,
+				Mailer:  mailer.Name,
+				Pri:     env.Priority,
+				DSN:     st.DSN,
+				Stat:    st.Stat,
+			})
+			if st.Code == deliver.ExTempFail || strings.HasPrefix(st.Reply, "4") {
+				nr := r
+				if t.Addr != user {
+					nr = queue.Recipient{Flags: "A", Addr: t.Addr, Ctl: r.Ctl}
+				}
+				nr.Message = st.Stat
+				keep = append(keep, nr)
+			}
+		}
+	}
+	env.Recipients = keep
+	if len(keep) == 0 {
+		return l.Done()
+	}
+	return l.Update(&env)
+}
+
+func targetAddr(t aliases.Target) string {
+	switch t.Kind {
+	case aliases.Program:
+		return "|" + t.Addr
+	default:
+		return t.Addr
+	}
+}
+
+// ctlAddr is the log's ctladdr: the sender with its uid/gid when the
+// sender is a local user, "" otherwise.
+func (m *MTA) ctlAddr(env *queue.Envelope) string {
+	name, ok := m.localPart(env.Sender)
+	if !ok || name == "" {
+		return ""
+	}
+	u, err := shadowauth.LookupUser(m.passwd, name)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%s (%d/%d)", env.Sender, u.UID, u.GID)
+}
+
+// deliverOne hands the message to one local user's mailbox.
+func (m *MTA) deliverOne(ctx context.Context, mailer *cf.Mailer, de *deliver.Envelope, dfPath string, env *queue.Envelope, user string) deliver.Status {
+	u, err := shadowauth.LookupUser(m.passwd, user)
+	if err != nil {
+		if errors.Is(err, shadowauth.ErrNotFound) {
+			return deliver.StatusFor(deliver.ExNoUser, "")
+		}
+		return deliver.StatusFor(deliver.ExTempFail, err.Error())
+	}
+	df, err := os.Open(dfPath)
+	if err != nil {
+		return deliver.StatusFor(deliver.ExTempFail, err.Error())
+	}
+	defer df.Close()
+	msg, err := deliver.NewMessage(de, mailer.Flags, io.MultiReader(strings.NewReader(headerText(env.Headers)), bufio.NewReader(df)))
+	if err != nil {
+		return deliver.StatusFor(deliver.ExTempFail, err.Error())
+	}
+	if deliver.UseBuiltIn(mailer) || (m.override && filepath.Base(mailer.Path) == "procmail") {
+		return m.spool.Deliver(ctx, deliver.Recipient{Name: u.Name, UID: u.UID, GID: u.GID}, de.Sender, msg)
+	}
+	p := &deliver.Program{Mailer: mailer, Sender: de.Sender, User: u.Name, Dir: m.q.Dir(), OmitSenderFlag: macro(env, "mailsuite_nof") != ""}
+	return p.Run(ctx, msg)
+}
+
+// headerText writes the message's own header back as text, ended by
+// the empty line.
+func headerText(h []queue.Header) string {
+	var b strings.Builder
+	for _, f := range h {
+		b.WriteString(f.Name)
+		b.WriteByte(':')
+		b.WriteString(f.Value)
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	return b.String()
+}
+
+func macro(env *queue.Envelope, name string) string {
+	for _, mc := range env.Macros {
+		if mc.Name == name {
+			return mc.Value
+		}
+	}
+	return ""
+}
+
+// deliverEnvelope rebuilds the macros of the local mailer's headers from
+// the qf.
+func (m *MTA) deliverEnvelope(id string, env *queue.Envelope) *deliver.Envelope {
+	arrival := time.Unix(env.Created, 0).In(time.Local)
+	de := &deliver.Envelope{
+		QID:      id,
+		Sender:   strings.TrimSuffix(strings.TrimPrefix(env.Sender, "<"), ">"),
+		FullName: macro(env, "x"),
+		Proto:    macro(env, "r"),
+		Helo:     macro(env, "s"),
+		Hostname: m.hostname,
+		Arrival:  arrival,
+	}
+	if f := macro(env, "mailsuite_for"); f != "" {
+		de.Recipients = []string{f}
+	} else {
+		de.HeaderRecipients = true
+	}
+	under := macro(env, "_")
+	switch {
+	case strings.HasSuffix(under, "@localhost"):
+		de.LocalUser = strings.TrimSuffix(under, "@localhost")
+		de.HeaderSender = de.Sender
+		if !strings.Contains(de.Sender, "@") && de.Sender != "" {
+			de.HeaderSender = de.Sender + "@" + m.hostname
+		}
+	default:
+		if strings.HasSuffix(under, " (may be forged)") {
+			de.Forged = true
+			under = strings.TrimSuffix(under, " (may be forged)")
+		}
+		if i := strings.LastIndexByte(under, '['); i >= 0 {
+			de.ClientName = strings.TrimSpace(under[:i])
+			de.ClientAddr = strings.TrimSuffix(under[i+1:], "]")
+		}
+	}
+	return de
+}

@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: MIT
+
+package mta
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"mailsuite/internal/maillog"
+	"mailsuite/internal/queue"
+	"mailsuite/internal/smtpd"
+)
+
+// Spool returns internal/smtpd's view of the queue: each message is
+// written as df/qf files and is durable when Commit returns; its local
+// recipients are then delivered in the background when deliver is set.
+func (m *MTA) Spool(deliver bool) smtpd.Spool {
+	return &spool{m: m, deliver: deliver}
+}
+
+type spool struct {
+	m       *MTA
+	deliver bool
+}
+
+func (s *spool) NextID() string { return s.m.q.NewID() }
+
+func (s *spool) Begin(ctx context.Context, env *smtpd.Envelope) (smtpd.Txn, error) {
+	var limit int64
+	if s.m.cf.MaxMessageSize > 0 {
+		limit = s.m.cf.MaxMessageSize
+	}
+	p, err := s.m.q.Prepare(ctx, env.ID, queue.PrepareOptions{Limit: limit, CRLF: true, SplitHeader: true})
+	if err != nil {
+		return nil, err
+	}
+	return &txn{s: s, p: p, env: *env}, nil
+}
+
+type txn struct {
+	s   *spool
+	p   *queue.Pending
+	env smtpd.Envelope
+}
+
+func (t *txn) Write(b []byte) (int, error) { return t.p.Write(b) }
+
+func (t *txn) Abort() error { return t.p.Abort() }
+
+func (t *txn) Commit() (string, error) {
+	e := &t.env
+	if e.Discard {
+		return e.ID, t.p.Abort()
+	}
+	under := "[" + e.ClientAddr + "]"
+	if e.ClientName != "" {
+		under = e.ClientName + " " + under
+	}
+	macros := []queue.Macro{{Name: "r", Value: e.Proto}, {Name: "s", Value: e.Helo}, {Name: "_", Value: under}}
+	if e.AuthUser != "" {
+		macros = append(macros, queue.Macro{Name: "auth_authen", Value: e.AuthUser})
+	}
+	if len(e.Rcpts) == 1 {
+		macros = append(macros, queue.Macro{Name: "mailsuite_for", Value: "<" + e.Rcpts[0].Addr + ">"})
+	}
+	rcpts := make([]queue.Recipient, 0, len(e.Rcpts))
+	for _, r := range e.Rcpts {
+		addr := r.Addr
+		if r.Local && !strings.Contains(addr, "@") {
+			addr = r.User
+		}
+		rcpts = append(rcpts, queue.Recipient{Flags: "PFD", ORcpt: r.ORcpt, Final: "RFC822; " + r.Addr, Addr: "<" + addr + ">"})
+	}
+	qenv := &queue.Envelope{
+		Created:    e.Received.Unix(),
+		Priority:   queue.Priority(t.p.Size(), 0, len(e.Rcpts)),
+		BodyType:   e.BodyType,
+		Macros:     macros,
+		Sender:     "<" + e.From + ">",
+		Recipients: rcpts,
+		Headers:    t.p.Header(),
+	}
+	if e.BodyType == "8BITMIME" {
+		qenv.Flags = "8"
+	}
+	if err := t.p.Commit(qenv); err != nil {
+		return "", err
+	}
+	if t.s.deliver {
+		t.s.m.background(e.ID)
+	}
+	return e.ID, nil
+}
+
+// Submission is a message given on the command line (sendmail [-t] rcpt...).
+type Submission struct {
+	// Sender is the envelope sender: -f, or the submitting user's name.
+	Sender string
+	// ExplicitSender is set when -f gave the sender.
+	ExplicitSender bool
+	// FullName is -F (or the submitter's gecos).
+	FullName string
+	// LocalUser is the submitting user's login name ($_ user@localhost).
+	LocalUser string
+	// Recipients are the command-line recipients; with HeaderRecipients
+	// (-t) the To:, Cc: and Bcc: fields are added and Bcc: is removed.
+	Recipients       []string
+	HeaderRecipients bool
+	// IgnoreDots is -i/-oi: a line with a single dot does not end the
+	// message.
+	IgnoreDots bool
+}
+
+// Submit queues a command-line submission read from r and returns its
+// queue id; its local recipients are delivered before Submit returns
+// when deliverNow is set.
+func (m *MTA) Submit(ctx context.Context, sub Submission, r io.Reader, deliverNow bool) (string, error) {
+	id := m.q.NewID()
+	p, err := m.q.Prepare(ctx, id, queue.PrepareOptions{Limit: m.cf.MaxMessageSize, CRLF: true, SplitHeader: true})
+	if err != nil {
+		return "", err
+	}
+	if !sub.IgnoreDots {
+		r = &dotReader{br: bufio.NewReader(r)}
+	}
+	if _, err := io.Copy(p, r); err != nil {
+		p.Abort()
+		return "", fmt.Errorf("read message: %w", err)
+	}
+	hdr := p.Header()
+	rcpts := append([]string(nil), sub.Recipients...)
+	if sub.HeaderRecipients {
+		kept := hdr[:0]
+		for _, h := range hdr {
+			switch strings.ToLower(h.Name) {
+			case "to", "cc", "bcc":
+				for _, a := range splitAddrs(h.Value) {
+					rcpts = append(rcpts, a)
+				}
+			}
+			if !strings.EqualFold(h.Name, "bcc") {
+				kept = append(kept, h)
+			}
+		}
+		hdr = kept
+	}
+	if len(rcpts) == 0 {
+		p.Abort()
+		return "", errors.New("no recipient addresses found in header")
+	}
+	macros := []queue.Macro{{Name: "_", Value: sub.LocalUser + "@localhost"}}
+	if sub.FullName != "" {
+		macros = append(macros, queue.Macro{Name: "x", Value: sub.FullName})
+	}
+	if !sub.ExplicitSender {
+		macros = append(macros, queue.Macro{Name: "mailsuite_nof", Value: "1"})
+	}
+	if len(rcpts) == 1 && !sub.HeaderRecipients {
+		macros = append(macros, queue.Macro{Name: "mailsuite_for", Value: "<" + rcpts[0] + ">"})
+	}
+	qr := make([]queue.Recipient, 0, len(rcpts))
+	for _, a := range rcpts {
+		final := a
+		if !strings.Contains(final, "@") {
+			final += "@" + m.hostname
+		}
+		qr = append(qr, queue.Recipient{Flags: "PFD", Final: "rfc822; " + final, Addr: a})
+	}
+	env := &queue.Envelope{
+		Created:    m.now().Unix(),
+		Priority:   queue.Priority(p.Size(), 0, len(qr)),
+		Macros:     macros,
+		Sender:     sub.Sender,
+		Recipients: qr,
+		Headers:    hdr,
+	}
+	if err := p.Commit(env); err != nil {
+		return "", err
+	}
+	m.log.From(id, maillog.From{Sender: sub.Sender, Size: p.Size(), NRcpts: len(qr), MsgID: msgID(hdr), Relay: sub.LocalUser + "@localhost"})
+	if deliverNow {
+		if err := m.Deliver(ctx, id); err != nil {
+			return id, err
+		}
+	}
+	return id, nil
+}
+
+func msgID(hdr []queue.Header) string {
+	for _, h := range hdr {
+		if strings.EqualFold(h.Name, "message-id") {
+			return strings.TrimSpace(h.Value)
+		}
+	}
+	return ""
+}
+
+// splitAddrs returns the addresses of a To:/Cc: value: the part in angle
+// brackets, or the bare word, of each comma-separated entry.
+func splitAddrs(v string) []string {
+	var out []string
+	for _, f := range strings.Split(strings.ReplaceAll(v, "\n", " "), ",") {
+		f = strings.TrimSpace(f)
+		if i := strings.LastIndexByte(f, '<'); i >= 0 {
+			if j := strings.IndexByte(f[i:], '>'); j > 0 {
+				f = f[i+1 : i+j]
+			}
+		} else if i := strings.IndexByte(f, '('); i >= 0 {
+			f = strings.TrimSpace(f[:i])
+		}
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// dotReader ends the input at a line holding a single dot (sendmail
+// without -i).
+type dotReader struct {
+	br      *bufio.Reader
+	pending []byte
+	done    bool
+}
+
+func (d *dotReader) Read(p []byte) (int, error) {
+	for len(d.pending) == 0 {
+		if d.done {
+			return 0, io.EOF
+		}
+		line, err := d.br.ReadBytes('\n')
+		if t := strings.TrimRight(string(line), "\r\n"); t == "." && len(line) > 1 {
+			d.done = true
+			return 0, io.EOF
+		}
+		d.pending = line
+		if err == io.EOF {
+			d.done = true
+		} else if err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, d.pending)
+	d.pending = d.pending[n:]
+	return n, nil
+}
