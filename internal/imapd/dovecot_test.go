@@ -135,6 +135,16 @@ var diffFetch = []string{
 	"FETCH 1:* (UID BODY.PEEK[3.HEADER])",
 	"FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (from subject)])",
 	"FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS.NOT (from subject date)])",
+	"FETCH 1:* (UID BINARY.PEEK[1])",
+	"FETCH 1:* (UID BINARY.SIZE[1])",
+	"FETCH 1:* (UID BINARY.PEEK[1.1])",
+	"FETCH 1:* (UID BINARY.SIZE[2])",
+	"FETCH 1:* (UID BODY.PEEK[3.TEXT])",
+	"FETCH 1:* (UID BODY.PEEK[3.1])",
+	"FETCH 1:* (UID RFC822.HEADER)",
+	"FETCH 1:* FAST",
+	"FETCH 1:* ALL",
+	"FETCH 1:* FULL",
 	"SEARCH ALL",
 	"SEARCH UNSEEN",
 	"SEARCH SEEN",
@@ -239,6 +249,14 @@ func TestDifferentialDovecot(t *testing.T) {
 // formats (no hook to change them) or from other packages, each with the
 // reason; they are logged, not failed.
 var knownDiff = map[string]string{
+	"12-empty-messages FETCH 1:* FAST":                                          mboxLastLF,
+	"12-empty-messages FETCH 1:* ALL":                                           mboxLastLF,
+	"12-empty-messages FETCH 1:* FULL":                                          mboxLastLF,
+	"12-empty-messages FETCH 1:* (UID RFC822.HEADER)":                           mboxLastLF,
+	"11-8bit FETCH 1:* ALL":                                                     "go-imap Q-encodes an 8-bit subject, Dovecot sends it as a literal",
+	"11-8bit FETCH 1:* FULL":                                                    "go-imap Q-encodes an 8-bit subject, Dovecot sends it as a literal",
+	"mime FETCH 1:* (UID BINARY.PEEK[1])":                                       "BINARY of a multipart part: Dovecot re-encodes its children as binary",
+	"mime FETCH 1:* (UID BINARY.SIZE[1])":                                       "BINARY of a multipart part: Dovecot re-encodes its children as binary",
 	"* STORE 2 +FLAGS (\\Deleted $Label1)":                                      "go-imap cannot send PERMANENTFLAGS after SELECT, and its FLAGS update follows the command's FETCH",
 	"12-empty-messages FETCH 1:* (UID RFC822.SIZE)":                             mboxLastLF,
 	"12-empty-messages FETCH 1:* (UID BODY.PEEK[])":                             mboxLastLF,
@@ -248,11 +266,21 @@ var knownDiff = map[string]string{
 	"11-8bit FETCH 1:* (UID ENVELOPE)":                                          "go-imap Q-encodes an 8-bit subject, Dovecot sends it as a literal",
 	"mime FETCH 1:* (UID ENVELOPE)": "go-imap formats the Date (Dovecot sends the header's text), chooses quoted over literal " +
 		"and puts spaces between addresses",
+	"mime FETCH 1:* ALL":                           "the ENVELOPE differences above",
+	"mime FETCH 1:* FULL":                          "the ENVELOPE and BODY parameter-order differences above",
 	"mime FETCH 1:* (UID BODYSTRUCTURE)":           "go-imap sorts body parameters, Dovecot keeps their order",
 	"mime FETCH 1:* (UID BODY)":                    "go-imap sorts body parameters, Dovecot keeps their order",
-	"13-from-line-dates SEARCH SINCE 24-Nov-2026":  "a From_ date in 1969: Dovecot searches another date than the INTERNALDATE it shows",
-	"13-from-line-dates SEARCH BEFORE 24-Nov-2026": "a From_ date in 1969: Dovecot searches another date than the INTERNALDATE it shows",
+	"13-from-line-dates SEARCH SINCE 24-Nov-2026":  preEpoch,
+	"13-from-line-dates SEARCH BEFORE 24-Nov-2026": preEpoch,
+	"13-from-line-dates FETCH 1:* FAST":            preEpoch,
+	"13-from-line-dates FETCH 1:* ALL":             preEpoch,
+	"13-from-line-dates FETCH 1:* FULL":            preEpoch,
 }
+
+// preEpoch is a Dovecot bug we do not copy: a From_ date in 1969 is shown
+// as 31-Dec-1969 12:00:00 at first, but once in Dovecot's index it is an
+// unsigned 32-bit time (06-Feb-2106 18:28:16), which SEARCH uses too.
+const preEpoch = "Dovecot's index wraps a 1969 From_ date to 06-Feb-2106 18:28:16"
 
 // mboxLastLF is a pkg/mbox difference (reported to its owner): a message
 // followed directly by a From_ line, with no blank line between, loses
@@ -265,7 +293,8 @@ var (
 	fieldsEchoRE   = regexp.MustCompile(`BODY\[HEADER\.FIELDS(\.NOT)? \(([^)]*)\)\]`)
 )
 
-// normalize maps the forms go-imap fixes to one spelling on both sides:
+// normalize maps the forms go-imap fixes to one spelling on both sides
+// (BINARY's literal8 marker included):
 // INTERNALDATE's day is space-padded by go-imap (RFC 3501 date-day-fixed
 // allows both) and zero-padded by Dovecot; go-imap quotes the echoed
 // HEADER.FIELDS names.
@@ -273,6 +302,9 @@ func normalize(lines []string) []string {
 	out := make([]string, len(lines))
 	for i, l := range lines {
 		l = internalDateRE.ReplaceAllString(l, `INTERNALDATE "0$1-`)
+		// go-imap always answers BINARY with literal8; Dovecot only
+		// when the data holds NUL.
+		l = strings.Replace(l, "] ~{", "] {", 1)
 		l = fieldsEchoRE.ReplaceAllStringFunc(l, func(s string) string { return strings.ReplaceAll(s, `"`, "") })
 		out[i] = l
 	}

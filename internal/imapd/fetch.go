@@ -3,7 +3,6 @@
 package imapd
 
 import (
-	"bytes"
 	"io"
 	"strings"
 
@@ -194,13 +193,15 @@ func (v *selected) fetchOne(w *imapserver.FetchWriter, t target, m mbox.Message,
 	if options.Flags || flagsChanged {
 		rw.WriteFlags(imapFlags(m, v.isRecent(m.UID)))
 	}
-	if options.RFC822Size {
-		rw.WriteRFC822Size(m.Size)
-	}
+	// go-imap does not keep the request's order; this is Dovecot's order
+	// for the FAST, ALL and FULL macros.
 	if options.InternalDate {
 		rw.WriteInternalDate(m.InternalDate)
 	}
-	needBytes := options.BodyStructure != nil || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
+	if options.RFC822Size {
+		rw.WriteRFC822Size(m.Size)
+	}
+	needBytes := options.BodyStructure != nil
 	for _, bs := range options.BodySection {
 		if !isWholeBody(bs) {
 			needBytes = true
@@ -263,8 +264,22 @@ func (v *selected) fetchOne(w *imapserver.FetchWriter, t target, m mbox.Message,
 			return err
 		}
 	}
+	var bin []byte
+	if len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0 {
+		r, err := sm.mb.Reader(m.UID)
+		if err != nil {
+			rw.Close()
+			return err
+		}
+		raw, err := io.ReadAll(r)
+		if err != nil {
+			rw.Close()
+			return err
+		}
+		bin = toIMAP(raw, false)
+	}
 	for _, bs := range options.BinarySection {
-		data := imapserver.ExtractBinarySection(bytes.NewReader(buf), bs)
+		data := binarySection(bin, bs.Part, bs.Partial)
 		wc := rw.WriteBinarySection(bs, int64(len(data)))
 		wc.Write(data)
 		if err := wc.Close(); err != nil {
@@ -273,7 +288,7 @@ func (v *selected) fetchOne(w *imapserver.FetchWriter, t target, m mbox.Message,
 		}
 	}
 	for _, bss := range options.BinarySectionSize {
-		rw.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(buf), bss))
+		rw.WriteBinarySectionSize(bss, uint32(len(binarySection(bin, bss.Part, nil))))
 	}
 	return rw.Close()
 }

@@ -67,7 +67,7 @@ func messageBytes(r io.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return toIMAP(raw), nil
+	return toIMAP(raw, true), nil
 }
 
 // headerBytes reads only the header of a message (up to and including
@@ -88,12 +88,13 @@ func headerBytes(r io.Reader) ([]byte, error) {
 			break
 		}
 	}
-	return toIMAP(raw), nil
+	return toIMAP(raw, true), nil
 }
 
 // toIMAP turns stored bytes into what clients see: bare LF becomes CRLF,
-// NUL becomes 0x80 (Dovecot's istream-crlf and NUL replacement).
-func toIMAP(raw []byte) []byte {
+// NUL becomes 0x80 (Dovecot's istream-crlf and NUL replacement) unless
+// nul is false (BINARY, which may carry NUL in a literal8).
+func toIMAP(raw []byte, nul bool) []byte {
 	n := len(raw)
 	for i, c := range raw {
 		if c == '\n' && (i == 0 || raw[i-1] != '\r') {
@@ -108,7 +109,7 @@ func toIMAP(raw []byte) []byte {
 			out = append(out, raw[start:i]...)
 			out = append(out, '\r', '\n')
 			start = i + 1
-		case c == 0:
+		case c == 0 && nul:
 			out = append(out, raw[start:i]...)
 			out = append(out, 0x80)
 			start = i + 1

@@ -391,3 +391,28 @@ func headerFields(hdr []byte, keep, drop []string) []byte {
 	}
 	return out
 }
+
+// binarySection is RFC 3516's BINARY[part]: the part's content with its
+// Content-Transfer-Encoding undone. A multipart part is returned as
+// stored (Dovecot re-encodes its children as "binary"; not done here).
+func binarySection(msg []byte, path []int, partial *imap.SectionPartial) []byte {
+	var out []byte
+	if len(path) == 0 {
+		out = msg
+	} else if part, _, ok := findPart(msg, path); ok {
+		h := parseHeader(part.hdr)
+		if parseContentType(h, false).is("multipart", "") {
+			out = part.body
+		} else {
+			out = decodeCTE(h.Get("Content-Transfer-Encoding"), part.body)
+		}
+	}
+	if partial != nil {
+		off := min(int64(len(out)), partial.Offset)
+		out = out[off:]
+		if partial.Size >= 0 && int64(len(out)) > partial.Size {
+			out = out[:partial.Size]
+		}
+	}
+	return out
+}
