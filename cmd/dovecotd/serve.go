@@ -142,6 +142,7 @@ func imapConfig(cfg *doveconf.Config, set *doveconf.Settings) (imapd.Config, err
 		DisablePlaintextAuth: set.DisablePlaintextAuth,
 		SSL:                  set.SSL,
 		AuthFailureDelay:     set.AuthFailureDelay,
+		Mechanisms:           set.AuthMechanisms,
 		MailLocation:         set.MailLocation,
 		Lock:                 mbox.LockOptions{Timeout: set.MboxLockTimeout, DotlockChangeTimeout: set.MboxDotlockChangeTimeout},
 	}

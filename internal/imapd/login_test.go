@@ -67,6 +67,29 @@ func TestLoginReplies(t *testing.T) {
 	}
 }
 
+// TestAuthLOGIN: auth_mechanisms = plain login adds AUTH=LOGIN, served
+// with Dovecot's challenges.
+func TestAuthLOGIN(t *testing.T) {
+	e := newEnv(t, "127.0.0.1", func(c *Config) { c.Mechanisms = []string{"plain", "login"} })
+	cl := dial(t, e.addr, "")
+	if want := "* OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL- AUTH=PLAIN AUTH=LOGIN] Dovecot (Debian) ready."; cl.greeting != want {
+		t.Errorf("greeting %q, want %q", cl.greeting, want)
+	}
+	cl.n++
+	cl.c.Write([]byte("a1 AUTHENTICATE LOGIN\r\n"))
+	if l := cl.line(); l != "+ VXNlcm5hbWU6" {
+		t.Fatalf("first challenge %q", l)
+	}
+	cl.c.Write([]byte("Yg==\r\n")) // b
+	if l := cl.line(); l != "+ UGFzc3dvcmQ6" {
+		t.Fatalf("second challenge %q", l)
+	}
+	cl.c.Write([]byte("Yi1zZWNyZXQ=\r\n")) // b-secret
+	if _, st := cl.until("a1"); !strings.HasSuffix(st, "] Logged in") {
+		t.Errorf("AUTHENTICATE LOGIN: %q", st)
+	}
+}
+
 // TestAuthPenalty checks Dovecot's delays per client address: 2, 6, 10,
 // 17 s for the 1st..4th failure and 15 s before a correct login after
 // four (dovecot-protocol.md, "Failed-login delay").

@@ -35,6 +35,9 @@ type Config struct {
 	TLS *tls.Config
 	// TrustedNetworks is login_trusted_networks.
 	TrustedNetworks []netip.Prefix
+	// Mechanisms is auth_mechanisms (PLAIN and LOGIN are served;
+	// empty means PLAIN).
+	Mechanisms []string
 	// AuthFailureDelay is auth_failure_delay (default 2 s).
 	AuthFailureDelay time.Duration
 	// Auth checks passwords.
