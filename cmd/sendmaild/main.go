@@ -1,80 +1,315 @@
 // SPDX-License-Identifier: MIT
 
-// Command sendmaild is mailsuite's replacement for Sendmail 8.17's SMTP
-// daemon. "sendmaild -bd [-C cf] [-L logdest]" reads the cf, listens on
-// every DaemonPortOptions socket and serves SMTP in the foreground until
-// SIGTERM or SIGINT; SIGHUP re-reads the cf and the maps and reopens the
-// log. The other sendmail modes (-bs, -bp, -bi, -t, -q, argv[0] names)
-// are not implemented yet; see README.md.
+// Command sendmaild is mailsuite's replacement for Sendmail 8.17. Under
+// the names sendmail, mailq and newaliases (argv[0]) or with sendmail's
+// flags it is the SMTP daemon (-bd, with local delivery and a queue run
+// on start), a command-line submission (sendmail [-t] [-i] [-f from]
+// [-F name] rcpt...), the queue listing (-bp, mailq), the alias database
+// builder (-bi, newaliases), address verification (-bv) and a single
+// queue run (-q). The wiring lives in internal/mta; see README.md for
+// what is done.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
+	"mailsuite/internal/aliases"
 	"mailsuite/internal/maillog"
+	"mailsuite/internal/mta"
+	"mailsuite/internal/queue"
 	"mailsuite/internal/smtpd"
+	"mailsuite/pkg/cf"
+	"mailsuite/pkg/shadowauth"
 )
 
 // Exit statuses from sysexits.h, as sendmail uses them.
 const (
 	exUsage  = 64
+	exNoUser = 67
 	exOSErr  = 71
 	exConfig = 78
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(filepath.Base(os.Args[0]), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("sendmaild", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	daemon := fs.Bool("bd", false, "run as the SMTP daemon")
-	foreground := fs.Bool("bD", false, "run as the SMTP daemon (sendmaild never forks into the background)")
-	cfPath := fs.String("C", "/etc/mail/sendmail.cf", "configuration file")
-	logDest := fs.String("L", "syslog", `log destination: "syslog", "-" (stderr) or a file`)
-	if err := fs.Parse(args); err != nil {
-		return exUsage
+// options are the parsed sendmail flags.
+type options struct {
+	mode       string // "bd", "bp", "bi", "bv", "bm", "q", "bs"
+	cfPath     string
+	logDest    string
+	from       string
+	fullName   string
+	headerRcpt bool
+	ignoreDots bool
+	verbose    bool
+	queueEvery time.Duration
+	setOpts    []string
+	rcpts      []string
+}
+
+// parseArgs reads sendmail's command line: single-letter flags whose
+// value may be attached (-ffrom) or the next word (-f from), -b<mode>,
+// -o<x><value> and -O name=value.
+func parseArgs(name string, args []string) (*options, error) {
+	o := &options{mode: "bm", cfPath: "/etc/mail/sendmail.cf", logDest: "syslog"}
+	switch name {
+	case "mailq":
+		o.mode = "bp"
+	case "newaliases":
+		o.mode = "bi"
 	}
-	if !*daemon && !*foreground {
-		fmt.Fprintln(stderr, "sendmaild: only the daemon mode (-bd) is implemented")
-		return exUsage
+	value := func(i *int, a string) (string, error) {
+		if len(a) > 2 {
+			return a[2:], nil
+		}
+		if *i+1 >= len(args) {
+			return "", fmt.Errorf("option requires an argument -- '%c'", a[1])
+		}
+		*i++
+		return args[*i], nil
 	}
-	lg, err := maillog.Open(*logDest, maillog.Options{Ident: "sendmail"})
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			o.rcpts = append(o.rcpts, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			o.rcpts = append(o.rcpts, a)
+			continue
+		}
+		var err error
+		switch a[1] {
+		case 'b':
+			switch m := a[2:]; m {
+			case "d", "D":
+				o.mode = "bd"
+			case "p", "i", "v", "m", "s":
+				o.mode = "b" + m
+			default:
+				return nil, fmt.Errorf("Invalid operation mode %s", m)
+			}
+		case 'C':
+			o.cfPath, err = value(&i, a)
+		case 'L':
+			o.logDest, err = value(&i, a)
+		case 'f', 'r':
+			o.from, err = value(&i, a)
+		case 'F':
+			o.fullName, err = value(&i, a)
+		case 't':
+			o.headerRcpt = true
+		case 'i':
+			o.ignoreDots = true
+		case 'v':
+			o.verbose = true
+		case 'o':
+			switch a {
+			case "-oi":
+				o.ignoreDots = true
+			case "-oem", "-oee", "-oep", "-oeq", "-oew", "-om":
+			default:
+				return nil, fmt.Errorf("unsupported option %s", a)
+			}
+		case 'O':
+			var v string
+			if v, err = value(&i, a); err == nil {
+				o.setOpts = append(o.setOpts, v)
+			}
+		case 'q':
+			if o.mode == "bm" {
+				o.mode = "q"
+			}
+			if len(a) > 2 {
+				if o.queueEvery, err = time.ParseDuration(a[2:]); err != nil {
+					err = fmt.Errorf("invalid queue interval %s", a[2:])
+				}
+			}
+		default:
+			return nil, fmt.Errorf("invalid option -- '%c'", a[1])
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if o.mode == "q" && o.queueEvery > 0 {
+		return nil, errors.New("-q with an interval needs -bd")
+	}
+	return o, nil
+}
+
+func run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	o, err := parseArgs(name, args)
 	if err != nil {
-		fmt.Fprintf(stderr, "sendmaild: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return exUsage
+	}
+	lg, err := maillog.Open(o.logDest, maillog.Options{Ident: "sendmail"})
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exOSErr
 	}
 	defer lg.Close()
+	if o.mode == "bd" {
+		return daemon(o, lg, stderr)
+	}
+	if o.mode == "bs" {
+		fmt.Fprintf(stderr, "%s: -bs (SMTP on standard input) is not implemented\n", name)
+		return exUsage
+	}
+	c, err := cf.Load(o.cfPath, cf.Options{})
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return exConfig
+	}
+	if err := applyOptions(c, o.setOpts); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return exUsage
+	}
+	switch o.mode {
+	case "bp":
+		n, err := queue.List(stdout, c.QueueDirectory, queue.ListOptions{Verbose: o.verbose, MinQueueAge: c.MinQueueAge, MaxQueueAge: c.MaxQueueAge})
+		_ = n
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			return exOSErr
+		}
+		return 0
+	case "bi":
+		return aliases.Newaliases(c.AliasFiles, stdout, stderr, lg, invoker().Name)
+	}
+	m, err := mta.New(mta.Options{CF: c, Log: lg})
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return exOSErr
+	}
+	defer m.Close()
+	ctx := context.Background()
+	switch o.mode {
+	case "bv":
+		return verify(m, o.rcpts, stdout)
+	case "q":
+		if _, err := m.RunQueue(ctx); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			return exOSErr
+		}
+		return 0
+	}
+	if len(o.rcpts) == 0 && !o.headerRcpt {
+		fmt.Fprintln(stderr, "Recipient names must be specified")
+		return exUsage
+	}
+	u := invoker()
+	sub := mta.Submission{Sender: u.Name, LocalUser: u.Name, FullName: o.fullName, Recipients: o.rcpts,
+		HeaderRecipients: o.headerRcpt, IgnoreDots: o.ignoreDots}
+	if o.from != "" {
+		sub.Sender, sub.ExplicitSender = o.from, true
+	}
+	if sub.FullName == "" {
+		sub.FullName, _, _ = strings.Cut(u.Gecos, ",")
+	}
+	now := c.DeliveryMode != 'q' && c.DeliveryMode != 'd'
+	if _, err := m.Submit(ctx, sub, stdin, now); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return exUsage
+	}
+	return 0
+}
 
-	load := func() (smtpd.Config, func(), error) {
-		cfg, warnings, closer, err := smtpd.LoadConfig(*cfPath, smtpd.LoadOptions{Log: lg})
+// invoker is the passwd entry of the calling user (root when unknown).
+func invoker() shadowauth.User {
+	u, err := shadowauth.LookupUID(shadowauth.DefaultPaths().Passwd, os.Getuid())
+	if err != nil {
+		return shadowauth.User{Name: "root"}
+	}
+	return u
+}
+
+// applyOptions applies -O name=value for the options the non-daemon
+// modes use.
+func applyOptions(c *cf.Config, opts []string) error {
+	for _, kv := range opts {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("-O %s: expected name=value", kv)
+		}
+		switch k {
+		case "QueueDirectory":
+			c.QueueDirectory = v
+		case "AliasFile":
+			c.AliasFiles = strings.Split(v, ",")
+		case "DeliveryMode":
+			if v == "" {
+				return errors.New("-O DeliveryMode: empty value")
+			}
+			c.DeliveryMode = v[0]
+		default:
+			return fmt.Errorf("-O %s: option not supported here", k)
+		}
+	}
+	return nil
+}
+
+// verify prints sendmail -bv's lines for the local recipients.
+func verify(m *mta.MTA, rcpts []string, stdout io.Writer) int {
+	code := 0
+	for _, r := range rcpts {
+		user, domain, hasDomain := strings.Cut(r, "@")
+		if hasDomain && !m.IsLocal(domain) {
+			fmt.Fprintf(stdout, "%s... deliverable: mailer esmtp, host %s, user %s\n", r, domain, r)
+			continue
+		}
+		targets, errs := m.Expander().Expand(strings.ToLower(user))
+		for _, t := range targets {
+			switch t.Kind {
+			case aliases.Mailbox:
+				fmt.Fprintf(stdout, "%s... deliverable: mailer local, user %s\n", t.Addr, t.Addr)
+			case aliases.Program:
+				fmt.Fprintf(stdout, "|%s... deliverable: mailer prog, user |%s\n", t.Addr, t.Addr)
+			case aliases.File:
+				fmt.Fprintf(stdout, "%s... deliverable: mailer *file*, user %s\n", t.Addr, t.Addr)
+			default:
+				_, d, _ := strings.Cut(t.Addr, "@")
+				fmt.Fprintf(stdout, "%s... deliverable: mailer esmtp, host %s, user %s\n", t.Addr, d, t.Addr)
+			}
+		}
+		for _, e := range errs {
+			fmt.Fprintf(stdout, "%s... %v\n", r, e)
+			code = exNoUser
+		}
+	}
+	return code
+}
+
+// daemon is -bd: the SMTP server on the MTA's queue, a queue run on start
+// and, with -q<interval>, periodic queue runs.
+func daemon(o *options, lg *maillog.Logger, stderr io.Writer) int {
+	if _, err := mta.RebuildCF(o.cfPath, lg); err != nil {
+		fmt.Fprintf(stderr, "sendmaild: %v\n", err)
+		return exConfig
+	}
+	load := func() (*mta.MTA, smtpd.Config, func(), error) {
+		m, cfg, warnings, closer, err := mta.Load(o.cfPath, mta.LoadOptions{Log: lg})
 		for _, w := range warnings {
 			fmt.Fprintln(stderr, w)
 		}
 		if err != nil {
-			return cfg, closer, err
+			return nil, cfg, closer, err
 		}
-		// TODO(queue): internal/queue replaces this spool, which keeps
-		// accepted messages as files and delivers nothing.
-		dir := filepath.Join(cfg.CF.QueueDirectory, "mailsuite-incoming")
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			closer()
-			return cfg, func() {}, err
-		}
-		cfg.Spool = &smtpd.DirSpool{Dir: dir}
-		return cfg, closer, nil
+		return m, cfg, func() { m.Close(); closer() }, nil
 	}
-	cfg, closer, err := load()
+	m, cfg, closer, err := load()
 	if err != nil {
 		fmt.Fprintf(stderr, "sendmaild: %v\n", err)
 		return exConfig
@@ -94,11 +329,34 @@ func run(args []string, stderr io.Writer) int {
 	for i := range lns {
 		go func() { served <- srv.Serve(lns[i], opts[i]) }()
 	}
+	runs := make(chan *mta.MTA, 1)
+	go func() {
+		for q := range runs {
+			if _, err := q.RunQueue(context.Background()); err != nil {
+				lg.Logf(maillog.MailErr, "SYSERR: queue run: %v", err)
+			}
+		}
+	}()
+	queueRun := func(q *mta.MTA) {
+		select {
+		case runs <- q:
+		default: // a run is already waiting
+		}
+	}
+	queueRun(m)
+	var tick <-chan time.Time
+	if o.queueEvery > 0 {
+		t := time.NewTicker(o.queueEvery)
+		defer t.Stop()
+		tick = t.C
+	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for {
 		select {
+		case <-tick:
+			queueRun(m)
 		case err := <-served:
 			if err != nil {
 				fmt.Fprintf(stderr, "sendmaild: %v\n", err)
@@ -115,18 +373,20 @@ func run(args []string, stderr io.Writer) int {
 				return 0
 			}
 			lg.Reopen()
-			next, nextCloser, err := load()
+			next, nextCfg, nextCloser, err := load()
 			if err != nil {
-				lg.Logf(maillog.MailErr, "SYSERR: reload %s: %v", *cfPath, err)
+				lg.Logf(maillog.MailErr, "SYSERR: reload %s: %v", o.cfPath, err)
 				continue
 			}
-			if err := srv.Reload(next); err != nil {
+			if err := srv.Reload(nextCfg); err != nil {
 				nextCloser()
-				lg.Logf(maillog.MailErr, "SYSERR: reload %s: %v", *cfPath, err)
+				lg.Logf(maillog.MailErr, "SYSERR: reload %s: %v", o.cfPath, err)
 				continue
 			}
 			// Sessions opened before the reload keep the old maps
-			// until they end; the old access map stays open for them.
+			// and spool until they end; the old ones stay open for
+			// them.
+			m = next
 			closer = chain(closer, nextCloser)
 		}
 	}

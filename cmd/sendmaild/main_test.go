@@ -22,7 +22,11 @@ import (
 // TestMain lets the daemon test run this test binary as sendmaild.
 func TestMain(m *testing.M) {
 	if os.Getenv("SENDMAILD_TEST_MAIN") == "1" {
-		os.Exit(run(os.Args[1:], os.Stderr))
+		name := os.Getenv("SENDMAILD_TEST_NAME")
+		if name == "" {
+			name = "sendmaild"
+		}
+		os.Exit(run(name, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
@@ -33,13 +37,17 @@ func TestUsage(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{nil, exUsage, "only the daemon mode (-bd) is implemented"},
-		{[]string{"-bp"}, exUsage, "flag provided but not defined"},
+		{[]string{"-bx"}, exUsage, "sendmaild: Invalid operation mode x"},
+		{[]string{"-Z"}, exUsage, "sendmaild: invalid option -- 'Z'"},
+		{[]string{"-f"}, exUsage, "sendmaild: option requires an argument -- 'f'"},
+		{[]string{"-q5m"}, exUsage, "-q with an interval needs -bd"},
+		{[]string{"-bs", "-L", "-"}, exUsage, "-bs (SMTP on standard input) is not implemented"},
 		{[]string{"-bd", "-L", "-", "-C", "/nonexistent/sendmail.cf"}, exConfig, "/nonexistent/sendmail.cf"},
+		{[]string{"-bp", "-L", "-", "-C", "/nonexistent/sendmail.cf"}, exConfig, "/nonexistent/sendmail.cf"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var stderr strings.Builder
-			if code := run(tc.args, &stderr); code != tc.code || !strings.Contains(stderr.String(), tc.msg) {
+			if code := run("sendmaild", tc.args, strings.NewReader(""), io.Discard, &stderr); code != tc.code || !strings.Contains(stderr.String(), tc.msg) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr.String(), tc.code, tc.msg)
 			}
 		})
@@ -176,9 +184,13 @@ exec %[2]s -bd -C %[3]s -L %[4]s
 	if strings.Join(out, "\n") != strings.Join(want, "\n") {
 		t.Errorf("trusted session:\n%s\nwant:\n%s", strings.Join(out, "\n"), strings.Join(want, "\n"))
 	}
-	files, _ := filepath.Glob(filepath.Join(work, "mqueue", "mailsuite-incoming", "df*"))
-	if len(files) != 1 {
-		t.Errorf("spool holds %d files, want 1", len(files))
+	// The cf says DeliveryMode=queueonly: the message waits in the
+	// queue as a qf/df pair.
+	for _, pat := range []string{"qf*", "df*"} {
+		files, _ := filepath.Glob(filepath.Join(work, "mqueue", pat))
+		if len(files) != 1 {
+			t.Errorf("queue holds %d %s files, want 1", len(files), pat)
+		}
 	}
 	out = session(outsideIP, "MAIL FROM:<a@hamap.local>", "RCPT TO:<friend@outside.example>", "QUIT")
 	if out[2] != "550 5.7.1 <friend@outside.example>... Relaying denied. IP name lookup failed [127.1.0.5]" {

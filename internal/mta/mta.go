@@ -169,6 +169,9 @@ func (m *MTA) Queue() *queue.Queue { return m.q }
 // aliases, then the users of the passwd file.
 func (m *MTA) Recipients() smtpd.Recipients { return m.exp }
 
+// IsLocal reports whether domain is delivered here (class w).
+func (m *MTA) IsLocal(domain string) bool { return m.isLocal(domain) }
+
 // Expander returns the alias expander (sendmail -bv).
 func (m *MTA) Expander() *aliases.Expander { return m.exp }
 
