@@ -285,7 +285,7 @@ func verify(m *mta.MTA, rcpts []string, stdout io.Writer) int {
 			}
 		}
 		for _, e := range errs {
-			fmt.Fprintf(stdout, "%s... %v\n", r, e)
+			fmt.Fprintln(stdout, e)
 			code = exNoUser
 		}
 	}

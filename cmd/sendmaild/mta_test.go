@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: MIT
+
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"mailsuite/internal/testutil"
+)
+
+// mtaWork is a work directory with a cf made by m4 from internal/mta's
+// test mc, users a and b, an alias file and a spool.
+type mtaWork struct {
+	dir, cf, spool string
+}
+
+func newMTAWork(t *testing.T, defines ...string) *mtaWork {
+	t.Helper()
+	testutil.RequireRoot(t, "mailboxes are created owned by the test users")
+	m4 := testutil.Oracle(t, "m4", "m4")
+	w := &mtaWork{dir: t.TempDir()}
+	w.cf = filepath.Join(w.dir, "sendmail.cf")
+	w.spool = filepath.Join(w.dir, "spool")
+	mc := filepath.Join(testutil.RepoRoot(t), "internal", "mta", "testdata", "mta.mc")
+	args := append([]string{"-D_NO_MAKEINFO_", "-DWORKDIR=" + w.dir}, defines...)
+	cfText, err := exec.Command(m4, append(args, mc)...).Output()
+	if err != nil {
+		t.Fatalf("m4: %v", err)
+	}
+	w.write(t, "sendmail.cf", string(cfText))
+	w.write(t, "local-host-names", "hamap.local\nmail.hamap.local\n")
+	w.write(t, "relay-domains", "")
+	w.write(t, "aliases", "postmaster: b\nteam: a, b\n")
+	w.write(t, "passwd", "root:x:0:0:Charlie Root:/root:/bin/sh\na:x:1023:1023::/nonexistent:/bin/sh\nb:x:1024:1024::/nonexistent:/bin/sh\n")
+	w.write(t, "shadow", "")
+	w.write(t, "hosts", "127.0.0.1 localhost\n127.0.0.1 mail.hamap.local mail\n")
+	w.write(t, "nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n")
+	w.write(t, "resolv.conf", "nameserver 127.0.0.1\n")
+	for _, d := range []string{"mqueue", "spool"} {
+		if err := os.Mkdir(filepath.Join(w.dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("MAILSUITE_PASSWD", filepath.Join(w.dir, "passwd"))
+	t.Setenv("MAILSUITE_SHADOW", filepath.Join(w.dir, "shadow"))
+	t.Setenv("MAILSUITE_SPOOL", w.spool)
+	return w
+}
+
+func (w *mtaWork) write(t *testing.T, name, data string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(w.dir, name), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (w *mtaWork) queue(t *testing.T) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(w.dir, "mqueue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// invoke runs the command in-process under the given argv[0].
+func (w *mtaWork) invoke(t *testing.T, name, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb strings.Builder
+	args = append([]string{"-C", w.cf, "-L", filepath.Join(w.dir, "maillog")}, args...)
+	code = run(name, args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// TestPersonalities drives the sendmail, mailq and newaliases names
+// in-process: newaliases builds aliases.db, sendmail -t -i and an alias
+// recipient are delivered into the spool, a recipient that is not local
+// stays queued and is listed by mailq and sendmail -bp, and -bv shows
+// the expansion.
+func TestPersonalities(t *testing.T) {
+	w := newMTAWork(t)
+	code, out, errOut := w.invoke(t, "newaliases", "")
+	if code != 0 || out != w.dir+"/aliases: 2 aliases, longest 4 bytes, 19 bytes total\n" {
+		t.Fatalf("newaliases: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(w.dir, "aliases.db")); err != nil {
+		t.Fatalf("newaliases made no database: %v", err)
+	}
+
+	t.Run("sendmail -t -i", func(t *testing.T) {
+		msg := "From: a@hamap.local\nTo: b@hamap.local\nSubject: cmdline\n\nline\n.\nafter the dot\n"
+		if code, _, errOut := w.invoke(t, "sendmail", msg, "-t", "-i"); code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		mbox, err := os.ReadFile(filepath.Join(w.spool, "b"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		re := regexp.MustCompile(`^From root  \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\nReturn-Path: <root@mail\.hamap\.local>\nReceived: \(from root@localhost\)\n\tby mail\.hamap\.local \(8\.17\.1\.9/8\.17\.1\.9\) id \w{14};\n\t.*\nDate: .*\nMessage-Id: <\d{12}\.\w{14}@mail\.hamap\.local>\nFrom: a@hamap\.local\nTo: b@hamap\.local\nSubject: cmdline\n\nline\n\.\nafter the dot\n\n$`)
+		if !re.Match(mbox) {
+			t.Errorf("mbox of b:\n%s", mbox)
+		}
+		if q := w.queue(t); len(q) != 0 {
+			t.Errorf("queue: %v", q)
+		}
+	})
+
+	t.Run("alias", func(t *testing.T) {
+		if code, _, errOut := w.invoke(t, "sendmail", "Subject: to postmaster\n\nhi\n.\nnot this\n", "postmaster@hamap.local"); code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		mbox, _ := os.ReadFile(filepath.Join(w.spool, "b"))
+		if !strings.Contains(string(mbox), "Subject: to postmaster\n") || strings.Contains(string(mbox), "not this") {
+			t.Errorf("mbox of b:\n%s", mbox)
+		}
+	})
+
+	t.Run("held for a remote recipient", func(t *testing.T) {
+		if code, _, errOut := w.invoke(t, "sendmail", "Subject: far\n\nhi\n", "-f", "a@hamap.local", "friend@outside.example"); code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		for _, c := range [][]string{{"mailq"}, {"sendmail", "-bp"}} {
+			code, out, errOut := w.invoke(t, c[0], "", c[1:]...)
+			re := regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(filepath.Join(w.dir, "mqueue")) + ` \(1 request\)\n-+Q-ID-+ -+Size-+ -+Q-Time-+ -+Sender/Recipient-+\n\w{14}\s+\d+ \w{3} \w{3} [ \d]\d \d\d:\d\d a@hamap\.local\n\s+friend@outside\.example\n\s+Total requests: 1\n$`)
+			if code != 0 || !re.MatchString(out) {
+				t.Errorf("%s: exit %d, stderr %q, listing:\n%s", c, code, errOut, out)
+			}
+		}
+		// A queue run has nothing to do for it.
+		if code, _, errOut := w.invoke(t, "sendmail", "", "-q"); code != 0 {
+			t.Errorf("-q: exit %d: %s", code, errOut)
+		}
+		if q := w.queue(t); len(q) != 2 {
+			t.Errorf("queue after -q: %v", q)
+		}
+	})
+
+	t.Run("-bv", func(t *testing.T) {
+		code, out, _ := w.invoke(t, "sendmail", "", "-bv", "team", "nobody", "x@outside.example")
+		want := "a... deliverable: mailer local, user a\nb... deliverable: mailer local, user b\nnobody... User unknown\n" +
+			"x@outside.example... deliverable: mailer esmtp, host outside.example, user x@outside.example\n"
+		if code != exNoUser || out != want {
+			t.Errorf("exit %d, stdout:\n%s\nwant:\n%s", code, out, want)
+		}
+	})
+
+	t.Run("no recipients", func(t *testing.T) {
+		if code, _, errOut := w.invoke(t, "sendmail", "x\n"); code != exUsage || errOut != "Recipient names must be specified\n" {
+			t.Errorf("exit %d, stderr %q", code, errOut)
+		}
+	})
+}
+
+// TestCrashRecovery kills sendmaild -bd with SIGKILL after it answered
+// 250 and while the local mailer is still running, restarts it and
+// checks that the message is delivered exactly once and leaves the
+// queue. The local mailer is a script that blocks on its first run.
+func TestCrashRecovery(t *testing.T) {
+	unshare := testutil.Oracle(t, "unshare", "util-linux")
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "local.sh")
+	w := newMTAWork(t, "-DPORT="+strconv.Itoa(port), "-DLOCAL_PATH="+script, "-DLOCAL_ARGS=local.sh $u")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf(`#!/bin/sh
+for u; do :; done
+if [ -e %[1]s/block ]; then
+	/bin/rm %[1]s/block
+	echo $$ > %[1]s/blocked.pid
+	exec /bin/sleep 60
+fi
+/bin/cat >> %[1]s/spool/$u
+`, w.dir)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.write(t, "block", "")
+	logPath := filepath.Join(w.dir, "maillog")
+	start := func() (*exec.Cmd, chan error, *strings.Builder) {
+		sh := fmt.Sprintf(`set -e
+for f in hosts nsswitch.conf resolv.conf; do mount --bind %[1]s/$f /etc/$f; done
+exec %[2]s -bd -C %[3]s -L %[4]s
+`, w.dir, os.Args[0], w.cf, logPath)
+		cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c", sh)
+		cmd.Env = append(os.Environ(), "SENDMAILD_TEST_MAIN=1")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		t.Cleanup(func() { cmd.Process.Kill() })
+		return cmd, exited, &stderr
+	}
+	cmd, exited, stderr := start()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	var conn net.Conn
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if conn, err = net.DialTimeout("tcp4", addr, time.Second); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sendmaild not listening: %v; stderr: %s", err, stderr.String())
+		}
+	}
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(conn)
+	var replies []string
+	for _, c := range []string{"", "HELO pc", "MAIL FROM:<a@hamap.local>", "RCPT TO:<b@hamap.local>", "DATA", "Subject: once\r\n\r\nonly once\r\n."} {
+		if c != "" {
+			io.WriteString(conn, c+"\r\n")
+		}
+		line, _ := br.ReadString('\n')
+		replies = append(replies, strings.TrimSpace(line))
+	}
+	conn.Close()
+	if !strings.HasPrefix(replies[5], "250 2.0.0 ") {
+		t.Fatalf("replies: %q", replies)
+	}
+	qid := strings.Fields(replies[5])[2]
+
+	// The mailer is running (blocked): kill sendmaild, then the mailer.
+	pidFile := filepath.Join(w.dir, "blocked.pid")
+	var pid int
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if b, err := os.ReadFile(pidFile); err == nil && strings.HasSuffix(string(b), "\n") {
+			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("local mailer never ran; stderr: %s", stderr.String())
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+	if pid > 0 {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	if _, err := os.Stat(filepath.Join(w.dir, "mqueue", "qf"+qid)); err != nil {
+		t.Fatalf("message not queued after the crash: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(w.spool, "b")); err == nil {
+		t.Fatal("mailbox written before the restart")
+	}
+
+	// Restart: the queue run on start delivers it.
+	cmd, exited, stderr = start()
+	for deadline := time.Now().Add(20 * time.Second); len(w.queue(t)) != 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("queue not emptied after the restart: %v; stderr: %s", w.queue(t), stderr.String())
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("sendmaild exited with %v; stderr: %s", err, stderr.String())
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("sendmaild did not exit after SIGTERM")
+	}
+	mbox, err := os.ReadFile(filepath.Join(w.spool, "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(mbox), "Subject: once\n"); n != 1 {
+		t.Errorf("delivered %d times:\n%s", n, mbox)
+	}
+	logs, _ := os.ReadFile(logPath)
+	if !regexp.MustCompile(qid + `: to=<b@hamap\.local>, ctladdr=<a@hamap\.local> \(1023/1023\), delay=.*, mailer=local, pri=\d+, dsn=2\.0\.0, stat=Sent\n`).Match(logs) {
+		t.Errorf("no stat=Sent line for %s:\n%s", qid, logs)
+	}
+}
