@@ -143,6 +143,7 @@ func imapConfig(cfg *doveconf.Config, set *doveconf.Settings) (imapd.Config, err
 		SSL:                  set.SSL,
 		AuthFailureDelay:     set.AuthFailureDelay,
 		Mechanisms:           set.AuthMechanisms,
+		IdleNotify:           set.IMAPIdleNotifyInterval,
 		MailLocation:         set.MailLocation,
 		Lock:                 mbox.LockOptions{Timeout: set.MboxLockTimeout, DotlockChangeTimeout: set.MboxDotlockChangeTimeout},
 	}

@@ -137,3 +137,34 @@ func deliver(t *testing.T, path, msg string) {
 		t.Fatal(err)
 	}
 }
+
+// TestIdleKeepalive: "* OK Still here" every imap_idle_notify_interval.
+func TestIdleKeepalive(t *testing.T) {
+	e := newEnv(t, "127.0.0.1", func(c *Config) { c.IdleNotify = 100 * time.Millisecond })
+	cl := dial(t, e.addr, "")
+	cl.mustOK("LOGIN b " + passB)
+	cl.mustOK("SELECT INBOX")
+	cl.c.Write([]byte("i IDLE\r\n"))
+	if l := cl.line(); l != "+ idling" {
+		t.Fatalf("IDLE: %q", l)
+	}
+	for i := 0; i < 2; i++ {
+		if l := cl.line(); l != "* OK Still here" {
+			t.Fatalf("keepalive %d: %q", i, l)
+		}
+	}
+	deliver(t, e.spool, "From c@hamap.local  Fri Nov 27 02:00:00 2026\nSubject: later\n\nsecond\n")
+	for {
+		l := cl.line()
+		if l == "* 2 EXISTS" {
+			break
+		}
+		if l != "* OK Still here" {
+			t.Fatalf("during IDLE: %q", l)
+		}
+	}
+	cl.c.Write([]byte("DONE\r\n"))
+	if _, st := cl.until("i"); !strings.HasPrefix(st, "OK") {
+		t.Errorf("IDLE end: %q", st)
+	}
+}

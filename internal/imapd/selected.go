@@ -5,6 +5,7 @@ package imapd
 import (
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -73,14 +74,37 @@ func (v *selected) writeRecent(w *imapserver.UpdateWriter) error {
 	return w.WriteNumRecent(n)
 }
 
-func (v *selected) idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	done := make(chan error, 1)
-	inner := make(chan struct{})
-	go func() { done <- v.tracker.Idle(w, inner) }()
-	<-stop
-	close(inner)
-	if err := <-done; err != nil {
-		return err
+// idle runs the tracker's IDLE and, every notify interval, pauses it to
+// send Dovecot's "* OK Still here" (imap_idle_notify_interval), written
+// directly while nothing else writes to the connection.
+func (v *selected) idle(w *imapserver.UpdateWriter, stop <-chan struct{}, notify time.Duration, keepalive func() error) error {
+	var tick <-chan time.Time
+	if notify > 0 && keepalive != nil {
+		t := time.NewTicker(notify)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		done := make(chan error, 1)
+		inner := make(chan struct{})
+		go func() { done <- v.tracker.Idle(w, inner) }()
+		var err error
+		stopped := false
+		select {
+		case <-stop:
+			stopped = true
+		case <-tick:
+		}
+		close(inner)
+		if err = <-done; err != nil {
+			return err
+		}
+		if stopped {
+			break
+		}
+		if err := keepalive(); err != nil {
+			return err
+		}
 	}
 	// Dovecot sends the RECENT count when IDLE ends (anchor §6).
 	return v.writeRecent(w)

@@ -46,6 +46,9 @@ type Config struct {
 	MailLocation string
 	// Mailboxes are the inbox namespace's mailbox blocks (SPECIAL-USE).
 	Mailboxes []doveconf.Mailbox
+	// IdleNotify is imap_idle_notify_interval: how often an IDLE
+	// session gets "* OK Still here" (default 2 min; negative: never).
+	IdleNotify time.Duration
 	// Lock tunes mbox locking (mbox_lock_timeout and friends).
 	Lock mbox.LockOptions
 	// IdleCheck is the fallback stat interval for changes by other
@@ -90,6 +93,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.AuthFailureDelay == 0 {
 		cfg.AuthFailureDelay = 2 * time.Second
+	}
+	if cfg.IdleNotify == 0 {
+		cfg.IdleNotify = 2 * time.Minute
 	}
 	if cfg.IdleCheck == 0 {
 		cfg.IdleCheck = time.Second

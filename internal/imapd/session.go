@@ -271,5 +271,8 @@ func (s *Session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 		<-stop
 		return nil
 	}
-	return s.sel.idle(w, stop)
+	return s.sel.idle(w, stop, s.srv.cfg.IdleNotify, func() error {
+		_, err := s.st.conn.Write([]byte("* OK Still here\r\n"))
+		return err
+	})
 }
