@@ -156,8 +156,9 @@ func New(o Options) (*MTA, error) {
 			}
 			return aliases.User{Name: u.Name, Home: u.Home, UID: u.UID}, true, nil
 		},
-		IsLocal:  m.isLocal,
-		Hostname: m.hostname,
+		IsLocal:     m.isLocal,
+		Hostname:    m.hostname,
+		ForwardPath: o.CF.ForwardPath,
 	}
 	return m, nil
 }

@@ -64,7 +64,11 @@ func newFixture(t *testing.T, defines map[string]string) *fixture {
 			t.Fatal(err)
 		}
 	}
-	write("passwd", "root:x:0:0:root:/root:/bin/sh\na:x:1023:1023::/nonexistent:/bin/sh\nb:x:1024:1024::/nonexistent:/bin/sh\n")
+	if err := os.Mkdir(filepath.Join(f.work, "home"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write("passwd", "root:x:0:0:root:/root:/bin/sh\na:x:1023:1023::/nonexistent:/bin/sh\nb:x:1024:1024::/nonexistent:/bin/sh\nc:x:1025:1025::"+filepath.Join(f.work, "home")+":/bin/sh\n")
+	write("home/.forward", "b\n")
 	write("shadow", "")
 	write("local-host-names", "hamap.local\nmail.hamap.local\n")
 	write("relay-domains", "")
@@ -290,6 +294,20 @@ func TestSubmit(t *testing.T) {
 		}
 		if q := f.queueFiles(t); len(q) != 0 {
 			t.Errorf("queue after delivery: %v", q)
+		}
+	})
+
+	t.Run("forward", func(t *testing.T) {
+		sub := root
+		sub.Recipients = []string{"c@hamap.local"}
+		if _, err := m.Submit(ctx, sub, strings.NewReader("Subject: forwarded\n\nhi\n"), true); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(f.mbox(t, "b"), "Subject: forwarded\n") {
+			t.Errorf("~c/.forward not followed:\n%s", f.mbox(t, "b"))
+		}
+		if _, err := os.Stat(filepath.Join(f.spool, "c")); err == nil {
+			t.Errorf("c's own mailbox written")
 		}
 	})
 
