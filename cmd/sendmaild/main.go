@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -179,9 +180,11 @@ func run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	}
 	switch o.mode {
 	case "bp":
-		n, err := queue.List(stdout, c.QueueDirectory, queue.ListOptions{Verbose: o.verbose, MinQueueAge: c.MinQueueAge, MaxQueueAge: c.MaxQueueAge})
-		_ = n
-		if err != nil {
+		lo := queue.ListOptions{Verbose: o.verbose, MinQueueAge: c.MinQueueAge, MaxQueueAge: c.MaxQueueAge,
+			SortOrder: optionValue(c, "QueueSortOrder")}
+		lo.QueueLA, _ = strconv.Atoi(optionValue(c, "QueueLA"))
+		lo.QueueFactor, _ = strconv.ParseInt(optionValue(c, "QueueFactor"), 10, 64)
+		if _, err := queue.List(stdout, c.QueueDirectory, lo); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", name, err)
 			return exOSErr
 		}
@@ -234,6 +237,17 @@ func invoker() shadowauth.User {
 		return shadowauth.User{Name: "root"}
 	}
 	return u
+}
+
+// optionValue is the value of the cf's last O line named name.
+func optionValue(c *cf.Config, name string) string {
+	v := ""
+	for _, o := range c.Options {
+		if o.Name == name && o.Sub == "" {
+			v = o.Value
+		}
+	}
+	return v
 }
 
 // applyOptions applies -O name=value for the options the non-daemon
