@@ -290,4 +290,7 @@ exec %[2]s -bd -C %[3]s -L %[4]s
 	if !regexp.MustCompile(qid + `: to=<b@hamap\.local>, ctladdr=<a@hamap\.local> \(1023/1023\), delay=.*, mailer=local, pri=\d+, dsn=2\.0\.0, stat=Sent\n`).Match(logs) {
 		t.Errorf("no stat=Sent line for %s:\n%s", qid, logs)
 	}
+	if strings.Contains(string(logs), "SYSERR") {
+		t.Errorf("SYSERR in the log:\n%s", logs)
+	}
 }
