@@ -144,6 +144,8 @@ func imapConfig(cfg *doveconf.Config, set *doveconf.Settings) (imapd.Config, err
 		AuthFailureDelay:     set.AuthFailureDelay,
 		Mechanisms:           set.AuthMechanisms,
 		IdleNotify:           set.IMAPIdleNotifyInterval,
+		FirstValidUID:        set.FirstValidUID,
+		LastValidUID:         set.LastValidUID,
 		MailLocation:         set.MailLocation,
 		Lock:                 mbox.LockOptions{Timeout: set.MboxLockTimeout, DotlockChangeTimeout: set.MboxDotlockChangeTimeout},
 	}

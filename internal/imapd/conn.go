@@ -66,6 +66,8 @@ type rewriteConn struct {
 	commands   map[string]string // tag -> command, pre-login
 	sawLogout  bool
 	afterLogin bool
+	failInit   bool
+	closeAfter bool
 
 	corked bool
 	cbuf   []byte
@@ -141,6 +143,7 @@ func (c *rewriteConn) Write(p []byte) (int, error) {
 		out = append(out, c.pending...)
 		c.pending = nil
 	}
+	closeAfter := c.closeAfter
 	c.mu.Unlock()
 	if len(out) > 0 {
 		n, err := c.Conn.Write(out)
@@ -148,6 +151,9 @@ func (c *rewriteConn) Write(p []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+	}
+	if closeAfter {
+		c.Conn.Close()
 	}
 	return len(p), nil
 }
@@ -186,6 +192,14 @@ func (c *rewriteConn) flushLocked() error {
 	return err
 }
 
+// initFailed makes the login's tagged reply Dovecot's "initialization
+// failed" pair and closes the connection after it.
+func (c *rewriteConn) initFailed() {
+	c.mu.Lock()
+	c.failInit = true
+	c.mu.Unlock()
+}
+
 // loggedIn ends the rewriting after the tagged reply of the login,
 // which is the next line the server writes.
 func (c *rewriteConn) loggedIn() {
@@ -214,6 +228,12 @@ func (c *rewriteConn) rewrite(line string) string {
 	tag, rest, ok := strings.Cut(line, " ")
 	if !ok || tag == "*" || tag == "+" {
 		return line + "\r\n"
+	}
+	if c.failInit {
+		c.stopped = true
+		c.closeAfter = true
+		return tag + " OK Logged in, but initialization failed.\r\n" +
+			"* BYE Internal error occurred. Refer to server log for more information.\r\n"
 	}
 	if c.afterLogin {
 		// AUTHENTICATE's success text is go-imap's; Dovecot says

@@ -90,6 +90,23 @@ func TestAuthLOGIN(t *testing.T) {
 	}
 }
 
+// TestFirstValidUID: a user below first_valid_uid logs in but the mail
+// process refuses (dovecot-protocol.md §1, Login table).
+func TestFirstValidUID(t *testing.T) {
+	e := newEnv(t, "127.0.0.1", func(c *Config) { c.FirstValidUID = 1 << 30 })
+	cl := dial(t, e.addr, "")
+	_, st := cl.cmd("LOGIN b " + passB)
+	if st != "OK Logged in, but initialization failed." {
+		t.Errorf("LOGIN: %q", st)
+	}
+	if l, ok := cl.lineEOF(); l != "* BYE Internal error occurred. Refer to server log for more information." || !ok {
+		t.Errorf("after LOGIN: %q", l)
+	}
+	if l, ok := cl.lineEOF(); ok {
+		t.Errorf("connection still open: %q", l)
+	}
+}
+
 // TestAuthPenalty checks Dovecot's delays per client address: 2, 6, 10,
 // 17 s for the 1st..4th failure and 15 s before a correct login after
 // four (dovecot-protocol.md, "Failed-login delay").

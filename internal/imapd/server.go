@@ -35,6 +35,10 @@ type Config struct {
 	TLS *tls.Config
 	// TrustedNetworks is login_trusted_networks.
 	TrustedNetworks []netip.Prefix
+	// FirstValidUID and LastValidUID are first_valid_uid and
+	// last_valid_uid (0: no limit): a user outside them logs in but gets
+	// Dovecot's "initialization failed" and BYE.
+	FirstValidUID, LastValidUID uint32
 	// Mechanisms is auth_mechanisms (PLAIN and LOGIN are served;
 	// empty means PLAIN).
 	Mechanisms []string

@@ -46,6 +46,8 @@ type Session struct {
 
 	sel *selected
 
+	initFailed bool // logged in, refused by first/last_valid_uid
+
 	stats struct{ deleted, expunged int }
 }
 
@@ -66,7 +68,7 @@ func (s *Session) Close() error {
 	}
 	s.srv.forget(s.st)
 	lg := s.srv.cfg.Log
-	if lg == nil {
+	if lg == nil || s.initFailed {
 		return nil
 	}
 	if !s.loggedIn {
@@ -127,6 +129,20 @@ func (s *Session) Login(username, password string) error {
 		clk.Sleep(ctx, s.srv.cfg.AuthFailureDelay)
 		return errAuthFailed
 	}
+	if !s.srv.validUID(u.UID) {
+		// Dovecot: the login succeeds, the mail process refuses.
+		s.srv.pen.succeed(s.st.remote)
+		s.st.conn.initFailed()
+		s.initFailed = true
+		if lg := s.srv.cfg.Log; lg != nil {
+			g := s.loginFields(u.Name)
+			g.Method, g.MPID = "PLAIN", os.Getpid()
+			lg.LoginOK(g)
+			lg.Logf(maillog.MailErr, "imap(%s)<%d><%s>: Error: Mail access for users with UID %d not permitted (see first_valid_uid in config file, uid from userdb lookup).",
+				u.Name, os.Getpid(), s.st.session, u.UID)
+		}
+		return nil
+	}
 	f, err := s.srv.folders(u)
 	if err != nil {
 		return errInternal
@@ -145,6 +161,16 @@ func (s *Session) Login(username, password string) error {
 }
 
 var errAuthFailedPlain = errors.New("no passdb configured")
+
+func (s *Server) validUID(uid int) bool {
+	if uid < 0 {
+		return true // passwd-file without a uid: the process's own
+	}
+	if s.cfg.FirstValidUID > 0 && uint32(uid) < s.cfg.FirstValidUID {
+		return false
+	}
+	return s.cfg.LastValidUID == 0 || uint32(uid) <= s.cfg.LastValidUID
+}
 
 // folders resolves mail_location for u.
 func (s *Server) folders(u User) (*mbox.Folders, error) {
