@@ -46,6 +46,10 @@ func serveCtx(ctx context.Context, path string, stderr io.Writer, ready func([]n
 		fmt.Fprintf(stderr, "Fatal: %v\n", err)
 		return exitFatal
 	}
+	if os.Geteuid() == 0 {
+		// Not done yet: re-exec per user with dropped credentials.
+		fmt.Fprintln(stderr, "Warning: dovecotd: privilege separation is not implemented; mail files are opened and created as root")
+	}
 	srv := imapd.New(icfg)
 	var lns []net.Listener
 	var tlsFlags []bool
