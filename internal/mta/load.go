@@ -29,7 +29,7 @@ type LoadOptions struct {
 
 // Load assembles an MTA and the SMTP server's configuration from the cf
 // at path: the server's Spool is the MTA's queue (with background
-// delivery unless DeliveryMode is queueonly or deferred) and its Recipients the MTA's aliases and passwd users. The
+// delivery as DeliveryMode says) and its Recipients the MTA's aliases and passwd users. The
 // closer releases the access map; Close the MTA separately.
 func Load(path string, o LoadOptions) (*MTA, smtpd.Config, []error, func(), error) {
 	c, err := cf.Load(path, cf.Options{})
@@ -41,7 +41,7 @@ func Load(path string, o LoadOptions) (*MTA, smtpd.Config, []error, func(), erro
 		return nil, smtpd.Config{}, nil, func() {}, err
 	}
 	scfg, warnings, closer, err := smtpd.LoadConfig(path, smtpd.LoadOptions{
-		Resolver: o.Resolver, Hostname: o.Hostname, Spool: m.Spool(c.DeliveryMode != 'q' && c.DeliveryMode != 'd'), Recipients: m.Recipients(), Log: o.Log, NoAuth: o.NoAuth,
+		Resolver: o.Resolver, Hostname: o.Hostname, Spool: m.Spool(c.DeliveryMode), Recipients: m.Recipients(), Log: o.Log, NoAuth: o.NoAuth,
 	})
 	if err != nil {
 		m.Close()

@@ -212,7 +212,7 @@ func (m *MTA) RunQueue(ctx context.Context) (int, error) {
 		return st.Queued, err
 	}
 	for _, id := range ids {
-		if err := m.Deliver(ctx, id); err != nil && !errors.Is(err, queue.ErrLocked) && !errors.Is(err, fs.ErrNotExist) {
+		if err := m.deliver(ctx, id, true); err != nil && !errors.Is(err, queue.ErrLocked) && !errors.Is(err, fs.ErrNotExist) {
 			m.log.Logf(maillog.MailErr, "%s: SYSERR: delivery: %v", id, err)
 		}
 	}
@@ -239,6 +239,12 @@ func (m *MTA) localPart(addr string) (string, bool) {
 // and the message leaves the queue when no recipient is left. Remote
 // recipients are kept. ErrLocked means another process has the message.
 func (m *MTA) Deliver(ctx context.Context, id string) error {
+	return m.deliver(ctx, id, false)
+}
+
+// deliver is Deliver; a queue run (retry) adds RetryFactor to the
+// priority as sendmail does when a queue run picks a message up.
+func (m *MTA) deliver(ctx context.Context, id string, retry bool) error {
 	l, err := m.q.Lock(id)
 	if err != nil {
 		return err
@@ -254,6 +260,9 @@ func (m *MTA) Deliver(ctx context.Context, id string) error {
 	}
 	if len(local) == 0 {
 		return nil
+	}
+	if retry {
+		env.Priority += queue.RetryFactor
 	}
 	env.Attempts++
 	env.LastAttempt = m.now().Unix()

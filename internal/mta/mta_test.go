@@ -210,39 +210,69 @@ func smtpSession(t *testing.T, addr, from, rcpt, data string) []string {
 
 // TestSMTPDelivery runs the SMTP server on the MTA's spool: a → b over
 // SMTP lands in b's mbox as the anchor's /var/mail/b (§5.3), the to= line
-// is logged, and the queue is empty afterwards.
+// is logged, and the queue is empty afterwards. DeliveryMode decides
+// when: interactive before the 250, background after it, queueonly not
+// at all.
 func TestSMTPDelivery(t *testing.T) {
-	port := freePort(t)
-	f := newFixture(t, map[string]string{"PORT": fmt.Sprint(port)})
-	m, cfg := f.load(t)
-	srv, err := smtpd.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lns, opts, err := smtpd.Listen(cfg.CF)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(lns[0], opts[0])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	out := smtpSession(t, lns[0].Addr().String(), "a@hamap.local", "b@hamap.local", readVector(t, "anchor-smtp.in"))
-	if !strings.HasPrefix(out[5], "250 2.0.0 ") || !strings.HasSuffix(out[5], " Message accepted for delivery") {
-		t.Fatalf("replies: %q", out)
-	}
-	m.Wait()
-	if diff := cmp.Diff(mask(readVector(t, "anchor-smtp.want")), mask(f.mbox(t, "b"))); diff != "" {
-		t.Errorf("mbox of b (-want +got):\n%s", diff)
-	}
-	if q := f.queueFiles(t); len(q) != 0 {
-		t.Errorf("queue after delivery: %v", q)
-	}
-	toLine := regexp.MustCompile(`: to=<b@hamap\.local>, ctladdr=<a@hamap\.local> \(1023/1023\), delay=\d\d:\d\d:\d\d, xdelay=\d\d:\d\d:\d\d, mailer=local, pri=\d+, dsn=2\.0\.0, stat=Sent\n`)
-	if !toLine.MatchString(f.log.String()) || strings.Contains(f.log.String(), "SYSERR") {
-		t.Errorf("no to= line, or a SYSERR, in the log:\n%s", f.log.String())
+	for _, tc := range []struct {
+		mode   string
+		queued bool
+	}{
+		{"background", false},
+		{"interactive", false},
+		{"queueonly", true},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			port := freePort(t)
+			f := newFixture(t, map[string]string{"PORT": fmt.Sprint(port), "MODE": tc.mode})
+			m, cfg := f.load(t)
+			srv, err := smtpd.NewServer(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lns, opts, err := smtpd.Listen(cfg.CF)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go srv.Serve(lns[0], opts[0])
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				srv.Shutdown(ctx)
+			})
+			out := smtpSession(t, lns[0].Addr().String(), "a@hamap.local", "b@hamap.local", readVector(t, "anchor-smtp.in"))
+			if !strings.HasPrefix(out[5], "250 2.0.0 ") || !strings.HasSuffix(out[5], " Message accepted for delivery") {
+				t.Fatalf("replies: %q", out)
+			}
+			if tc.mode == "interactive" {
+				if _, err := os.Stat(filepath.Join(f.spool, "b")); err != nil {
+					t.Errorf("not delivered before the 250: %v", err)
+				}
+			}
+			m.Wait()
+			if tc.queued {
+				if q := f.queueFiles(t); len(q) != 2 {
+					t.Errorf("queue: %v, want a qf and a df", q)
+				}
+				if _, err := os.Stat(filepath.Join(f.spool, "b")); err == nil {
+					t.Errorf("delivered in queueonly mode")
+				}
+				// The queue run (sendmail -q) delivers it.
+				if _, err := m.RunQueue(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if diff := cmp.Diff(mask(readVector(t, "anchor-smtp.want")), mask(f.mbox(t, "b"))); diff != "" {
+				t.Errorf("mbox of b (-want +got):\n%s", diff)
+			}
+			if q := f.queueFiles(t); len(q) != 0 {
+				t.Errorf("queue after delivery: %v", q)
+			}
+			toLine := regexp.MustCompile(`: to=<b@hamap\.local>, ctladdr=<a@hamap\.local> \(1023/1023\), delay=\d\d:\d\d:\d\d, xdelay=\d\d:\d\d:\d\d, mailer=local, pri=\d+, dsn=2\.0\.0, stat=Sent\n`)
+			if !toLine.MatchString(f.log.String()) || strings.Contains(f.log.String(), "SYSERR") {
+				t.Errorf("no to= line, or a SYSERR, in the log:\n%s", f.log.String())
+			}
+		})
 	}
 }
 
@@ -353,6 +383,15 @@ func TestRecover(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(f.work, "mqueue", "qf"+id)); err != nil {
 		t.Fatalf("not queued: %v", err)
 	}
+	qf, err := os.Open(filepath.Join(f.work, "mqueue", "qf"+id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued, err := queue.ReadEnvelope(qf)
+	qf.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	m2, _ := f.load(t)
 	for range 2 {
 		if _, err := m2.RunQueue(ctx); err != nil {
@@ -361,6 +400,11 @@ func TestRecover(t *testing.T) {
 	}
 	if got := strings.Count(f.mbox(t, "b"), "Subject: later\n"); got != 1 {
 		t.Errorf("delivered %d times", got)
+	}
+	// A queue run adds RetryFactor to the priority, as sendmail's does.
+	want := regexp.MustCompile(fmt.Sprintf(`: to=b@hamap\.local, ctladdr=root \(0/0\), delay=00:00:0\d, xdelay=00:00:00, mailer=local, pri=%d, dsn=2\.0\.0, stat=Sent\n`, queued.Priority+queue.RetryFactor))
+	if !want.MatchString(f.log.String()) {
+		t.Errorf("log lacks %s:\n%s", want, f.log.String())
 	}
 	if q := f.queueFiles(t); len(q) != 0 {
 		t.Errorf("queue after the run: %v", q)

@@ -16,15 +16,18 @@ import (
 )
 
 // Spool returns internal/smtpd's view of the queue: each message is
-// written as df/qf files and is durable when Commit returns; its local
-// recipients are then delivered in the background when deliver is set.
-func (m *MTA) Spool(deliver bool) smtpd.Spool {
-	return &spool{m: m, deliver: deliver}
+// written as df/qf files and is durable when Commit returns. Its local
+// recipients are then delivered as the DeliveryMode letter mode says:
+// 'i' (interactive) before Commit returns, so before the 250; 'q'
+// (queueonly) and 'd' (deferred) not at all (a queue run will); any
+// other mode, 'b' (background) included, in a goroutine.
+func (m *MTA) Spool(mode byte) smtpd.Spool {
+	return &spool{m: m, mode: mode}
 }
 
 type spool struct {
-	m       *MTA
-	deliver bool
+	m    *MTA
+	mode byte
 }
 
 func (s *spool) NextID() string { return s.m.q.NewID() }
@@ -90,7 +93,13 @@ func (t *txn) Commit() (string, error) {
 	if err := t.p.Commit(qenv); err != nil {
 		return "", err
 	}
-	if t.s.deliver {
+	switch t.s.mode {
+	case 'q', 'd':
+	case 'i':
+		if err := t.s.m.Deliver(context.Background(), e.ID); err != nil {
+			t.s.m.log.Logf(maillog.MailErr, "%s: SYSERR: delivery: %v", e.ID, err)
+		}
+	default:
 		t.s.m.background(e.ID)
 	}
 	return e.ID, nil
