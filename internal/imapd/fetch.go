@@ -232,7 +232,7 @@ func (v *selected) fetchOne(w *imapserver.FetchWriter, t target, m mbox.Message,
 				return err
 			}
 		}
-		rw.WriteEnvelope(envelope(readHeader(hdr)))
+		rw.WriteEnvelope(envelopeRaw(splitEntity(hdr).hdr))
 	}
 	if options.BodyStructure != nil {
 		rw.WriteBodyStructure(bodyStructure(buf))

@@ -4,11 +4,12 @@ package imapd
 
 import (
 	"bufio"
+	"bytes"
 	"io"
+	"net/mail"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-message/textproto"
 )
 
@@ -140,20 +141,91 @@ func rawHeaderValue(h textproto.Header, key string) string {
 	return strings.TrimLeft(s, " \t")
 }
 
-// envelope builds the ENVELOPE of a header. The subject and the
-// addresses are passed as written (Dovecot does not decode them); the
-// date and the message ids go through the library's parser.
+// envelope builds the ENVELOPE of a parsed header (message/rfc822 parts).
 func envelope(h textproto.Header) *imap.Envelope {
-	env := imapserver.ExtractEnvelope(h) // the date and message ids
-	env.Subject = rawHeaderValue(h, "Subject")
-	for _, f := range []struct {
-		key string
-		dst *[]imap.Address
-	}{{"From", &env.From}, {"Sender", &env.Sender}, {"Reply-To", &env.ReplyTo},
-		{"To", &env.To}, {"Cc", &env.Cc}, {"Bcc", &env.Bcc}} {
-		*f.dst = parseAddresses(rawHeaderValue(h, f.key))
+	f := map[string]string{}
+	for _, k := range envelopeFields {
+		if v := rawHeaderValue(h, k); v != "" {
+			f[strings.ToLower(k)] = v
+		}
+	}
+	return envelopeOf(f)
+}
+
+var envelopeFields = []string{"Date", "Subject", "From", "Sender", "Reply-To", "To", "Cc", "Bcc", "In-Reply-To", "Message-Id"}
+
+// envelopeRaw builds the ENVELOPE straight from header bytes in one pass
+// (the FETCH ENVELOPE path): the first occurrence of each field, unfolded.
+func envelopeRaw(hdr []byte) *imap.Envelope {
+	f := make(map[string]string, 10)
+	for len(hdr) > 0 {
+		end := 0
+		for {
+			i := bytes.IndexByte(hdr[end:], '\n')
+			if i < 0 {
+				end = len(hdr)
+				break
+			}
+			end += i + 1
+			if end >= len(hdr) || (hdr[end] != ' ' && hdr[end] != '\t') {
+				break
+			}
+		}
+		field := hdr[:end]
+		hdr = hdr[end:]
+		c := bytes.IndexByte(field, ':')
+		if c <= 0 {
+			continue
+		}
+		name := strings.ToLower(string(bytes.TrimRight(field[:c], " \t")))
+		switch name {
+		case "date", "subject", "from", "sender", "reply-to", "to", "cc", "bcc", "in-reply-to", "message-id":
+		default:
+			continue
+		}
+		if _, seen := f[name]; seen {
+			continue
+		}
+		v := field[c+1:]
+		v = bytes.TrimRight(v, "\r\n")
+		v = bytes.ReplaceAll(v, []byte("\r\n"), nil)
+		v = bytes.ReplaceAll(v, []byte("\n"), nil)
+		f[name] = string(bytes.TrimLeft(v, " \t"))
+	}
+	return envelopeOf(f)
+}
+
+// envelopeOf makes the ENVELOPE from raw (unfolded) field values: subject
+// and addresses as written, as Dovecot shows them; the date parsed (go-imap
+// formats it) and the message ids without their angle brackets (go-imap
+// adds them).
+func envelopeOf(f map[string]string) *imap.Envelope {
+	env := &imap.Envelope{Subject: f["subject"]}
+	if d := f["date"]; d != "" {
+		if t, err := mail.ParseDate(d); err == nil {
+			env.Date = t
+		}
+	}
+	env.From = parseAddresses(f["from"])
+	env.Sender = parseAddresses(f["sender"])
+	env.ReplyTo = parseAddresses(f["reply-to"])
+	env.To = parseAddresses(f["to"])
+	env.Cc = parseAddresses(f["cc"])
+	env.Bcc = parseAddresses(f["bcc"])
+	env.MessageID = msgIDs(f["message-id"])
+	if ids := msgIDs(f["in-reply-to"]); ids != "" {
+		env.InReplyTo = strings.Split(ids, "> <")
 	}
 	return env
+}
+
+// msgIDs strips the outer angle brackets of a message-id list.
+func msgIDs(v string) string {
+	v = strings.TrimSpace(v)
+	if strings.HasPrefix(v, "<") && strings.HasSuffix(v, ">") {
+		return v[1 : len(v)-1]
+	}
+	return v
 }
 
 // bodyStructure computes BODYSTRUCTURE of a message in IMAP form.
