@@ -119,6 +119,27 @@ func TestPersonalities(t *testing.T) {
 		if q := w.queue(t); len(q) != 0 {
 			t.Errorf("queue: %v", q)
 		}
+		// The from= line names the Message-Id the delivery added.
+		mid := regexp.MustCompile(`(?m)^Message-Id: (<.*>)$`).FindSubmatch(mbox)
+		logs, _ := os.ReadFile(filepath.Join(w.dir, "maillog"))
+		if mid == nil || !strings.Contains(string(logs), ": from=root, size=") || !strings.Contains(string(logs), ", nrcpts=1, msgid="+string(mid[1])+", relay=root@localhost\n") {
+			t.Errorf("log:\n%s", logs)
+		}
+	})
+
+	t.Run("-t suppresses argument addresses", func(t *testing.T) {
+		os.Remove(filepath.Join(w.spool, "a"))
+		msg := "To: a@hamap.local, b@hamap.local\nBcc: a@hamap.local\nSubject: suppressed\n\nx\n"
+		if code, _, errOut := w.invoke(t, "sendmail", msg, "-t", "a@hamap.local"); code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		if _, err := os.Stat(filepath.Join(w.spool, "a")); err == nil {
+			t.Errorf("a got a copy")
+		}
+		mbox, _ := os.ReadFile(filepath.Join(w.spool, "b"))
+		if !strings.Contains(string(mbox), "Subject: suppressed\n") || strings.Contains(string(mbox), "Bcc:") {
+			t.Errorf("mbox of b:\n%s", mbox)
+		}
 	})
 
 	t.Run("alias", func(t *testing.T) {

@@ -296,12 +296,13 @@ func (m *MTA) deliver(ctx context.Context, id string, retry bool) error {
 				keep = append(keep, queue.Recipient{Flags: "A", Addr: targetAddr(t), Ctl: r.Ctl})
 				continue
 			}
+			start := m.now()
 			st := m.deliverOne(ctx, mailer, de, l.DataPath(), &env, t.Addr)
 			m.log.To(id, maillog.To{
 				Rcpt:    r.Addr,
 				CtlAddr: m.ctlAddr(&env),
 				Delay:   m.now().Sub(time.Unix(env.Created, 0)),
-				XDelay:  0,
+				XDelay:  m.now().Sub(start),
 				Mailer:  mailer.Name,
 				Pri:     env.Priority,
 				DSN:     st.DSN,

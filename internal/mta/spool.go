@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"mailsuite/internal/maillog"
 	"mailsuite/internal/queue"
@@ -143,12 +144,21 @@ func (m *MTA) Submit(ctx context.Context, sub Submission, r io.Reader, deliverNo
 	hdr := p.Header()
 	rcpts := append([]string(nil), sub.Recipients...)
 	if sub.HeaderRecipients {
+		// As sendmail -t: the header's To:, Cc: and Bcc: addresses,
+		// less those of the argument list, which are suppressed.
+		suppressed := make(map[string]bool, len(rcpts))
+		for _, a := range rcpts {
+			suppressed[strings.ToLower(a)] = true
+		}
+		rcpts = rcpts[:0]
 		kept := hdr[:0]
 		for _, h := range hdr {
 			switch strings.ToLower(h.Name) {
 			case "to", "cc", "bcc":
 				for _, a := range splitAddrs(h.Value) {
-					rcpts = append(rcpts, a)
+					if !suppressed[strings.ToLower(a)] {
+						rcpts = append(rcpts, a)
+					}
 				}
 			}
 			if !strings.EqualFold(h.Name, "bcc") {
@@ -190,7 +200,12 @@ func (m *MTA) Submit(ctx context.Context, sub Submission, r io.Reader, deliverNo
 	if err := p.Commit(env); err != nil {
 		return "", err
 	}
-	m.log.From(id, maillog.From{Sender: sub.Sender, Size: p.Size(), NRcpts: len(qr), MsgID: msgID(hdr), Relay: sub.LocalUser + "@localhost"})
+	mid := msgID(hdr)
+	if mid == "" {
+		// The Message-Id the local mailer's headers will add.
+		mid = "<" + time.Unix(env.Created, 0).UTC().Format("200601021504") + "." + id + "@" + m.hostname + ">"
+	}
+	m.log.From(id, maillog.From{Sender: sub.Sender, Size: p.Size(), NRcpts: len(qr), MsgID: mid, Relay: sub.LocalUser + "@localhost"})
 	if deliverNow {
 		if err := m.Deliver(ctx, id); err != nil {
 			return id, err
