@@ -20,9 +20,6 @@ import (
 // it does nothing.
 func RebuildCF(cfPath string, log *maillog.Logger) (bool, error) {
 	mcPath := strings.TrimSuffix(cfPath, ".cf") + ".mc"
-	if mcPath == cfPath+".mc" && !strings.HasSuffix(cfPath, ".cf") {
-		mcPath = cfPath + ".mc"
-	}
 	mst, err := os.Stat(mcPath)
 	if err != nil {
 		return false, nil
