@@ -168,3 +168,27 @@ func TestIdleKeepalive(t *testing.T) {
 		t.Errorf("IDLE end: %q", st)
 	}
 }
+
+// TestIdleStatFallback: without inotify the periodic stat (IdleCheck)
+// still brings a delivery to an IDLE session.
+func TestIdleStatFallback(t *testing.T) {
+	e := newEnv(t, "127.0.0.1", func(c *Config) { c.IdleCheck = 200 * time.Millisecond })
+	e.srv.noInotify.Store(true)
+	cl := dial(t, e.addr, "")
+	cl.mustOK("LOGIN b " + passB)
+	cl.mustOK("SELECT INBOX")
+	cl.c.Write([]byte("i IDLE\r\n"))
+	if l := cl.line(); l != "+ idling" {
+		t.Fatalf("IDLE: %q", l)
+	}
+	start := time.Now()
+	deliver(t, e.spool, "From c@hamap.local  Fri Nov 27 02:00:00 2026\nSubject: later\n\nsecond\n")
+	if l := cl.line(); l != "* 2 EXISTS" {
+		t.Fatalf("during IDLE got %q", l)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("stat fallback took %v", d)
+	}
+	cl.c.Write([]byte("DONE\r\n"))
+	cl.until("i")
+}

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -78,6 +79,10 @@ type Server struct {
 	// servers: the library decides LOGINDISABLED and STARTTLS per
 	// server, so there is one per kind of connection.
 	insecure, secured, implicitTLS *imapserver.Server
+
+	// noInotify makes the watchers rely on the periodic stat alone
+	// (tests of the fallback).
+	noInotify atomic.Bool
 
 	mu      sync.Mutex
 	shared  map[string]*sharedMailbox

@@ -129,6 +129,10 @@ func (sm *sharedMailbox) watch() {
 	defer close(sm.done)
 	events := make(chan struct{}, 1)
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err == nil && sm.srv.noInotify.Load() {
+		unix.Close(fd)
+		err = unix.ENOSYS
+	}
 	if err == nil {
 		path := sm.mb.Path()
 		unix.InotifyAddWatch(fd, path, unix.IN_MODIFY|unix.IN_ATTRIB|unix.IN_CLOSE_WRITE|unix.IN_MOVE_SELF|unix.IN_DELETE_SELF)
