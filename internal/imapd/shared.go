@@ -216,6 +216,18 @@ func (sm *sharedMailbox) takeRecentLocked() []uint32 {
 	if sm.taken == nil {
 		sm.taken = map[uint32]bool{}
 	}
+	// Only take when there is something to take: pkg/mbox rewrites the
+	// Status headers at Close once a session took \Recent.
+	any := false
+	for _, m := range sm.mb.Messages() {
+		if m.Recent && !sm.taken[m.UID] {
+			any = true
+			break
+		}
+	}
+	if !any {
+		return nil
+	}
 	var out []uint32
 	for _, u := range sm.mb.TakeRecent() {
 		if !sm.taken[u] {
