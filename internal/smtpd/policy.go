@@ -38,6 +38,9 @@ type Features struct {
 var (
 	featureRe = regexp.MustCompile(`(?m)^#####\s+\$Id: ([A-Za-z_]+)\.m4,`)
 	relayMsg  = regexp.MustCompile(`(?m)^R\$\*\s+\$#error \$@ 5\.7\.1 \$: "550 (Relaying denied[^"]*)"`)
+	// mc2cf leaves the rulesets out and states these facts in comments.
+	mc2cfSkip  = regexp.MustCompile(`(?m)^#####  mc2cf policy: access_skip  #####$`)
+	mc2cfRelay = regexp.MustCompile(`(?m)^#####  mc2cf policy: relay_msg "550 (Relaying denied[^"]*)"  #####$`)
 )
 
 // DetectFeatures reads the FEATUREs a cf was built with from its text.
@@ -67,10 +70,12 @@ func DetectFeatures(cfText string) Features {
 			f.PromiscuousRelay = true
 		}
 	}
-	if strings.Contains(cfText, "R<SKIP> <$+> <$+> <$- $-> <$*>") {
+	if strings.Contains(cfText, "R<SKIP> <$+> <$+> <$- $-> <$*>") || mc2cfSkip.MatchString(cfText) {
 		f.AccessSkip = true
 	}
 	if m := relayMsg.FindStringSubmatch(cfText); m != nil {
+		f.RelayDenied = m[1]
+	} else if m := mc2cfRelay.FindStringSubmatch(cfText); m != nil {
 		f.RelayDenied = m[1]
 	}
 	return f

@@ -432,7 +432,9 @@ func (l *layer) runFeature(name string, args []string) error {
 	}
 	for _, c := range shape {
 		if c == 'C' {
-			l.div0 += "#####  built in: feature " + name + "  #####"
+			// The same "$Id: name.m4," marker m4 leaves, which is how
+			// sendmaild tells the FEATUREs a cf was built with.
+			l.div0 += "#####  $Id: " + name + ".m4, built into mc2cf  #####"
 		}
 		l.div0 += "\n"
 	}

@@ -284,6 +284,24 @@ func (l *layer) sanityChecks() {
 	}
 }
 
+// policyMarkers writes, as comments, the facts sendmaild reads from the
+// stock rulesets m4 would have generated and mc2cf leaves out: whether
+// access_db skips (its <SKIP> rules) and the final "Relaying denied"
+// reply (confRELAY_MSG, which TRUST_AUTH_MECH extends). They are quoted:
+// the body is m4 input.
+func (l *layer) policyMarkers(w func(...string)) {
+	relay := `"550 Relaying denied"`
+	if l.defined("confRELAY_MSG") {
+		relay = l.flat(l.raw("confRELAY_MSG"))
+	} else if l.defined("_USE_AUTH_") {
+		relay = `"550 Relaying denied. Proper authentication required."`
+	}
+	w("`#####  mc2cf policy: relay_msg " + relay + "  #####'")
+	if l.defined("_ACCESS_SKIP_") {
+		w("`#####  mc2cf policy: access_skip  #####'")
+	}
+}
+
 // body is the cf text after the header, as m4 input.
 func (l *layer) body() string {
 	var b strings.Builder
@@ -303,6 +321,7 @@ func (l *layer) body() string {
 	} else if has("VENDOR_NAME") {
 		vendor = "/VENDOR_NAME"
 	}
+	l.policyMarkers(w)
 	w("V"+l.raw("CF_LEVEL")+vendor, "")
 	w(l.optionLine(opt{"DontBlameSendmail", "confDONT_BLAME_SENDMAIL", "safe"}))
 	w(l.optionLine(opt{"LDAPDefaultSpec", "confLDAP_DEFAULT_SPEC", "-h localhost"}), "")
