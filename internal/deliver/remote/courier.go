@@ -185,7 +185,9 @@ func all(msg *Message, r Result) []Result {
 	for i, rc := range msg.Rcpts {
 		out[i] = r
 		out[i].Rcpt = rc.Addr
-		out[i].Transcript = rc.Addr + "... " + r.Stat
+		if r.Transcript == "" {
+			out[i].Transcript = rc.Addr + "... " + r.Stat
+		}
 	}
 	return out
 }
@@ -197,7 +199,7 @@ func routeStatus(err error) Result {
 		s := deliver.StatusFor(deliver.ExConfig, "")
 		s.DSN, s.Report, s.Stat = "5.3.5", "5.3.5", "Local configuration error"
 		s.Detail = err.Error()
-		return Result{Status: s}
+		return Result{Status: s, Transcript: "554 5.3.5 " + err.Error()}
 	case errors.As(err, &nh) && nh.temp:
 		s := deliver.StatusFor(deliver.ExTempFail, "")
 		s.DSN, s.Report, s.Stat = "4.4.3", "4.4.3", "Deferred: "+nh.Error()
@@ -250,6 +252,17 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h Host, a netip.Add
 		cfg.InsecureSkipVerify = true
 	}
 	op, err := open(conn, c.HeloName, cfg, c.timeout(c.Timeouts.Initial, 5*time.Minute))
+	var te *tlsError
+	if err != nil && errors.As(err, &te) && !c.VerifyTLS {
+		// Like sendmail, a failed STARTTLS is retried on a new
+		// connection without it, unless the cf requires verification.
+		conn.Close()
+		if conn, err = dial(ctx, "tcp", hostPort(a, port)); err != nil {
+			return all(msg, connStatus(base, h, err)), true
+		}
+		defer context.AfterFunc(ctx, func() { conn.Close() })()
+		op, err = open(conn, c.HeloName, nil, c.timeout(c.Timeouts.Initial, 5*time.Minute))
+	}
 	if err != nil {
 		conn.Close()
 		var te *textproto.Error

@@ -90,6 +90,10 @@ func (r *rawSink) serve(c net.Conn) {
 			r.data = append(r.data, b.String())
 			r.mu.Unlock()
 			io.WriteString(c, "250 2.0.0 Ok raw\r\n")
+		case "STARTTLS":
+			// A broken TLS peer: it agrees, then hangs up.
+			io.WriteString(c, "220 2.0.0 Ready to start TLS\r\n")
+			return
 		case "QUIT":
 			io.WriteString(c, "221 2.0.0 Bye\r\n")
 			return
@@ -202,6 +206,30 @@ func TestSentWithoutEnhancedCodes(t *testing.T) {
 	defer raw.mu.Unlock()
 	if d := cmp.Diff([]string{"EHLO mail.hamap.local", "MAIL FROM:<a@hamap.local>", "RCPT TO:<friend@outside.example>", "DATA", "QUIT"}, raw.cmds); d != "" {
 		t.Errorf("commands (-want +got):\n%s", d)
+	}
+}
+
+// TestBrokenStartTLS: a STARTTLS that fails is retried without TLS.
+func TestBrokenStartTLS(t *testing.T) {
+	dns := newDNS(t)
+	raw := &rawSink{ehlo: []string{"STARTTLS"}}
+	port := startRawPort(t, "127.0.0.28", raw)
+	c := &Courier{Resolver: dns.resolver(), HeloName: "mail.hamap.local", Port: port, SmartHost: "[127.0.0.28]"}
+	res := c.Deliver(context.Background(), newMsg("outside.example", "friend@outside.example"))
+	if d := cmp.Diff([]outcome{{"friend@outside.example", "Sent (2.0.0 Ok raw)", "2.0.0", "[127.0.0.28] [127.0.0.28]", 0}}, outcomes(res)); d != "" {
+		t.Errorf("results (-want +got):\n%s", d)
+	}
+	raw.mu.Lock()
+	cmds := raw.cmds
+	raw.mu.Unlock()
+	want := []string{"EHLO mail.hamap.local", "STARTTLS", "EHLO mail.hamap.local", "MAIL FROM:<a@hamap.local>", "RCPT TO:<friend@outside.example>", "DATA", "QUIT"}
+	if d := cmp.Diff(want, cmds); d != "" {
+		t.Errorf("commands (-want +got):\n%s", d)
+	}
+	c.VerifyTLS = true
+	res = c.Deliver(context.Background(), newMsg("outside.example", "friend@outside.example"))
+	if len(res) != 1 || !res[0].Temporary() {
+		t.Errorf("with verification required, a failed STARTTLS gave %+v, want a deferral", res)
 	}
 }
 

@@ -86,14 +86,20 @@ func open(conn net.Conn, helo string, cfg *tls.Config, timeout time.Duration) (*
 		return nil, err
 	}
 	if _, _, err := tp.ReadResponse(220); err != nil {
-		return nil, err
+		return nil, &tlsError{err}
 	}
 	tc := tls.Client(conn, cfg)
 	if err := tc.Handshake(); err != nil {
-		return nil, err
+		return nil, &tlsError{err}
 	}
 	return &opening{conn: &replayConn{Conn: tc, pending: []byte(canned)}, tls: true, greeting: greet}, nil
 }
+
+// tlsError is a failed STARTTLS: the refused command or the handshake.
+type tlsError struct{ err error }
+
+func (e *tlsError) Error() string { return e.err.Error() }
+func (e *tlsError) Unwrap() error { return e.err }
 
 // multiline writes a reply back in wire form.
 func multiline(code int, text string) string {
