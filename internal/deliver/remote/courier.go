@@ -215,7 +215,7 @@ func routeStatus(err error) Result {
 
 // attempt delivers over one connection. retry says the next address
 // should be tried (the connection or the greeting failed).
-func (c *Courier) attempt(ctx context.Context, msg *Message, h Host, a netip.Addr) (res []Result, retry bool) {
+func (c *Courier) attempt(ctx context.Context, msg *Message, h mxHost, a netip.Addr) (res []Result, retry bool) {
 	port := c.Port
 	if port == 0 {
 		port = 25
@@ -384,7 +384,7 @@ func ext(cl *smtp.Client, name string) bool {
 }
 
 // connStatus is the deferral for a connection that failed or broke.
-func connStatus(base Result, h Host, err error) Result {
+func connStatus(base Result, h mxHost, err error) Result {
 	s := deliver.StatusFor(deliver.ExTempFail, "")
 	s.DSN, s.Report = "4.4.1", "4.4.1"
 	name := h.Name
@@ -410,7 +410,7 @@ func connStatus(base Result, h Host, err error) Result {
 func replyStatus(base Result, cmd string, err error, rcpt bool) Result {
 	var se *smtp.SMTPError
 	if !errors.As(err, &se) {
-		h := Host{Name: base.RemoteMTA}
+		h := mxHost{Name: base.RemoteMTA}
 		return connStatus(base, h, err)
 	}
 	base.Reply = FormatReply(se)

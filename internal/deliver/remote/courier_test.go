@@ -288,7 +288,7 @@ func TestNotification(t *testing.T) {
 	last := time.Date(2026, 11, 27, 1, 0, 0, 0, time.UTC)
 	bad := Result{Rcpt: "bad@a.test", RemoteMTA: "mx1.a.test.", Reply: "550 5.1.1 <bad@a.test>: User unknown"}
 	bad.Status = replyStatus(bad, "RCPT", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<bad@a.test>: User unknown"}, true).Status
-	refused := connStatus(Result{Rcpt: "x@down.test", RemoteMTA: "mx9.down.test."}, Host{Name: "mx9.down.test."}, syscall.ECONNREFUSED)
+	refused := connStatus(Result{Rcpt: "x@down.test", RemoteMTA: "mx9.down.test."}, mxHost{Name: "mx9.down.test."}, syscall.ECONNREFUSED)
 	refused.Rcpt = "x@down.test"
 	tests := []struct {
 		name string

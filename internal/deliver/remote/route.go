@@ -21,16 +21,16 @@ type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
-// Host is one server to try: its name (with the final dot for names from
+// mxHost is one server to try: its name (with the final dot for names from
 // DNS, "[a.b.c.d]" for a literal) and addresses.
-type Host struct {
+type mxHost struct {
 	Name  string
 	Addrs []netip.Addr
 }
 
 // relay returns the log's relay= value: "mx.example. [192.0.2.1]", and
 // for a bracketed host "[192.0.2.1] [192.0.2.1]", as sendmail logs both.
-func (h Host) relay(a netip.Addr) string {
+func (h mxHost) relay(a netip.Addr) string {
 	return h.Name + " [" + a.String() + "]"
 }
 
@@ -67,20 +67,20 @@ func splitRelay(v string) (host string, literal bool) {
 
 // route finds the hosts for target (a domain, or a relay host from the
 // mailertable or DS) in the order sendmail tries them.
-func (c *Courier) route(ctx context.Context, target string, literal bool) ([]Host, error) {
+func (c *Courier) route(ctx context.Context, target string, literal bool) ([]mxHost, error) {
 	target = strings.TrimSuffix(target, ".")
 	if literal {
 		if a, err := netip.ParseAddr(strings.TrimPrefix(target, "IPv6:")); err == nil {
 			if c.isLocalAddr(a) {
 				return nil, errLoop
 			}
-			return []Host{{Name: "[" + target + "]", Addrs: []netip.Addr{a}}}, nil
+			return []mxHost{{Name: "[" + target + "]", Addrs: []netip.Addr{a}}}, nil
 		}
 		addrs, err := c.addrs(ctx, target)
 		if err != nil {
 			return nil, err
 		}
-		return []Host{{Name: target + ".", Addrs: addrs}}, nil
+		return []mxHost{{Name: target + ".", Addrs: addrs}}, nil
 	}
 	mxs, err := c.Resolver.LookupMX(ctx, target+".")
 	var dnsErr *net.DNSError
@@ -96,7 +96,7 @@ func (c *Courier) route(ctx context.Context, target string, literal bool) ([]Hos
 		if len(c.localOnly(addrs)) == 0 {
 			return nil, errLoop
 		}
-		return []Host{{Name: target + ".", Addrs: c.localOnly(addrs)}}, nil
+		return []mxHost{{Name: target + ".", Addrs: c.localOnly(addrs)}}, nil
 	}
 	mxs = shuffleEqual(mxs)
 	// Sendmail drops every MX at or after the first that names us
@@ -110,7 +110,7 @@ func (c *Courier) route(ctx context.Context, target string, literal bool) ([]Hos
 			break
 		}
 	}
-	var hosts []Host
+	var hosts []mxHost
 	var lastErr error
 	for _, mx := range mxs {
 		addrs, err := c.addrs(ctx, strings.TrimSuffix(mx.Host, "."))
@@ -119,7 +119,7 @@ func (c *Courier) route(ctx context.Context, target string, literal bool) ([]Hos
 			continue
 		}
 		if kept := c.localOnly(addrs); len(kept) > 0 {
-			hosts = append(hosts, Host{Name: strings.TrimSuffix(mx.Host, ".") + ".", Addrs: kept})
+			hosts = append(hosts, mxHost{Name: strings.TrimSuffix(mx.Host, ".") + ".", Addrs: kept})
 		} else if len(hosts) == 0 {
 			return nil, errLoop
 		}
