@@ -43,6 +43,8 @@ func TestSendmailLines(t *testing.T) {
 	l.AddrError("6AR11AAA019852", "<nosuchuser@hamap.local>", "User unknown")
 	l.To("6AR11AAA019853", To{Rcpt: "<later@outside.example>", CtlAddr: "<a@hamap.local> (1023/1023)", Delay: time.Second,
 		Mailer: "relay", Pri: 120448, Relay: "smtp.isp.example. [127.0.0.13]", DSN: "2.0.0", Stat: "Sent (2.0.0 Ok: queued as sink-2)"})
+	l.To("6AR11AAA019853", To{Rcpt: "<nobody@outside.example>", Delay: time.Second,
+		Mailer: "relay", Pri: 120448, Relay: "[127.0.0.16] [127.0.0.16]", DSN: "5.1.1", Reply: "550 5.1.1 <nobody@outside.example>... User unknown", Stat: "User unknown"})
 	l.From("6AR11AAA019854", From{Sender: "root", Size: 192, NRcpts: 1, MsgID: "<seed-3@hamap.local>", Relay: "root@localhost"})
 	l.SMTPAttack("6AR11AAA019855", "[127.0.0.20]", "HELO/EHLO", 3)
 	l.VrfyRejected("6AR11AAA019856", "[127.0.0.20]", "VRFY", "b")
@@ -57,6 +59,7 @@ func TestSendmailLines(t *testing.T) {
 		"Nov 27 01:01:09 mail sendmail[19841]: 6AR11AAA019851: from=<a@hamap.local>, size=0, class=0, nrcpts=0, proto=ESMTP, daemon=MTA, relay=[127.1.0.5]",
 		"Nov 27 01:01:09 mail sendmail[19841]: 6AR11AAA019852: <nosuchuser@hamap.local>... User unknown",
 		"Nov 27 01:01:09 mail sendmail[19841]: 6AR11AAA019853: to=<later@outside.example>, ctladdr=<a@hamap.local> (1023/1023), delay=00:00:01, xdelay=00:00:00, mailer=relay, pri=120448, relay=smtp.isp.example. [127.0.0.13], dsn=2.0.0, stat=Sent (2.0.0 Ok: queued as sink-2)",
+		"Nov 27 01:01:09 mail sendmail[19841]: 6AR11AAA019853: to=<nobody@outside.example>, delay=00:00:01, xdelay=00:00:00, mailer=relay, pri=120448, relay=[127.0.0.16] [127.0.0.16], dsn=5.1.1, reply=550 5.1.1 <nobody@outside.example>... User unknown, stat=User unknown",
 		"Nov 27 01:01:09 mail sendmail[19841]: 6AR11AAA019854: from=root, size=192, class=0, nrcpts=1, msgid=<seed-3@hamap.local>, relay=root@localhost",
 		"Nov 27 01:01:09 mail sendmail[19841]: 6AR11AAA019855: [127.0.0.20]: possible SMTP attack: command=HELO/EHLO, count=3",
 		"Nov 27 01:01:09 mail sendmail[19841]: 6AR11AAA019856: [127.0.0.20]: VRFY b [rejected]",

@@ -84,7 +84,10 @@ type To struct {
 	Pri     int64
 	Relay   string // "smtp.isp.example. [127.0.0.13]"; "" leaves it out
 	DSN     string // "2.0.0"
-	Stat    string // "Sent", "Sent (2.0.0 Ok: queued as x)", "Deferred: …"
+	// Reply is the far server's reply to a recipient that was not sent
+	// ("550 5.1.1 <x>... User unknown"); "" leaves reply= out.
+	Reply string
+	Stat  string // "Sent", "Sent (2.0.0 Ok: queued as x)", "Deferred: …"
 }
 
 // To logs "<qid>: to=<b>, ctladdr=<a> (1023/1023), delay=00:00:00,
@@ -99,7 +102,11 @@ func (l *Logger) To(qid string, t To) {
 	if t.Relay != "" {
 		fmt.Fprintf(&b, ", relay=%s", t.Relay)
 	}
-	fmt.Fprintf(&b, ", dsn=%s, stat=%s", t.DSN, t.Stat)
+	fmt.Fprintf(&b, ", dsn=%s", t.DSN)
+	if t.Reply != "" {
+		fmt.Fprintf(&b, ", reply=%s", t.Reply)
+	}
+	fmt.Fprintf(&b, ", stat=%s", t.Stat)
 	l.Log(MailInfo, withQID(qid, b.String()))
 }
 
