@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -281,7 +282,20 @@ func sameView(t *testing.T, d *dovecot, what string, data []byte) {
 	if mb.UIDValidity() != dvUV {
 		t.Errorf("%s: UIDVALIDITY %d, dovecot %d", what, mb.UIDValidity(), dvUV)
 	}
-	if diff := cmp.Diff(dv, normFetches(fetchView(t, mb, true, true), true, true)); diff != "" {
+	ours := normFetches(fetchView(t, mb, true, true), true, true)
+	if kw := keywordsAboveBase(data); len(kw) > 0 && len(ours) > 0 {
+		// Dovecot without its index drops an X-Keywords line above the
+		// first message's X-IMAPbase; with its index (the normal case,
+		// TestDovecotKeywordsBeforeBase) it keeps the keywords, as we do.
+		var f []string
+		for _, x := range strings.Fields(ours[0].Flags) {
+			if !slices.Contains(kw, x) {
+				f = append(f, x)
+			}
+		}
+		ours[0].Flags = strings.Join(f, " ")
+	}
+	if diff := cmp.Diff(dv, ours); diff != "" {
 		t.Errorf("%s (-dovecot +ours):\n%s", what, diff)
 	}
 	// Put Dovecot's index back in step with the file for the next session.

@@ -114,6 +114,7 @@ func (mb *Mailbox) parseMessage(ctx *syncCtx, raw *rawMsg, seq int, prev *msg) *
 	}
 	hdr := raw.hdr
 	seenBase, seenCL, seenKw := false, false, false
+	kwLater, kwValue := false, []byte(nil)
 	removed := false
 	mb.lines = splitHeaderInto(mb.lines, hdr)
 	for _, h := range mb.lines {
@@ -171,26 +172,20 @@ func (mb *Mailbox) parseMessage(ctx *syncCtx, raw *rawMsg, seq int, prev *msg) *
 				m.pseudo = true
 			}
 		case hdrXKeywords:
-			if seenKw {
+			if seenKw || kwLater {
 				drop = true
 				break
 			}
-			var kw []int
-			for _, k := range splitWords(v) {
-				idx, ok := mb.kwIndex[k]
-				if !ok {
-					drop = true
-					break
-				}
-				if !slices.Contains(kw, idx) {
-					kw = append(kw, idx)
-				}
+			if seq == 1 && !seenBase {
+				// After an expunge the new first message keeps its
+				// X-Keywords above the X-IMAPbase added below it; judge
+				// the line against that keyword list (Dovecot's index
+				// knows it), not against an empty one.
+				kwLater, kwValue = true, v
+				break
 			}
-			if !drop {
-				seenKw = true
-				slices.Sort(kw)
-				m.kw = kw
-			}
+			drop = !mb.parseKeywords(m, v)
+			seenKw = !drop
 		case hdrXUID:
 			if m.uid != 0 {
 				drop = true
@@ -219,6 +214,14 @@ func (mb *Mailbox) parseMessage(ctx *syncCtx, raw *rawMsg, seq int, prev *msg) *
 			m.dirty = true
 		}
 	}
+	if kwLater && !mb.parseKeywords(m, kwValue) {
+		m.dirty = true
+		if seenBase {
+			// Dropping this line moves the X-IMAPbase below it.
+			m.baseLastAt = -1
+			mb.baseRewrite = true
+		}
+	}
 	if seq == 1 && !seenBase {
 		m.dirty = true
 		if ctx.uidValidity == 0 {
@@ -245,6 +248,24 @@ func (mb *Mailbox) parseMessage(ctx *syncCtx, raw *rawMsg, seq int, prev *msg) *
 	m.bodyVis = (raw.end - raw.bodyOff) + raw.bodyLF - raw.bodyCRLF
 	m.size = visibleHeaderSize(hdr, mb.lines) + m.bodyVis
 	return m
+}
+
+// parseKeywords sets m's keywords from an X-Keywords value; it reports
+// false (the line is to be dropped) when a keyword is not in the list.
+func (mb *Mailbox) parseKeywords(m *msg, v []byte) bool {
+	var kw []int
+	for _, k := range splitWords(v) {
+		idx, ok := mb.kwIndex[k]
+		if !ok {
+			return false
+		}
+		if !slices.Contains(kw, idx) {
+			kw = append(kw, idx)
+		}
+	}
+	slices.Sort(kw)
+	m.kw = kw
+	return true
 }
 
 // parseTail brings an index-loaded state up to date with a file that only
