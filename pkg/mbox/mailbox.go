@@ -99,6 +99,9 @@ type Mailbox struct {
 	// (TakeRecent): from then on every header written carries Status 'O',
 	// as with Dovecot's MAILBOX_FLAG_DROP_RECENT.
 	sessionRecent bool
+	// recentHanded: TakeRecent has handed out every \Recent UID below it
+	// (each goes to one caller only).
+	recentHanded uint32
 
 	st fileID
 
@@ -327,16 +330,19 @@ func (mb *Mailbox) find(uid uint32) (int, bool) {
 }
 
 // TakeRecent is what a read-write SELECT does: it returns the UIDs that are
-// \Recent and records that this session took them, so later opens do not
-// report them again; from then on headers written carry Status 'O' and
-// Close writes it for every message, as Dovecot does.
+// \Recent and were not returned by an earlier call on this Mailbox (each
+// \Recent UID goes to one caller), and records that this session took
+// them, so later opens do not report them again; from then on headers
+// written carry Status 'O' and Close writes it for every message, as
+// Dovecot does.
 func (mb *Mailbox) TakeRecent() []uint32 {
 	var out []uint32
 	for _, m := range mb.msgs {
-		if m.recent {
+		if m.recent && m.uid >= mb.recentHanded {
 			out = append(out, m.uid)
 		}
 	}
+	mb.recentHanded = mb.nextUID
 	mb.sessionRecent = true
 	if mb.firstRecentUID < mb.nextUID {
 		mb.firstRecentUID = mb.nextUID
