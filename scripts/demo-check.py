@@ -47,7 +47,7 @@ def main():
 
     cli = ("From: a@hamap.local\nTo: b@hamap.local\n"
            "Subject: %s\n\nhello b, from a with sendmail -t -i\n" % subj_cli)
-    r = subprocess.run([sendmaild, "-C", cf, "-t", "-i"], input=cli.encode(),
+    r = subprocess.run([sendmaild, "-C", cf, "-f", "a@hamap.local", "-t", "-i"], input=cli.encode(),
                        capture_output=True, timeout=30)
     if r.returncode != 0:
         fail("sendmail -t -i exited %d: %s" % (r.returncode, r.stderr.decode(errors="replace")))

@@ -126,6 +126,16 @@ days=$(($(date +%s) / 86400))
 	echo "b:$hash_b:$days:0:99999:7:::"
 } >"$state/shadow"
 chmod 600 "$state/shadow"
+# As useradd does on Debian, an empty mailbox for each user (user, group
+# mail, 0660), so that a reader never creates it first with its own owner.
+for u in a b; do
+	: >"$state/mail/$u"
+	chmod 0660 "$state/mail/$u"
+	if [ "$(id -u)" -eq 0 ]; then
+		eval chown "\$uid_$u:mail" "$state/mail/$u" 2>/dev/null ||
+			eval chown "\$uid_$u:$gid" "$state/mail/$u"
+	fi
+done
 MAILSUITE_PASSWD=$state/passwd
 MAILSUITE_SHADOW=$state/shadow
 MAILSUITE_SPOOL=$state/mail
@@ -231,7 +241,7 @@ Send a -> b (swaks: Debian package swaks):
   swaks --server 127.0.0.1 --port $smtp_port --from a@hamap.local --to b@hamap.local --header 'Subject: hello from a'
 
 or with our sendmail (-t reads the recipients from the header):
-  printf 'From: a@hamap.local\nTo: b@hamap.local\nSubject: hi via sendmail -t\n\nhello\n' | $env $relbin/sendmaild -C $rel/etc/mail/sendmail.cf -t -i
+  printf 'From: a@hamap.local\nTo: b@hamap.local\nSubject: hi via sendmail -t\n\nhello\n' | $env $relbin/sendmaild -C $rel/etc/mail/sendmail.cf -f a@hamap.local -t -i
 
 Read b's mail (curl: Debian package curl):
   curl -s --url 'imap://127.0.0.1:$imap_port/INBOX;UID=1' --user b:$pass_b
@@ -248,6 +258,19 @@ tail_pid=$!
 while kill -0 "$smtp_pid" 2>/dev/null && kill -0 "$dove_pid" 2>/dev/null; do
 	sleep 1
 done
-kill -0 "$smtp_pid" 2>/dev/null || echo "demo: sendmaild exited" >&2
-kill -0 "$dove_pid" 2>/dev/null || echo "demo: dovecotd exited" >&2
-exit 1
+# The daemons are in our process group, so Ctrl-C reaches them too, and
+# they may be gone (with status 0) before our trap runs: that is a stop.
+code=0
+for p in $smtp_pid $dove_pid; do
+	if ! kill -0 "$p" 2>/dev/null; then
+		wait "$p" || code=$?
+	fi
+done
+stop
+trap - EXIT
+if [ $code -ne 0 ]; then
+	echo "demo: a daemon exited with status $code (logs in $state/log)" >&2
+	exit 1
+fi
+echo "demo: stopped"
+exit 0
