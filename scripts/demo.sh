@@ -144,6 +144,9 @@ export MAILSUITE_PASSWD MAILSUITE_SHADOW MAILSUITE_SPOOL
 "$bin/sendmaild" -bi -C "$m/sendmail.cf" >"$state/log/newaliases.out" 2>&1 ||
 	{ cat "$state/log/newaliases.out" >&2; die "sendmaild -bi (newaliases) failed"; }
 
+# Dovecot's default first_valid_uid is 500; a lower uid of ours is let in.
+first_uid=500
+[ "$uid_a" -ge 500 ] || first_uid=$uid_a
 # dovecot: the seed's tree, with a local.conf (which dovecot.conf includes
 # last) for the loopback ports and the state directory.
 cp -R "$root/etc/dovecot" "$state/etc/dovecot"
@@ -155,6 +158,7 @@ log_path = $state/log/dovecot.log
 mail_location = mbox:~/mail:INBOX=$state/mail/%u
 ssl = no
 disable_plaintext_auth = no
+first_valid_uid = $first_uid
 service imap-login {
   inet_listener imap {
     port = $imap_port
