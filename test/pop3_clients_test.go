@@ -7,6 +7,7 @@ package test
 // and POP3 sessions racing deliveries on one mailbox.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -18,10 +19,13 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/google/go-cmp/cmp"
 
 	"mailsuite/internal/testutil"
@@ -346,4 +350,411 @@ func spoolMessages(t *testing.T, path string) []string {
 		ids = append(ids, messageID(string(b)))
 	}
 	return ids
+}
+
+// popClient is a minimal POP3 client for the concurrency test.
+type popClient struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func dialPOP3(t *testing.T, addr string) (*popClient, error) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	c := &popClient{t: t, conn: conn, r: bufio.NewReader(conn)}
+	if l, err := c.line(); err != nil || !strings.HasPrefix(l, "+OK") {
+		conn.Close()
+		return nil, fmt.Errorf("greeting %q: %v", l, err)
+	}
+	return c, nil
+}
+
+func (c *popClient) line() (string, error) {
+	l, err := c.r.ReadString('\n')
+	if err == nil && !strings.HasSuffix(l, "\r\n") {
+		err = fmt.Errorf("line without CRLF: %q", l)
+	}
+	return strings.TrimSuffix(l, "\r\n"), err
+}
+
+// cmd sends a command and returns its status line; a reply other than
+// +OK is an error.
+func (c *popClient) cmd(format string, args ...any) (string, error) {
+	cmd := fmt.Sprintf(format, args...)
+	if _, err := fmt.Fprintf(c.conn, "%s\r\n", cmd); err != nil {
+		return "", err
+	}
+	l, err := c.line()
+	if err == nil && !strings.HasPrefix(l, "+OK") {
+		err = fmt.Errorf("%s: %q", cmd, l)
+	}
+	return l, err
+}
+
+// multi sends a command with a multi-line answer and returns the
+// dot-unstuffed lines, LF-terminated.
+func (c *popClient) multi(format string, args ...any) (string, error) {
+	if _, err := c.cmd(format, args...); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for {
+		l, err := c.line()
+		if err != nil {
+			return "", err
+		}
+		if l == "." {
+			return b.String(), nil
+		}
+		b.WriteString(strings.TrimPrefix(l, "."))
+		b.WriteByte('\n')
+	}
+}
+
+// concurrentBody is the body every message of the concurrency test has,
+// so that a message cut or spliced by a racing writer shows.
+func concurrentBody(id string) string {
+	return "body of " + id + "\n" + strings.Repeat(id+" padding line\n", 8)
+}
+
+// TestConcurrentIMAPAndPOP3 races, on one mbox, deliveries by a local
+// writer (pkg/mbox Append under the write lock, one open per message as
+// separate delivery processes do) and by IMAP APPEND, an IMAP session that
+// reads everything and sets \Seen (which makes the server rewrite Status
+// headers), and POP3 sessions that download and delete everything. No
+// message may be lost or duplicated: each Message-ID is either downloaded
+// by exactly one POP3 session that ended in a successful QUIT or still in
+// the mailbox, which must parse cleanly, with whole bodies, and which IMAP
+// must list as the file does. The cases add the racers one by one; those
+// that currently find bugs in the code under test are skipped with the
+// bug named unless MAILSUITE_KNOWN_BUGS is set.
+func TestConcurrentIMAPAndPOP3(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		pop3, imap, save bool // POP3 downloader, IMAP reader, IMAP APPEND deliveries
+		knownBug         string
+	}{
+		{name: "deliver+pop3", pop3: true},
+		{name: "deliver+pop3+imap-read", pop3: true, imap: true,
+			knownBug: "pkg/mbox recoverJournal reads a rewrite's journal before taking the write lock, so an Open racing a POP3 expunge rolls the finished rewrite back (mail downloaded twice, later deliveries lost, 'remove ...journal: no such file' in the log)"},
+		{name: "deliver+imap-append+imap-read", imap: true, save: true,
+			knownBug: "UID FETCH BODY[] of an IMAP-APPENDed message misses its last CRLF once later deliveries follow it"},
+		{name: "all", pop3: true, imap: true, save: true,
+			knownBug: "the two above; also APPEND answers NO [NONEXISTENT] while POP3 sessions expunge"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.knownBug != "" && os.Getenv("MAILSUITE_KNOWN_BUGS") == "" {
+				t.Skip("known bug (issue 7, reported): " + tc.knownBug + "; set MAILSUITE_KNOWN_BUGS=1 to run")
+			}
+			concurrentSessions(t, tc.pop3, tc.imap, tc.save)
+		})
+	}
+}
+
+func concurrentSessions(t *testing.T, withPOP3, withIMAP, withAppend bool) {
+	s := startDovecotd(t, nil)
+	const local = 40
+	appended := 0
+	if withAppend {
+		appended = 20
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	var deliveries sync.WaitGroup
+	deliveries.Add(2)
+	go func() { // the local delivery agent
+		defer deliveries.Done()
+		for i := 0; i < local && ctx.Err() == nil; i++ {
+			id := fmt.Sprintf("d%d@test", i)
+			msg := fmt.Sprintf("From: a@test\nSubject: %s\nMessage-ID: <%s>\n\n%s", id, id, concurrentBody(id))
+			mb, err := mbox.Open(ctx, s.inbox, mbox.Options{Create: true})
+			if err != nil {
+				t.Errorf("delivery %s: %v", id, err)
+				return
+			}
+			_, err = mb.Append(ctx, strings.NewReader(msg), mbox.AppendOptions{Sender: "a@test"})
+			if cerr := mb.Close(ctx); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Errorf("delivery %s: %v", id, err)
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	go func() { // an IMAP client saving into INBOX
+		defer deliveries.Done()
+		if appended == 0 {
+			return
+		}
+		c, err := imapclient.DialInsecure(s.imap, nil)
+		if err != nil {
+			t.Errorf("imap append: %v", err)
+			return
+		}
+		defer c.Close()
+		if err := c.Login("b", popPassword).Wait(); err != nil {
+			t.Errorf("imap append login: %v", err)
+			return
+		}
+		for i := 0; i < appended && ctx.Err() == nil; i++ {
+			id := fmt.Sprintf("a%d@test", i)
+			msg := fmt.Sprintf("From: c@test\r\nSubject: %s\r\nMessage-ID: <%s>\r\n\r\n%s", id, id,
+				strings.ReplaceAll(concurrentBody(id), "\n", "\r\n"))
+			cmd := c.Append("INBOX", int64(len(msg)), nil)
+			if _, err := io.WriteString(cmd, msg); err != nil {
+				t.Errorf("APPEND %s: %v", id, err)
+				return
+			}
+			if err := cmd.Close(); err != nil {
+				t.Errorf("APPEND %s: %v", id, err)
+				return
+			}
+			if _, err := cmd.Wait(); err != nil {
+				t.Errorf("APPEND %s: %v", id, err)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		c.Logout().Wait()
+	}()
+	delivered := make(chan struct{})
+	go func() { deliveries.Wait(); close(delivered) }()
+
+	var mu sync.Mutex
+	downloaded := map[string]int{}
+	// popSession downloads every message (or, with keepEven, only the odd
+	// ones) and deletes what it downloaded; the downloads count once QUIT
+	// has answered that the messages are deleted.
+	popSession := func(keepEven bool) error {
+		c, err := dialPOP3(t, s.pop3)
+		if err != nil {
+			return err
+		}
+		defer c.conn.Close()
+		if _, err := c.cmd("USER b"); err != nil {
+			return err
+		}
+		if _, err := c.cmd("PASS %s", popPassword); err != nil {
+			return err
+		}
+		stat, err := c.cmd("STAT")
+		if err != nil {
+			return err
+		}
+		var n, size int
+		if _, err := fmt.Sscanf(stat, "+OK %d %d", &n, &size); err != nil {
+			return fmt.Errorf("STAT: %q", stat)
+		}
+		if _, err := c.multi("UIDL"); err != nil {
+			return err
+		}
+		var got []string
+		for i := 1; i <= n; i++ {
+			if keepEven && i%2 == 0 {
+				continue
+			}
+			msg, err := c.multi("RETR %d", i)
+			if err != nil {
+				return err
+			}
+			id := messageID(msg)
+			_, body, _ := strings.Cut(msg, "\n\n")
+			if id == "" || body != concurrentBody(id) {
+				return fmt.Errorf("RETR %d: broken message %q", i, msg)
+			}
+			got = append(got, id)
+			if _, err := c.cmd("DELE %d", i); err != nil {
+				return err
+			}
+		}
+		quit, err := c.cmd("QUIT")
+		if err != nil {
+			return err
+		}
+		if len(got) > 0 && quit != "+OK Logging out, messages deleted." {
+			return fmt.Errorf("QUIT after DELE: %q", quit)
+		}
+		mu.Lock()
+		for _, id := range got {
+			downloaded[id]++
+		}
+		mu.Unlock()
+		return nil
+	}
+
+	var readers sync.WaitGroup
+	readers.Add(2)
+	go func() { // POP3 users downloading while mail arrives
+		defer readers.Done()
+		for withPOP3 {
+			select {
+			case <-delivered:
+				return
+			case <-ctx.Done():
+				return
+			default:
+			}
+			if err := popSession(false); err != nil {
+				t.Errorf("pop3 session: %v", err)
+				return
+			}
+		}
+	}()
+	imapSessions := 0
+	go func() { // an IMAP user reading and marking mail \Seen
+		defer readers.Done()
+		for withIMAP {
+			select {
+			case <-delivered:
+				return
+			case <-ctx.Done():
+				return
+			default:
+			}
+			imapSessions++
+			if err := imapReadSession(s.imap, true); err != nil {
+				t.Errorf("imap session: %v", err)
+				return
+			}
+		}
+	}()
+	readers.Wait()
+	<-delivered
+	if ctx.Err() != nil {
+		t.Fatalf("not done within the time limit: %v", ctx.Err())
+	}
+	// Four more deliveries, and a last POP3 session that leaves the
+	// even-numbered messages, so that both sides of the count have
+	// something in them.
+	for i := 0; i < 4; i++ {
+		id := fmt.Sprintf("t%d@test", i)
+		msg := fmt.Sprintf("From: a@test\nSubject: %s\nMessage-ID: <%s>\n\n%s", id, id, concurrentBody(id))
+		mb, err := mbox.Open(ctx, s.inbox, mbox.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := mb.Append(ctx, strings.NewReader(msg), mbox.AppendOptions{Sender: "a@test"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := mb.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := popSession(true); err != nil {
+		t.Fatalf("last pop3 session: %v", err)
+	}
+
+	left := spoolMessages(t, s.inbox)
+	seen := map[string]int{}
+	for id, n := range downloaded {
+		seen[id] += n
+	}
+	for _, id := range left {
+		seen[id]++
+	}
+	want := map[string]int{}
+	for i := 0; i < local; i++ {
+		want[fmt.Sprintf("d%d@test", i)] = 1
+	}
+	for i := 0; i < appended; i++ {
+		want[fmt.Sprintf("a%d@test", i)] = 1
+	}
+	for i := 0; i < 4; i++ {
+		want[fmt.Sprintf("t%d@test", i)] = 1
+	}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("times each message was downloaded or left (-want +got):\n%s", diff)
+	}
+	if len(downloaded) == 0 || len(left) == 0 {
+		t.Errorf("%d messages downloaded, %d left: the test raced nothing", len(downloaded), len(left))
+	}
+	// The server's view of what is left agrees with the file's.
+	ids, err := imapMessageIDs(s.imap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(left, ids); diff != "" {
+		t.Errorf("IMAP's view of the mailbox differs from the file's (-file +imap):\n%s", diff)
+	}
+	t.Logf("%d POP3 downloads, %d IMAP sessions, %d messages left", len(downloaded), imapSessions, len(left))
+}
+
+// imapReadSession logs in, selects INBOX, fetches every message with
+// UID FETCH 1:* BODY.PEEK[] (sequence numbers move under it as POP3
+// sessions delete), checks each body is whole and no Message-ID appears
+// twice, and with markSeen stores \Seen on all of them.
+func imapReadSession(addr string, markSeen bool) error {
+	c, err := imapclient.DialInsecure(addr, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Login("b", popPassword).Wait(); err != nil {
+		return err
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		return err
+	}
+	var all imap.UIDSet
+	all.AddRange(1, 0)
+	section := &imap.FetchItemBodySection{Peek: true}
+	msgs, err := c.Fetch(all, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}}).Collect()
+	if err != nil {
+		return fmt.Errorf("UID FETCH: %w", err)
+	}
+	ids := map[string]imap.UID{}
+	for _, m := range msgs {
+		raw := strings.ReplaceAll(string(m.FindBodySection(section)), "\r\n", "\n")
+		id := messageID(raw)
+		_, body, _ := strings.Cut(raw, "\n\n")
+		if id == "" || body != concurrentBody(id) {
+			return fmt.Errorf("UID %d: broken message %q", m.UID, raw)
+		}
+		if uid, ok := ids[id]; ok {
+			return fmt.Errorf("%s twice, UIDs %d and %d", id, uid, m.UID)
+		}
+		ids[id] = m.UID
+	}
+	if markSeen && len(msgs) > 0 {
+		store := &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}
+		if err := c.Store(all, store, nil).Close(); err != nil {
+			return fmt.Errorf("UID STORE: %w", err)
+		}
+	}
+	return c.Logout().Wait()
+}
+
+// imapMessageIDs returns the Message-IDs of INBOX's messages in UID order.
+func imapMessageIDs(addr string) ([]string, error) {
+	c, err := imapclient.DialInsecure(addr, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if err := c.Login("b", popPassword).Wait(); err != nil {
+		return nil, err
+	}
+	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		return nil, err
+	}
+	var all imap.UIDSet
+	all.AddRange(1, 0)
+	section := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
+	msgs, err := c.Fetch(all, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}}).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("UID FETCH: %w", err)
+	}
+	sort.Slice(msgs, func(i, j int) bool { return msgs[i].UID < msgs[j].UID })
+	var ids []string
+	for _, m := range msgs {
+		ids = append(ids, messageID(string(m.FindBodySection(section))))
+	}
+	return ids, c.Logout().Wait()
 }
