@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: MIT
 """The check of `make demo` (scripts/demo.sh --check).
 
-usage: demo-check.py SMTP_PORT IMAP_PORT POP3_PORT B_PASSWORD SENDMAILD CF
+usage: demo-check.py SMTP_PORT IMAP_PORT POP3_PORT B_PASSWORD SENDMAILD CF LOG
 
 Sends one message a@hamap.local -> b@hamap.local over SMTP (smtplib) and one
-with `sendmaild -C CF -t -i`, then waits until b's INBOX holds both over
+with `sendmaild -C CF -L LOG -f a@hamap.local -t -i`, then waits until b's INBOX holds both over
 IMAP (imaplib) and reads them again over POP3 (poplib). Prints one summary
 line; exits 1 on any failure.
 """
@@ -27,7 +27,7 @@ def fail(msg):
 
 def main():
     smtp_port, imap_port, pop3_port = (int(a) for a in sys.argv[1:4])
-    password, sendmaild, cf = sys.argv[4:7]
+    password, sendmaild, cf, log = sys.argv[4:8]
     token = uuid.uuid4().hex[:12]
     subj_smtp = "demo smtp " + token
     subj_cli = "demo sendmail " + token
@@ -47,7 +47,7 @@ def main():
 
     cli = ("From: a@hamap.local\nTo: b@hamap.local\n"
            "Subject: %s\n\nhello b, from a with sendmail -t -i\n" % subj_cli)
-    r = subprocess.run([sendmaild, "-C", cf, "-f", "a@hamap.local", "-t", "-i"], input=cli.encode(),
+    r = subprocess.run([sendmaild, "-C", cf, "-L", log, "-f", "a@hamap.local", "-t", "-i"], input=cli.encode(),
                        capture_output=True, timeout=30)
     if r.returncode != 0:
         fail("sendmail -t -i exited %d: %s" % (r.returncode, r.stderr.decode(errors="replace")))

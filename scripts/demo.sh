@@ -216,7 +216,7 @@ done
 
 if [ -n "$check" ]; then
 	python3 "$root/scripts/demo-check.py" "$smtp_port" "$imap_port" "$pop3_port" \
-		"$pass_b" "$bin/sendmaild" "$m/sendmail.cf" || {
+		"$pass_b" "$bin/sendmaild" "$m/sendmail.cf" "$state/log/maillog" || {
 		echo "--- $state/log/maillog" >&2
 		tail -n 20 "$state/log/maillog" >&2 || true
 		echo "--- $state/log/dovecot.log" >&2
@@ -245,7 +245,7 @@ Send a -> b (swaks: Debian package swaks):
   swaks --server 127.0.0.1 --port $smtp_port --from a@hamap.local --to b@hamap.local --header 'Subject: hello from a'
 
 or with our sendmail (-t reads the recipients from the header):
-  printf 'From: a@hamap.local\nTo: b@hamap.local\nSubject: hi via sendmail -t\n\nhello\n' | $env $relbin/sendmaild -C $rel/etc/mail/sendmail.cf -f a@hamap.local -t -i
+  printf 'From: a@hamap.local\nTo: b@hamap.local\nSubject: hi via sendmail -t\n\nhello\n' | $env $relbin/sendmaild -C $rel/etc/mail/sendmail.cf -L $rel/log/maillog -f a@hamap.local -t -i
 
 Read b's mail (curl: Debian package curl):
   curl -s --url 'imap://127.0.0.1:$imap_port/INBOX;UID=1' --user b:$pass_b
