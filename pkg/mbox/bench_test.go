@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -112,4 +113,61 @@ func TestWriteBenchFile(t *testing.T) {
 		t.Skip("set MBOX_BENCH_WRITE")
 	}
 	writeBenchMbox(t, path, 100000)
+}
+
+// BenchmarkOpen10k is the IMAP server's warm SELECT of a 10,000-message
+// mailbox whose headers a first session already wrote (X-IMAPbase, X-UID,
+// Status): open read-write, take \Recent, close.
+func BenchmarkOpen10k(b *testing.B) {
+	dir := b.TempDir()
+	path := filepath.Join(dir, "inbox")
+	writeBenchMbox(b, path, 10000)
+	ctx := context.Background()
+	opts := Options{Location: time.UTC, Hostname: "vm", IndexPath: filepath.Join(dir, ".imap", "INBOX", indexFile)}
+	sel := func() {
+		mb, err := Open(ctx, path, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if mb.Len() != 10000 {
+			b.Fatalf("%d messages", mb.Len())
+		}
+		mb.TakeRecent()
+		if err := mb.Close(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	sel() // the first session writes every header
+	b.Run("warm-select", func(b *testing.B) {
+		for b.Loop() {
+			sel()
+		}
+	})
+	// A delivery, then read-only opens (EXAMINE, STATUS, POP3).
+	d, err := Open(ctx, path, Options{Location: time.UTC, Hostname: "vm"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := d.Append(ctx, strings.NewReader("Subject: new\n\nbody\n"), AppendOptions{Sender: "a@example.org"}); err != nil {
+		b.Fatal(err)
+	}
+	if err := d.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	ro := opts
+	ro.ReadOnly = true
+	b.Run("examine-after-delivery", func(b *testing.B) {
+		for b.Loop() {
+			mb, err := Open(ctx, path, ro)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if mb.Len() != 10001 {
+				b.Fatalf("%d messages", mb.Len())
+			}
+			if err := mb.Close(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

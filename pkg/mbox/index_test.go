@@ -60,8 +60,8 @@ func TestIndex(t *testing.T) {
 
 	mb, err = Open(ctx, path, opts)
 	must(t, err)
-	if mb.indexStale {
-		t.Errorf("unchanged file: index not used as is")
+	if mb.loaded != "index" || mb.indexStale {
+		t.Errorf("unchanged file: index not used as is (%s)", mb.loaded)
 	}
 	if diff := cmp.Diff(clean(full()), view(mb)); diff != "" {
 		t.Errorf("index view differs from a parse (-parse +index):\n%s", diff)
@@ -75,8 +75,11 @@ func TestIndex(t *testing.T) {
 	f.Close()
 	mb, err = Open(ctx, path, opts)
 	must(t, err)
-	if !mb.indexStale {
-		t.Errorf("grown file: tail not parsed on top of the index")
+	if mb.loaded != "index+tail" {
+		t.Errorf("grown file: tail not parsed on top of the index (%s)", mb.loaded)
+	}
+	if !pureIndexLoad(t, path, index) {
+		t.Errorf("grown file: index not brought up to date by the open")
 	}
 	if mb.Len() != 41 {
 		t.Fatalf("%d messages, want 41", mb.Len())

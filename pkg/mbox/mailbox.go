@@ -108,6 +108,9 @@ type Mailbox struct {
 	// indexStale: the index on disk lags behind (tail parsed at open);
 	// Flush/Close rewrite it even when nothing else changed.
 	indexStale bool
+	// loaded tells how the last load got the state: "index",
+	// "index+tail" or "parse" (for tests).
+	loaded string
 
 	slab  []msg   // allocation batch for parsed messages
 	lines []hline // scratch for header parsing
@@ -224,12 +227,17 @@ func (mb *Mailbox) load(ctx context.Context, old []*msg) error {
 		if ok, grown := mb.loadIndexGrown(st, true); ok {
 			if !grown {
 				mb.st = st
+				mb.loaded = "index"
 				return nil
 			}
-			// Only appended to since: parse just the new tail.
+			// Only appended to since: parse just the new tail, and bring
+			// the index up to date so that the next open of the same file
+			// (read-only ones included) is a pure index load.
 			if err := mb.parseTail(st); err == nil {
 				mb.st = st
-				mb.indexStale = true
+				mb.loaded = "index+tail"
+				_ = mb.saveIndex()
+				mb.indexStale = false
 				return nil
 			}
 		}
@@ -250,6 +258,7 @@ func (mb *Mailbox) load(ctx context.Context, old []*msg) error {
 		}
 	}
 	mb.st = st
+	mb.loaded = "parse"
 	if old == nil {
 		if haveIH && ih.uidValidity == mb.uidValidity && ih.firstRecent > mb.firstRecentUID {
 			mb.firstRecentUID = ih.firstRecent
@@ -416,11 +425,26 @@ func (mb *Mailbox) Close(ctx context.Context) error {
 	var err error
 	if !mb.ro {
 		err = mb.flush(ctx, mb.sessionRecent)
+	} else if mb.indexStale && !mb.changedHere() {
+		// A read-only session that synced other processes' changes
+		// leaves an index of the file as it is now.
+		_ = mb.saveIndex()
 	}
 	if e := mb.f.Close(); e != nil && err == nil {
 		err = fmt.Errorf("close mbox: %w", e)
 	}
 	return err
+}
+
+// changedHere reports whether SetFlags changed flags or keywords that are
+// not in the file yet (an index must not claim them).
+func (mb *Mailbox) changedHere() bool {
+	for _, m := range mb.ordered() {
+		if m.flags&clientFlags != m.hdrFlags&clientFlags || !slices.Equal(m.kw, m.hdrKw) {
+			return true
+		}
+	}
+	return false
 }
 
 // Flush writes pending flag, keyword and UID changes to the file (CHECK).

@@ -84,6 +84,8 @@ func (mb *Mailbox) syncLocked() (Changes, error) {
 		return ch, err
 	}
 	mb.st = st
+	// The index describes the old file: Flush/Close refresh it.
+	mb.indexStale = true
 	seen := map[uint32]bool{}
 	for _, m := range mb.msgs {
 		seen[m.uid] = true
