@@ -93,7 +93,15 @@ func New(o Options) (*MTA, error) {
 		m.now = time.Now
 	}
 	if m.hostname == "" {
-		m.hostname, _ = o.CF.Macro("j")
+		// As internal/smtpd decides $j: the cf's Dj when it is a plain
+		// name, else this host's name (a cf made by mc2cf or m4 without
+		// confDOMAIN_NAME has no usable Dj, and sendmail then takes $j
+		// from the host itself).
+		if j, ok := o.CF.Macro("j"); ok && j != "" && !strings.Contains(j, "$") {
+			m.hostname = j
+		} else if h, err := os.Hostname(); err == nil {
+			m.hostname = h
+		}
 	}
 	if m.passwd == "" {
 		m.passwd = shadowauth.DefaultPaths().Passwd
