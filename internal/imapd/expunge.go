@@ -30,7 +30,7 @@ func (s *Session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 		// for the rewrite and put it back afterwards.
 		keep = map[uint32]mbox.Message{}
 		var maxUID uint32
-		msgs := sm.mb.Messages()
+		msgs := sm.messagesLocked()
 		if len(msgs) > 0 {
 			maxUID = msgs[len(msgs)-1].UID
 		}
@@ -129,6 +129,7 @@ func (s *Session) copy(v *selected, numSet imap.NumSet, dest string) (*imap.Copy
 		if err != nil {
 			return nil, mailboxError(dest, err)
 		}
+		dm.noteAppendedLocked(uid)
 		data.SourceUIDs.AddNum(imap.UID(t.msg.UID))
 		data.DestUIDs.AddNum(imap.UID(uid))
 	}
@@ -176,7 +177,7 @@ func (s *Session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	}
 	// Expunge only the moved messages.
 	restore := map[uint32]mbox.Message{}
-	for _, m := range sm.mb.Messages() {
+	for _, m := range sm.messagesLocked() {
 		switch {
 		case moved[m.UID]:
 			sm.mb.SetFlags(m.UID, m.Flags|mbox.Deleted, m.Keywords)

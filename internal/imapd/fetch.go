@@ -25,7 +25,7 @@ type target struct {
 // resolveLocked turns a client's number set into messages (sm.mu held).
 func (v *selected) resolveLocked(numSet imap.NumSet) ([]target, error) {
 	sm := v.sm
-	msgs := sm.mb.Messages()
+	msgs := sm.messagesLocked()
 	if imap.IsSearchRes(numSet) {
 		v.mu.Lock()
 		var uids imap.UIDSet
@@ -346,7 +346,7 @@ func (s *Session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 			return mailboxError("", err)
 		}
 		m.Flags, m.Keywords = nf, nk
-		if m2, ok := sm.mb.Message(m.UID); ok {
+		if m2, ok := sm.messageLocked(m.UID); ok {
 			m = m2
 		}
 		sm.checkKeywordsLocked()

@@ -35,7 +35,7 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	if options.ReadOnly {
 		sm.mb.Flush(s.ctx()) // Dovecot writes missing UIDs even read-only
 		// EXAMINE shows \Recent without taking it.
-		for _, m := range sm.mb.Messages() {
+		for _, m := range sm.messagesLocked() {
 			if m.Recent && !sm.taken[m.UID] {
 				v.recent[m.UID] = true
 			}
@@ -49,7 +49,7 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	sm.views = append(sm.views, v)
 	sm.startWatch()
 	s.sel = v
-	msgs := sm.mb.Messages()
+	msgs := sm.messagesLocked()
 	data := &imap.SelectData{
 		Flags:       mailboxFlags(sm.mb.Keywords()),
 		NumMessages: uint32(len(sm.uids)),
@@ -95,7 +95,7 @@ func (s *Session) Status(name string, options *imap.StatusOptions) (*imap.Status
 }
 
 func statusData(name string, sm *sharedMailbox, options *imap.StatusOptions) *imap.StatusData {
-	msgs := sm.mb.Messages()
+	msgs := sm.messagesLocked()
 	d := &imap.StatusData{Mailbox: name}
 	if options.NumMessages {
 		n := uint32(len(msgs))
@@ -303,13 +303,14 @@ func (s *Session) Append(name string, r imap.LiteralReader, options *imap.Append
 	if err != nil {
 		return nil, mailboxError(name, err)
 	}
+	sm.noteAppendedLocked(uid)
 	sm.addedLocked()
 	return &imap.AppendData{UID: imap.UID(uid), UIDValidity: sm.mb.UIDValidity()}, nil
 }
 
 // addedLocked tells the tracker about messages this process appended.
 func (sm *sharedMailbox) addedLocked() {
-	msgs := sm.mb.Messages()
+	msgs := sm.messagesLocked()
 	if len(msgs) <= len(sm.uids) {
 		return
 	}

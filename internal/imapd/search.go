@@ -22,7 +22,7 @@ func (s *Session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	sm := v.sm
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
-	msgs := sm.mb.Messages()
+	msgs := sm.messagesLocked()
 	var maxUID uint32
 	if len(msgs) > 0 {
 		maxUID = msgs[len(msgs)-1].UID

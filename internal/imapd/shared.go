@@ -4,6 +4,7 @@ package imapd
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,6 +32,10 @@ type sharedMailbox struct {
 	keywords []string
 	views    []*selected     // sessions with it selected, in SELECT order
 	taken    map[uint32]bool // \Recent UIDs already given to a session
+	// sizes holds the measured RFC822.SIZE of messages this process
+	// appended whose size pkg/mbox reports differently (see
+	// noteAppendedLocked).
+	sizes map[uint32]int64
 
 	stop chan struct{}
 	done chan struct{}
@@ -72,6 +77,17 @@ func (s *Server) acquire(ctx context.Context, f *mbox.Folders, name string) (*sh
 	}
 	sm := &sharedMailbox{srv: s, key: key, refs: 1, mb: mb}
 	sm.reset()
+	if k, ok := s.sizes[key]; ok && k.uidValidity == mb.UIDValidity() {
+		for u, n := range k.sizes {
+			if _, ok := mb.Message(u); ok {
+				if sm.sizes == nil {
+					sm.sizes = map[uint32]int64{}
+				}
+				sm.sizes[u] = n
+			}
+		}
+	}
+	delete(s.sizes, key)
 	s.shared[key] = sm
 	return sm, nil
 }
@@ -79,13 +95,68 @@ func (s *Server) acquire(ctx context.Context, f *mbox.Folders, name string) (*sh
 // reset rebuilds the tracker state from the mailbox (under sm.mu or
 // before sharing).
 func (sm *sharedMailbox) reset() {
-	msgs := sm.mb.Messages()
+	msgs := sm.messagesLocked()
 	sm.uids = make([]uint32, len(msgs))
 	for i, m := range msgs {
 		sm.uids[i] = m.UID
 	}
 	sm.keywords = slices.Clone(sm.mb.Keywords())
 	sm.tracker = imapserver.NewMailboxTracker(uint32(len(msgs)))
+	sm.sizes = nil
+}
+
+// keptSizes is what a closed sharedMailbox measured.
+type keptSizes struct {
+	uidValidity uint32
+	sizes       map[uint32]int64
+}
+
+// noteAppendedLocked measures a message this process just appended.
+// pkg/mbox's Append leaves the size of the message it saved short of the
+// blank line between header and body (two bytes), and keeps that value
+// until something makes it re-read the message (a delivery by another
+// process, a header rewrite), so FETCH BODY[] streamed that many bytes and
+// cut the message's last CRLF. The size of a message never changes (only
+// the hidden headers are rewritten), so the measured one is kept.
+func (sm *sharedMailbox) noteAppendedLocked(uid uint32) {
+	m, ok := sm.mb.Message(uid)
+	if !ok {
+		return
+	}
+	r, err := sm.mb.Reader(uid)
+	if err != nil {
+		return
+	}
+	n, err := io.Copy(io.Discard, newCRLFReader(r))
+	if err != nil || n == m.Size {
+		return
+	}
+	if sm.sizes == nil {
+		sm.sizes = map[uint32]int64{}
+	}
+	sm.sizes[uid] = n
+}
+
+// messagesLocked is sm.mb.Messages with measured sizes.
+func (sm *sharedMailbox) messagesLocked() []mbox.Message {
+	msgs := sm.mb.Messages()
+	if len(sm.sizes) > 0 {
+		for i := range msgs {
+			if n, ok := sm.sizes[msgs[i].UID]; ok {
+				msgs[i].Size = n
+			}
+		}
+	}
+	return msgs
+}
+
+// messageLocked is sm.mb.Message with the measured size.
+func (sm *sharedMailbox) messageLocked(uid uint32) (mbox.Message, bool) {
+	m, ok := sm.mb.Message(uid)
+	if n, fix := sm.sizes[uid]; ok && fix {
+		m.Size = n
+	}
+	return m, ok
 }
 
 // release drops one reference; the last one closes the file, writing
@@ -111,6 +182,13 @@ func (sm *sharedMailbox) release() {
 	sm.mu.Unlock()
 	s.mu.Lock()
 	delete(s.shared, sm.key)
+	if len(sm.sizes) > 0 {
+		// The index pkg/mbox wrote at Close has the short sizes.
+		if s.sizes == nil {
+			s.sizes = map[string]keptSizes{}
+		}
+		s.sizes[sm.key] = keptSizes{uidValidity: sm.mb.UIDValidity(), sizes: sm.sizes}
+	}
 	close(sm.closed)
 	s.mu.Unlock()
 }
@@ -183,7 +261,7 @@ func (sm *sharedMailbox) syncLocked(ctx context.Context, from *selected) {
 	}
 	sm.checkKeywordsLocked()
 	if len(ch.New) > 0 {
-		for _, m := range sm.mb.Messages()[len(sm.uids):] {
+		for _, m := range sm.messagesLocked()[len(sm.uids):] {
 			sm.uids = append(sm.uids, m.UID)
 		}
 		sm.tracker.QueueNumMessages(uint32(len(sm.uids)))
@@ -191,7 +269,7 @@ func (sm *sharedMailbox) syncLocked(ctx context.Context, from *selected) {
 	}
 	for _, u := range ch.Flags {
 		if i, ok := slices.BinarySearch(sm.uids, u); ok {
-			m, _ := sm.mb.Message(u)
+			m, _ := sm.messageLocked(u)
 			sm.tracker.QueueMessageFlags(uint32(i+1), imap.UID(u), imapFlags(m, false), nil)
 		}
 	}
@@ -219,7 +297,7 @@ func (sm *sharedMailbox) takeRecentLocked() []uint32 {
 	// Only take when there is something to take: pkg/mbox rewrites the
 	// Status headers at Close once a session took \Recent.
 	any := false
-	for _, m := range sm.mb.Messages() {
+	for _, m := range sm.messagesLocked() {
 		if m.Recent && !sm.taken[m.UID] {
 			any = true
 			break
