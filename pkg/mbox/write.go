@@ -610,7 +610,11 @@ func restoreJournal(f, jf *os.File, hlen, start, size int64) error {
 
 // recoverJournal finishes the rollback of a rewrite that a crash
 // interrupted: the journal only exists (renamed into place) once it is
-// complete, so its tail is put back over the file.
+// complete, so its tail is put back over the file. A journal is also
+// there while another Mailbox (in this or another process) is rewriting
+// the file; that one holds the write lock until it has removed the
+// journal, so the journal is judged only under the write lock: still
+// there then means its writer died.
 func (mb *Mailbox) recoverJournal(ctx context.Context) error {
 	st, err := statFile(mb.f)
 	if err != nil {
@@ -618,14 +622,26 @@ func (mb *Mailbox) recoverJournal(ctx context.Context) error {
 	}
 	mb.st = st
 	path := mb.journalPath()
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		return nil // the usual case: no lock needed
+	}
+	lk, err := LockFile(ctx, mb.f, mb.path, true, mb.opts.Lock)
+	if err != nil {
+		return err
+	}
+	defer lk.Unlock()
 	jf, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return nil // a live rewrite that has finished meanwhile
 	}
 	if err != nil {
 		return fmt.Errorf("open journal: %w", err)
 	}
 	defer jf.Close()
+	if st, err = statFile(mb.f); err != nil {
+		return err
+	}
+	mb.st = st
 	br := bufio.NewReader(jf)
 	head, err := br.ReadString('\n')
 	if err != nil {
@@ -644,11 +660,6 @@ func (mb *Mailbox) recoverJournal(ctx context.Context) error {
 	if err != nil || jst.Size() != int64(len(head))+size-start {
 		return fmt.Errorf("journal %s is incomplete", path)
 	}
-	lk, err := LockFile(ctx, mb.f, mb.path, true, mb.opts.Lock)
-	if err != nil {
-		return err
-	}
-	defer lk.Unlock()
 	if err := restoreJournal(mb.f, jf, int64(len(head)), start, size); err != nil {
 		return fmt.Errorf("roll back mbox from %s: %w", path, err)
 	}
