@@ -32,12 +32,15 @@
 // <level>/.imap/<name>/mailsuite.mbox-index (INBOX: <root>/.imap/INBOX/...),
 // next to Dovecot's dovecot.index* files, which are never touched. It is
 // trusted only while the file's size, mtime, inode and device match; a file
-// that only grew is read from the index plus its new tail; anything else is
-// parsed again. A rewrite's rollback journal is the index path plus
-// ".journal" (or, without an index, a file in the temporary directory).
+// that only grew is read from the index plus its new tail (and the index is
+// brought up to date); anything else is parsed again. A rewrite's rollback
+// journal is the index path plus ".journal" (or, without an index, a file
+// in the temporary directory); it exists only while its writer holds the
+// write lock, so Open judges a journal it finds only under that lock.
 //
 // The package does not speak IMAP or POP3 (the IMAP layer turns LF into
 // CRLF and NUL into 0x80 as Dovecot does), and it does not decide which
 // session owns \Recent: it reports which messages are new since the last
-// session took them and lets the caller hand them out.
+// session took them (TakeRecent returns each such UID once per Mailbox) and
+// lets the caller hand them out.
 package mbox
