@@ -3,11 +3,13 @@
 package mbox
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -81,6 +83,14 @@ func FuzzParse(f *testing.F) {
 		for i := range before {
 			b, a := before[i], after[i]
 			// Dovecot adds the LF a header-only message lacks.
+			if a.uid == b.uid && i == len(before)-1 && bytes.HasSuffix(data, []byte("\r")) && strings.HasPrefix(a.body, b.body) {
+				// A file ending in a bare CR: the headers written after
+				// it follow a CR LF that now ends the header, so they
+				// show up as body text. Real Dovecot does the same
+				// ("From ...\n\r" reads back with a 95-byte body of
+				// X-IMAPbase and X-UID, checked with /usr/lib/dovecot/imap).
+				continue
+			}
 			if a.uid != b.uid || (a.body != b.body && a.body != b.body+"\r\n") {
 				t.Fatalf("message %d changed: %+v -> %+v", i, b, a)
 			}
