@@ -204,7 +204,10 @@ func mailboxError(name string, err error) error {
 		return nil
 	case errors.As(err, &ie):
 		return err
-	case errors.Is(err, mbox.ErrNoMailbox), errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, mbox.ErrNoMailbox):
+		// Only pkg/mbox's own verdict: a bare not-found error comes from
+		// a file that vanished under a mailbox that exists (another
+		// process's rewrite), which is no NONEXISTENT.
 		return errNoMailbox(name)
 	case errors.Is(err, mbox.ErrNotMbox):
 		return errNotMbox

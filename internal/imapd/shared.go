@@ -4,6 +4,8 @@ package imapd
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -71,7 +73,7 @@ func (s *Server) acquire(ctx context.Context, f *mbox.Folders, name string) (*sh
 		<-closed
 		s.mu.Lock()
 	}
-	mb, err := f.Open(ctx, name)
+	mb, err := openRetry(ctx, f, name, p)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +92,39 @@ func (s *Server) acquire(ctx context.Context, f *mbox.Folders, name string) (*sh
 	delete(s.sizes, key)
 	s.shared[key] = sm
 	return sm, nil
+}
+
+// openRetry opens the mailbox name (at path p). Another process's rewrite
+// (a POP3 session's expunge, pkg/mbox's journal recovery in another open)
+// can make a file the open needs vanish for a moment; such a not-found
+// error is retried, and only when the mailbox file itself is missing
+// afterwards (for INBOX, which is created on open, never) is it reported
+// as mbox.ErrNoMailbox. Any other not-found error loses its os.ErrNotExist
+// identity, so that it is answered as a server error, not NONEXISTENT.
+func openRetry(ctx context.Context, f *mbox.Folders, name, p string) (*mbox.Mailbox, error) {
+	const tries = 5
+	var err error
+	for i := 0; i < tries; i++ {
+		var mb *mbox.Mailbox
+		mb, err = f.Open(ctx, name)
+		if err == nil {
+			return mb, nil
+		}
+		if errors.Is(err, mbox.ErrNoMailbox) || !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		t := time.NewTimer(time.Duration(i+1) * 10 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
+	if _, serr := os.Stat(p); errors.Is(serr, os.ErrNotExist) && name != "INBOX" {
+		return nil, fmt.Errorf("open %s: %w", name, mbox.ErrNoMailbox)
+	}
+	return nil, fmt.Errorf("open %s: %v", name, err)
 }
 
 // reset rebuilds the tracker state from the mailbox (under sm.mu or
