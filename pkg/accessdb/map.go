@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 
+	"mailsuite/internal/safefile"
 	"mailsuite/pkg/bdb"
 )
 
@@ -110,41 +110,15 @@ var ErrUnsafe = errors.New("unsafe map file")
 // world-writable (unless sticky with TrustStickyBit) or group-writable
 // (unless GroupWritableDirPathSafe); MapInUnsafeDirPath allows both.
 func unsafeDir(path string, dbs []string) string {
-	flags := map[string]bool{}
-	for _, f := range dbs {
-		flags[strings.ToLower(f)] = true
-	}
-	if flags["mapinunsafedirpath"] {
+	f := safefile.NewFlags(dbs)
+	if f.Has("mapinunsafedirpath") {
 		return ""
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return ""
 	}
-	var dirs []string
-	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
-		dirs = append(dirs, d)
-		if d == "/" || d == "." {
-			break
-		}
-	}
-	for i := len(dirs) - 1; i >= 0; i-- {
-		fi, err := os.Stat(dirs[i])
-		if err != nil || !fi.IsDir() {
-			return ""
-		}
-		m := fi.Mode()
-		switch {
-		case m.Perm()&0o002 != 0:
-			if m&os.ModeSticky != 0 && flags["truststickybit"] {
-				continue
-			}
-			return "World writable directory"
-		case m.Perm()&0o020 != 0 && !flags["groupwritabledirpathsafe"]:
-			return "Group writable directory"
-		}
-	}
-	return ""
+	return safefile.UnsafeDir(filepath.Dir(abs), "/", f)
 }
 
 // DBMap is a Map over a Berkeley DB file made by makemap, read with

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"mailsuite/internal/safefile"
 )
 
 // Options tune Load and Parse. The zero value reads a cf as the real
@@ -238,42 +240,11 @@ func (p *parser) classFile(fc ClassFile) {
 // check off. It returns sendmail's message, or "" when the path is safe
 // or a directory cannot be examined (the open then reports the error).
 func (p *parser) unsafeDirPath(path string) string {
-	dbs := map[string]bool{}
-	for _, w := range p.cfg.DontBlameSendmail {
-		dbs[strings.ToLower(w)] = true
-	}
-	if dbs["classfileinunsafedirpath"] {
+	f := safefile.NewFlags(p.cfg.DontBlameSendmail)
+	if f.Has("classfileinunsafedirpath") {
 		return ""
 	}
-	top := "/"
-	if p.opts.Root != "" {
-		top = filepath.Clean(p.opts.Root)
-	}
-	dir := filepath.Dir(filepath.Clean(path))
-	var dirs []string
-	for d := dir; ; d = filepath.Dir(d) {
-		dirs = append(dirs, d)
-		if d == top || d == "/" || d == "." {
-			break
-		}
-	}
-	for i := len(dirs) - 1; i >= 0; i-- {
-		fi, err := os.Stat(dirs[i])
-		if err != nil || !fi.IsDir() {
-			return ""
-		}
-		m := fi.Mode()
-		switch {
-		case m.Perm()&0o002 != 0:
-			if m&os.ModeSticky != 0 && dbs["truststickybit"] {
-				continue
-			}
-			return "World writable directory"
-		case m.Perm()&0o020 != 0 && !dbs["groupwritabledirpathsafe"]:
-			return "Group writable directory"
-		}
-	}
-	return ""
+	return safefile.UnsafeDir(filepath.Dir(filepath.Clean(path)), p.opts.Root, f)
 }
 
 // errText is strerror's wording for the common errors.
