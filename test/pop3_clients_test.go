@@ -440,11 +440,10 @@ func TestConcurrentIMAPAndPOP3(t *testing.T) {
 	}{
 		{name: "deliver+pop3", pop3: true},
 		{name: "deliver+pop3+imap-read", pop3: true, imap: true,
-			knownBug: "pkg/mbox recoverJournal reads a rewrite's journal before taking the write lock, so an Open racing a POP3 expunge rolls the finished rewrite back (mail downloaded twice, later deliveries lost, 'remove ...journal: no such file' in the log)"},
-		{name: "deliver+imap-append+imap-read", imap: true, save: true,
-			knownBug: "UID FETCH BODY[] of an IMAP-APPENDed message misses its last CRLF once later deliveries follow it"},
+			knownBug: "a message is still sometimes both downloaded by POP3 and left in the mailbox (or downloaded twice) after pkg/mbox's recoverJournal fix (93e036c); cause not yet found"},
+		{name: "deliver+imap-append+imap-read", imap: true, save: true},
 		{name: "all", pop3: true, imap: true, save: true,
-			knownBug: "the two above; also APPEND answers NO [NONEXISTENT] while POP3 sessions expunge"},
+			knownBug: "as deliver+pop3+imap-read (the short size of IMAP-APPENDed messages and NO [NONEXISTENT] during POP3 expunges are fixed in internal/imapd)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.knownBug != "" && os.Getenv("MAILSUITE_KNOWN_BUGS") == "" {
