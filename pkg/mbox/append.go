@@ -155,7 +155,9 @@ func (mb *Mailbox) Append(ctx context.Context, r io.Reader, opts AppendOptions) 
 		}
 		m.end = m.bodyOff + c.n
 		m.bodyVis = c.n + c.lines
-		m.size = visibleSize(vis) + m.bodyVis
+		// The blank line written after our headers is part of the
+		// message as read back (CRLF, 2 bytes), as a fresh parse counts it.
+		m.size = visibleSize(vis) + 2 + m.bodyVis
 		if err := hook("append"); err != nil {
 			return err
 		}
