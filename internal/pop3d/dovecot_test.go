@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -311,6 +312,32 @@ func mboxState(t testing.TB, path string) []msgState {
 	return out
 }
 
+// keepKeywordsAboveBase allows the one difference pkg/mbox makes on
+// purpose: in lifecycle/07 the first message carries X-Keywords above
+// X-IMAPbase (Dovecot's own expunge put it there). Dovecot reading the
+// file without its index drops those keywords when it rewrites; with its
+// index it keeps them, and so do we (pkg/mbox TestDovecotKeywordsBeforeBase),
+// so a switch from Dovecot keeps what the user saw. Keywords the input's
+// first message had and Dovecot's result lost are removed from ours here.
+func keepKeywordsAboveBase(t *testing.T, input []byte, real, ours []msgState) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "input")
+	if err := os.WriteFile(path, input, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := mboxState(t, path)
+	if len(in) == 0 || len(real) == 0 || len(ours) == 0 || real[0].UID != in[0].UID || ours[0].UID != in[0].UID {
+		return
+	}
+	lost := map[string]bool{}
+	for _, k := range in[0].Keywords {
+		if !slices.Contains(real[0].Keywords, k) {
+			lost[k] = true
+		}
+	}
+	ours[0].Keywords = slices.DeleteFunc(slices.Clone(ours[0].Keywords), func(k string) bool { return lost[k] })
+}
+
 // TestDifferentialSettings repeats the comparison with the pop3_* settings
 // that change what POP3 does to the mailbox.
 func TestDifferentialSettings(t *testing.T) {
@@ -342,7 +369,9 @@ func TestDifferentialSettings(t *testing.T) {
 			if diff := cmp.Diff(string(realOut), string(ourOut)); diff != "" {
 				t.Errorf("replies differ (-dovecot +ours):\n%s", diff)
 			}
-			if diff := cmp.Diff(mboxState(t, real.inbox()), mboxState(t, ourInbox)); diff != "" {
+			realState, ourState := mboxState(t, real.inbox()), mboxState(t, ourInbox)
+			keepKeywordsAboveBase(t, data, realState, ourState)
+			if diff := cmp.Diff(realState, ourState); diff != "" {
 				t.Errorf("mailboxes after QUIT differ (-dovecot +ours):\n%s", diff)
 			}
 			// A second session sees the same (messages flagged as
