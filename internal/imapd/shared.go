@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -277,10 +278,24 @@ func (sm *sharedMailbox) watch() {
 			time.Sleep(20 * time.Millisecond)
 		case <-tick.C:
 		}
-		sm.mu.Lock()
-		sm.syncLocked(context.Background(), nil)
-		sm.mu.Unlock()
+		sm.watchSync()
 	}
+}
+
+// watchSync is one sync of the watcher. The watcher serves every session
+// of the mailbox, so a bug met here is logged with its stack and the
+// watcher carries on, rather than taking the whole daemon down.
+func (sm *sharedMailbox) watchSync() {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			if l := sm.srv.cfg.ErrorLog; l != nil {
+				l.Printf("imapd: mailbox watcher: panic: %v\n%s", r, debug.Stack())
+			}
+		}
+	}()
+	sm.syncLocked(context.Background(), nil)
 }
 
 // syncLocked picks up other processes' changes and queues them for every
@@ -294,11 +309,38 @@ func (sm *sharedMailbox) syncLocked(ctx context.Context, from *selected) {
 	if len(ch.Expunged) > 0 {
 		sm.expungedLocked(ch.Expunged)
 	}
-	sm.checkKeywordsLocked()
-	if len(ch.New) > 0 {
-		for _, m := range sm.messagesLocked()[len(sm.uids):] {
-			sm.uids = append(sm.uids, m.UID)
+	// Reconcile the sessions' UID list with the file rather than trust
+	// the change lists alone: when another process rewrote the mailbox
+	// under us, Sync can report new messages while UIDs we still list
+	// are gone, and indexing the message list by our old length then
+	// ran past its end (a panic that took the daemon down).
+	msgs := sm.messagesLocked()
+	present := make(map[uint32]bool, len(msgs))
+	for _, m := range msgs {
+		present[m.UID] = true
+	}
+	var gone []uint32
+	for _, u := range sm.uids {
+		if !present[u] {
+			gone = append(gone, u)
 		}
+	}
+	if len(gone) > 0 {
+		sm.expungedLocked(gone)
+	}
+	sm.checkKeywordsLocked()
+	var last uint32
+	if n := len(sm.uids); n > 0 {
+		last = sm.uids[n-1]
+	}
+	grew := false
+	for _, m := range msgs {
+		if m.UID > last {
+			sm.uids = append(sm.uids, m.UID)
+			grew = true
+		}
+	}
+	if grew {
 		sm.tracker.QueueNumMessages(uint32(len(sm.uids)))
 		sm.giveRecentLocked()
 	}
