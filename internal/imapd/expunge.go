@@ -129,7 +129,6 @@ func (s *Session) copy(v *selected, numSet imap.NumSet, dest string) (*imap.Copy
 		if err != nil {
 			return nil, mailboxError(dest, err)
 		}
-		dm.noteAppendedLocked(uid)
 		data.SourceUIDs.AddNum(imap.UID(t.msg.UID))
 		data.DestUIDs.AddNum(imap.UID(uid))
 	}

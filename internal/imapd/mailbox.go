@@ -303,7 +303,6 @@ func (s *Session) Append(name string, r imap.LiteralReader, options *imap.Append
 	if err != nil {
 		return nil, mailboxError(name, err)
 	}
-	sm.noteAppendedLocked(uid)
 	sm.addedLocked()
 	return &imap.AppendData{UID: imap.UID(uid), UIDValidity: sm.mb.UIDValidity()}, nil
 }

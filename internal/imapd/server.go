@@ -84,11 +84,8 @@ type Server struct {
 	// (tests of the fallback).
 	noInotify atomic.Bool
 
-	mu     sync.Mutex
-	shared map[string]*sharedMailbox
-	// sizes keeps the measured sizes of a closed shared mailbox (see
-	// sharedMailbox.noteAppendedLocked) for its next open, by path.
-	sizes   map[string]keptSizes
+	mu      sync.Mutex
+	shared  map[string]*sharedMailbox
 	conns   map[*connState]struct{}
 	closing bool
 	wg      sync.WaitGroup

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -35,10 +34,6 @@ type sharedMailbox struct {
 	keywords []string
 	views    []*selected     // sessions with it selected, in SELECT order
 	taken    map[uint32]bool // \Recent UIDs already given to a session
-	// sizes holds the measured RFC822.SIZE of messages this process
-	// appended whose size pkg/mbox reports differently (see
-	// noteAppendedLocked).
-	sizes map[uint32]int64
 
 	stop chan struct{}
 	done chan struct{}
@@ -80,17 +75,6 @@ func (s *Server) acquire(ctx context.Context, f *mbox.Folders, name string) (*sh
 	}
 	sm := &sharedMailbox{srv: s, key: key, refs: 1, mb: mb}
 	sm.reset()
-	if k, ok := s.sizes[key]; ok && k.uidValidity == mb.UIDValidity() {
-		for u, n := range k.sizes {
-			if _, ok := mb.Message(u); ok {
-				if sm.sizes == nil {
-					sm.sizes = map[uint32]int64{}
-				}
-				sm.sizes[u] = n
-			}
-		}
-	}
-	delete(s.sizes, key)
 	s.shared[key] = sm
 	return sm, nil
 }
@@ -138,62 +122,13 @@ func (sm *sharedMailbox) reset() {
 	}
 	sm.keywords = slices.Clone(sm.mb.Keywords())
 	sm.tracker = imapserver.NewMailboxTracker(uint32(len(msgs)))
-	sm.sizes = nil
 }
 
-// keptSizes is what a closed sharedMailbox measured.
-type keptSizes struct {
-	uidValidity uint32
-	sizes       map[uint32]int64
-}
+// messagesLocked is the mailbox's message list (under sm.mu).
+func (sm *sharedMailbox) messagesLocked() []mbox.Message { return sm.mb.Messages() }
 
-// noteAppendedLocked measures a message this process just appended.
-// pkg/mbox's Append leaves the size of the message it saved short of the
-// blank line between header and body (two bytes), and keeps that value
-// until something makes it re-read the message (a delivery by another
-// process, a header rewrite), so FETCH BODY[] streamed that many bytes and
-// cut the message's last CRLF. The size of a message never changes (only
-// the hidden headers are rewritten), so the measured one is kept.
-func (sm *sharedMailbox) noteAppendedLocked(uid uint32) {
-	m, ok := sm.mb.Message(uid)
-	if !ok {
-		return
-	}
-	r, err := sm.mb.Reader(uid)
-	if err != nil {
-		return
-	}
-	n, err := io.Copy(io.Discard, newCRLFReader(r))
-	if err != nil || n == m.Size {
-		return
-	}
-	if sm.sizes == nil {
-		sm.sizes = map[uint32]int64{}
-	}
-	sm.sizes[uid] = n
-}
-
-// messagesLocked is sm.mb.Messages with measured sizes.
-func (sm *sharedMailbox) messagesLocked() []mbox.Message {
-	msgs := sm.mb.Messages()
-	if len(sm.sizes) > 0 {
-		for i := range msgs {
-			if n, ok := sm.sizes[msgs[i].UID]; ok {
-				msgs[i].Size = n
-			}
-		}
-	}
-	return msgs
-}
-
-// messageLocked is sm.mb.Message with the measured size.
-func (sm *sharedMailbox) messageLocked(uid uint32) (mbox.Message, bool) {
-	m, ok := sm.mb.Message(uid)
-	if n, fix := sm.sizes[uid]; ok && fix {
-		m.Size = n
-	}
-	return m, ok
-}
+// messageLocked is one message by UID (under sm.mu).
+func (sm *sharedMailbox) messageLocked(uid uint32) (mbox.Message, bool) { return sm.mb.Message(uid) }
 
 // release drops one reference; the last one closes the file, writing
 // pending changes.
@@ -218,13 +153,6 @@ func (sm *sharedMailbox) release() {
 	sm.mu.Unlock()
 	s.mu.Lock()
 	delete(s.shared, sm.key)
-	if len(sm.sizes) > 0 {
-		// The index pkg/mbox wrote at Close has the short sizes.
-		if s.sizes == nil {
-			s.sizes = map[string]keptSizes{}
-		}
-		s.sizes[sm.key] = keptSizes{uidValidity: sm.mb.UIDValidity(), sizes: sm.sizes}
-	}
 	close(sm.closed)
 	s.mu.Unlock()
 }

@@ -14,8 +14,8 @@ import (
 // RFC822.SIZE) whether or not other processes deliver after it, a session
 // sets \Seen on it, or the mailbox is closed and reopened in between, for
 // the session that appended it and for another one. pkg/mbox's Append
-// reports a size two bytes short (the header's blank line), which it also
-// writes into its index; FETCH BODY[] used to stream that many bytes.
+// used to report a size two bytes short (the header's blank line) and
+// write it into its index, and FETCH BODY[] streamed that many bytes.
 func TestFetchAfterGrowth(t *testing.T) {
 	const appended = "Subject: appended\r\nFrom: c@x\r\n\r\nline one\r\nline two\r\n"
 	for _, tc := range []struct {
