@@ -26,6 +26,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"mailsuite/internal/dsn"
+	"mailsuite/internal/testutil/dnstest"
 )
 
 // sinkMsg is one transaction a sink accepted.
@@ -161,29 +162,29 @@ func outcomes(rs []Result) []outcome {
 }
 
 func TestDeliver(t *testing.T) {
-	dns := newDNS(t)
+	dns := dnstest.New(t)
 	main, port := startSink(t, "127.0.0.21", 0, nil)
 	smart, _ := startSink(t, "127.0.0.22", port, nil)
 	table, _ := startSink(t, "127.0.0.23", port, nil)
 	tlsSink, _ := startSink(t, "127.0.0.24", port, selfSigned(t))
 	// 127.0.0.29 has no listener: connection refused.
-	dns.addMX("a.test", "mx1.a.test", 10)
-	dns.addA("mx1.a.test", "127.0.0.21")
-	dns.addMX("down.test", "mx9.down.test", 10)
-	dns.addA("mx9.down.test", "127.0.0.29")
-	dns.addMX("backup.test", "mx9.down.test", 10)
-	dns.addMX("backup.test", "mx1.a.test", 20)
-	dns.addMX("loop.test", "mail.hamap.local", 10)
-	dns.addMX("loop2.test", "mx.loop2.test", 10)
-	dns.addA("mx.loop2.test", "127.0.0.1")
-	dns.addMX("behind.test", "mx1.a.test", 20)
-	dns.addMX("behind.test", "mail.hamap.local", 10)
-	dns.addA("nomx.test", "127.0.0.21")
-	dns.addMX("tls.a.test", "tls.a.test", 5)
-	dns.addA("tls.a.test", "127.0.0.24")
-	dns.addA("sh.test", "127.0.0.22")
+	dns.AddMX("a.test", "mx1.a.test", 10)
+	dns.AddA("mx1.a.test", "127.0.0.21")
+	dns.AddMX("down.test", "mx9.down.test", 10)
+	dns.AddA("mx9.down.test", "127.0.0.29")
+	dns.AddMX("backup.test", "mx9.down.test", 10)
+	dns.AddMX("backup.test", "mx1.a.test", 20)
+	dns.AddMX("loop.test", "mail.hamap.local", 10)
+	dns.AddMX("loop2.test", "mx.loop2.test", 10)
+	dns.AddA("mx.loop2.test", "127.0.0.1")
+	dns.AddMX("behind.test", "mx1.a.test", 20)
+	dns.AddMX("behind.test", "mail.hamap.local", 10)
+	dns.AddA("nomx.test", "127.0.0.21")
+	dns.AddMX("tls.a.test", "tls.a.test", 5)
+	dns.AddA("tls.a.test", "127.0.0.24")
+	dns.AddA("sh.test", "127.0.0.22")
 
-	base := Courier{Resolver: dns.resolver(), HeloName: "mail.hamap.local", Port: port,
+	base := Courier{Resolver: dns.Resolver(), HeloName: "mail.hamap.local", Port: port,
 		LocalNames: []string{"mail.hamap.local", "hamap.local"},
 		LocalAddrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}
 	sent := func(rcpt, relay string) outcome {

@@ -20,6 +20,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
+
+	"mailsuite/internal/testutil/dnstest"
 )
 
 // rawSink is a hand-written SMTP server that offers only what ehlo
@@ -122,11 +124,11 @@ func startRawPort(t *testing.T, ip string, r *rawSink) int {
 }
 
 func TestDeliverWithout8BitMIME(t *testing.T) {
-	dns := newDNS(t)
+	dns := dnstest.New(t)
 	raw := &rawSink{ehlo: []string{"SIZE 1000000", "DSN", "ENHANCEDSTATUSCODES"}}
 	port := startRawPort(t, "127.0.0.25", raw)
-	dns.addA("raw.test", "127.0.0.25")
-	c := &Courier{Resolver: dns.resolver(), HeloName: "mail.hamap.local", Port: port,
+	dns.AddA("raw.test", "127.0.0.25")
+	c := &Courier{Resolver: dns.Resolver(), HeloName: "mail.hamap.local", Port: port,
 		LocalAddrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}
 	msg := &Message{From: "a@hamap.local", Domain: "raw.test", EightBit: true, Size: int64(len(mime8)),
 		Ret: smtp.DSNReturnHeaders, EnvID: "env+1",
@@ -194,10 +196,10 @@ func TestDeliverWithout8BitMIME(t *testing.T) {
 // ENHANCEDSTATUSCODES keeps its whole reply in stat= (the anchor's sink:
 // "stat=Sent (2.0.0 Ok: queued as sink-1)").
 func TestSentWithoutEnhancedCodes(t *testing.T) {
-	dns := newDNS(t)
+	dns := dnstest.New(t)
 	raw := &rawSink{}
 	port := startRawPort(t, "127.0.0.27", raw)
-	c := &Courier{Resolver: dns.resolver(), HeloName: "mail.hamap.local", Port: port, SmartHost: "[127.0.0.27]"}
+	c := &Courier{Resolver: dns.Resolver(), HeloName: "mail.hamap.local", Port: port, SmartHost: "[127.0.0.27]"}
 	res := c.Deliver(context.Background(), newMsg("outside.example", "friend@outside.example"))
 	if d := cmp.Diff([]outcome{{"friend@outside.example", "Sent (2.0.0 Ok raw)", "2.0.0", "[127.0.0.27] [127.0.0.27]", 0}}, outcomes(res)); d != "" {
 		t.Errorf("results (-want +got):\n%s", d)
@@ -211,10 +213,10 @@ func TestSentWithoutEnhancedCodes(t *testing.T) {
 
 // TestBrokenStartTLS: a STARTTLS that fails is retried without TLS.
 func TestBrokenStartTLS(t *testing.T) {
-	dns := newDNS(t)
+	dns := dnstest.New(t)
 	raw := &rawSink{ehlo: []string{"STARTTLS"}}
 	port := startRawPort(t, "127.0.0.28", raw)
-	c := &Courier{Resolver: dns.resolver(), HeloName: "mail.hamap.local", Port: port, SmartHost: "[127.0.0.28]"}
+	c := &Courier{Resolver: dns.Resolver(), HeloName: "mail.hamap.local", Port: port, SmartHost: "[127.0.0.28]"}
 	res := c.Deliver(context.Background(), newMsg("outside.example", "friend@outside.example"))
 	if d := cmp.Diff([]outcome{{"friend@outside.example", "Sent (2.0.0 Ok raw)", "2.0.0", "[127.0.0.28] [127.0.0.28]", 0}}, outcomes(res)); d != "" {
 		t.Errorf("results (-want +got):\n%s", d)
@@ -234,11 +236,11 @@ func TestBrokenStartTLS(t *testing.T) {
 }
 
 func TestDeliverGreetingTimeout(t *testing.T) {
-	dns := newDNS(t)
+	dns := dnstest.New(t)
 	raw := &rawSink{silent: true}
 	port := startRawPort(t, "127.0.0.26", raw)
-	dns.addA("quiet.test", "127.0.0.26")
-	c := &Courier{Resolver: dns.resolver(), HeloName: "mail.hamap.local", Port: port}
+	dns.AddA("quiet.test", "127.0.0.26")
+	c := &Courier{Resolver: dns.Resolver(), HeloName: "mail.hamap.local", Port: port}
 	c.Timeouts.Initial = 300 * time.Millisecond
 	start := time.Now()
 	res := c.Deliver(context.Background(), newMsg("quiet.test", "q@quiet.test"))
