@@ -61,7 +61,7 @@ var diffSessions = []diffSession{
 	{trustedIP, []string{"EHLO [127.0.0.20]", "MAIL FROM:<a@hamap.local>", "RCPT TO:<b@hamap.local>", "DATA",
 		"Subject: hello\r\n\r\nHello,\r\n..dot\r\n.", "QUIT"}},
 	{trustedIP, []string{"HELO somepc", "NOOP", "RSET", "VRFY b", "EXPN b", "FOO bar", "HELO", "EHLO",
-		"ETRN hamap.local", "HELP", "HELP mail", "QUIT"}},
+		"ETRN hamap.local", "ETRN @hamap.local", "ETRN #mqueue", "ETRN #nosuch", "HELP", "HELP mail", "QUIT"}},
 	{trustedIP, []string{"EHLO x", "MAIL FROM:<a>", "MAIL FROM:<a@hamap..local>", "MAIL FROM:<@>", "MAIL FROM:<a@>",
 		"MAIL FROM:<a@hamap.local", "MAIL FROM:<a@hamap.local> FOO=BAR", "MAIL TO:<a@hamap.local>", "MAIL FROM",
 		"RCPT TO:<b@hamap.local>", "DATA", "MAIL FROM:<a@hamap.local>", "DATA", "MAIL FROM:<b@hamap.local>",
@@ -216,6 +216,7 @@ func TestDifferentialSendmail(t *testing.T) {
 		{"stock", nil},
 		{"delay_checks+auth", []string{"-DDELAY", "-DWITH_AUTH"}},
 		{"debian-banner+vrfy", []string{"-DDEBIAN_BANNER", "-DOPEN_PRIVACY"}},
+		{"noetrn", []string{"-DNOETRN"}},
 	} {
 		t.Run(v.name, func(t *testing.T) { differential(t, v.defines) })
 	}

@@ -419,7 +419,7 @@ func (f *front) command(line string) {
 	case "VRFY", "EXPN":
 		f.send(st.vrfy(strings.ToUpper(verb), arg)...)
 	case "ETRN":
-		f.send(st.etrn(arg))
+		f.send(st.etrn(line, arg))
 	case "HELP":
 		f.send(st.help(arg)...)
 	case "VERB":

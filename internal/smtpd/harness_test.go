@@ -4,6 +4,7 @@ package smtpd
 
 import (
 	"bufio"
+	"context"
 	"bytes"
 	"crypto/tls"
 	"net"
@@ -66,6 +67,7 @@ type envOpts struct {
 	users        []string
 	tls          *tls.Config
 	modifiers    string // DaemonPortOptions Modifiers of the listener
+	etrn         func(ctx context.Context, match string) error
 }
 
 type testEnv struct {
@@ -140,7 +142,7 @@ func newEnv(t testing.TB, o envOpts) *testEnv {
 	logBuf := &syncBuffer{}
 	lg := maillog.New(logBuf, maillog.Options{Ident: "sendmail", Host: "mail"})
 	spool := &DirSpool{Dir: cfg.QueueDirectory, Keep: true}
-	srv, err := NewServer(Config{CF: cfg, Policy: pol, Spool: spool, Log: lg, Auth: o.auth, TLS: o.tls})
+	srv, err := NewServer(Config{CF: cfg, Policy: pol, Spool: spool, Log: lg, Auth: o.auth, TLS: o.tls, ETRN: o.etrn})
 	if err != nil {
 		t.Fatal(err)
 	}

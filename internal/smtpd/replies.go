@@ -98,7 +98,10 @@ var (
 	rVrfyNeedArg  = reply{501, "5.5.2", "Argument required"} // unverified
 	rEtrnStarted  = reply{250, "2.0.0", "Queuing for node %s started"}
 	rEtrnNeedArg  = reply{500, "5.5.2", "Parameter required"}
-	rEtrnDisabled = reply{502, "5.7.0", "Sorry, we do not allow this operation"} // unverified
+	rEtrnDisabled = reply{502, "5.7.0", "Sorry, we do not allow this operation"}
+	rEtrnGroup    = reply{250, "2.0.0", "Queuing for queue group %s started"}
+	rEtrnNoQueue  = reply{459, "4.5.4", "Queue %s unknown"}
+	rEtrnFailed   = reply{451, "4.3.0", "Temporary system failure. Please try again later."} // unverified: sendmail's MSG_TEMPFAIL
 	rHelpEnd      = reply{214, "2.0.0", "End of HELP info"}
 	rHelpNoTopic  = reply{504, "5.3.0", "HELP topic \"%s\" unknown"}
 	rVerbDenied   = reply{502, "5.7.0", "Verbose unavailable"}

@@ -52,8 +52,14 @@ type Config struct {
 	Auth Authenticator
 	// TLS enables STARTTLS and SMTPS listeners (modifier s).
 	TLS *tls.Config
-	// ETRN is told the argument of an accepted ETRN.
-	ETRN func(domain string)
+	// ETRN starts a queue run for an accepted "ETRN <arg>" and must not
+	// wait for it to finish. match selects the recipients as sendmail's
+	// -qR does (a case-insensitive substring of the recipient address):
+	// "@arg" for "ETRN arg", "arg" for "ETRN @arg" (which therefore also
+	// matches subdomains), and "" for "ETRN #mqueue", the whole default
+	// queue group. An error is answered with sendmail's temporary
+	// failure reply. Nil accepts ETRN and runs nothing.
+	ETRN func(ctx context.Context, match string) error
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -62,6 +62,7 @@ type connState struct {
 	ctx context.Context
 
 	client      Client
+	local       *StdioOptions // a "sendmail -bs" session
 	connRefusal string
 	connDiscard bool
 	started     time.Time
@@ -70,6 +71,7 @@ type connState struct {
 	heloName       string
 	heloCount      int
 	vrfyCount      int
+	etrnCount      int
 	tls            bool
 	authUser       string
 
@@ -93,7 +95,11 @@ type connState struct {
 
 func newConnState(f *front, l *listener) *connState {
 	cfg := l.srv.config()
-	return &connState{f: f, l: l, srv: l.srv, cfg: cfg, pol: cfg.Policy, ctx: context.Background(), started: l.srv.now()}
+	st := &connState{f: f, l: l, srv: l.srv, cfg: cfg, pol: cfg.Policy, ctx: context.Background(), started: l.srv.now()}
+	if sc, ok := f.raw.(*stdioConn); ok {
+		st.local = &sc.opts
+	}
+	return st
 }
 
 func (st *connState) log() *maillog.Logger { return st.cfg.Log }
@@ -112,6 +118,9 @@ func (st *connState) privacy(word string) bool {
 
 // relay is the relay= text of log lines.
 func (st *connState) relay() string {
+	if st.local != nil {
+		return st.local.User + "@localhost"
+	}
 	if st.client.AddrMacro == "" {
 		return "localhost"
 	}
@@ -247,6 +256,9 @@ func (st *connState) helloLines() []string {
 }
 
 func (st *connState) relayHello() string {
+	if st.local != nil {
+		return st.relay()
+	}
 	if st.client.AddrMacro == "" {
 		return "root@localhost"
 	}
@@ -467,7 +479,11 @@ func (st *connState) finish() {
 
 func (st *connState) doFinish() {
 	st.endTransaction()
-	if !st.didMail && st.client.AddrMacro != "" && !st.greetRefused && !st.connDiscard {
+	switch {
+	case st.didMail || st.greetRefused || st.connDiscard:
+	case st.local != nil:
+		st.log().NoTransaction(st.newQID(), st.relay(), "stdin")
+	case st.client.AddrMacro != "":
 		st.log().NoTransaction(st.newQID(), st.relay(), st.l.opts.Name)
 	}
 	st.l.release()
@@ -540,20 +556,51 @@ func (st *connState) vrfy(cmd, arg string) []string {
 	return []string{rVrfyOK.line(v.User, st.srv.hostname())}
 }
 
-func (st *connState) etrn(arg string) string {
+// maxETRN is sendmail's MAXETRNCOMMANDS: the ETRN count at which
+// checksmtpattack logs a possible attack.
+const maxETRN = 8
+
+// defaultQueueGroup is the name of sendmail's default queue group, the
+// only one sendmaild has ("ETRN #mqueue").
+const defaultQueueGroup = "mqueue"
+
+// etrn answers ETRN as sendmail's srvrsmtp.c does: refused when the
+// daemon does not offer it (PrivacyOptions noetrn or goaway, modifier E)
+// or for an unprivileged "sendmail -bs" user; otherwise it hands the
+// queue-run selection to the ETRN hook.
+func (st *connState) etrn(line, arg string) string {
 	st.didMail = true
-	if st.privacy("noetrn") || st.l.opts.HasModifier('E') {
+	if st.privacy("noetrn") || st.l.opts.HasModifier('E') || st.srv.stdioUnprivileged(st) {
+		st.log().Logf(logInfo, "%s: %s: %s [rejected]", st.qidForLog(), st.relay(), line)
 		return rEtrnDisabled.line()
 	}
 	arg = strings.TrimSpace(arg)
 	if arg == "" {
 		return rEtrnNeedArg.line()
 	}
-	st.log().Logf(logInfo, "%s: %s: ETRN %s", st.qidForLog(), st.relay(), arg)
-	if st.cfg.ETRN != nil {
-		st.cfg.ETRN(arg)
+	st.etrnCount++
+	if st.etrnCount == maxETRN {
+		st.log().SMTPAttack(st.qidForLog(), st.relay(), "ETRN", st.etrnCount)
 	}
-	return rEtrnStarted.line(arg)
+	st.log().Logf(logInfo, "%s: %s: ETRN %s", st.qidForLog(), st.relay(), arg)
+	match, ok := "@"+arg, rEtrnStarted.line(arg)
+	switch {
+	case strings.HasPrefix(arg, "#"):
+		group := arg[1:]
+		if group != defaultQueueGroup {
+			return rEtrnNoQueue.line(group)
+		}
+		match, ok = "", rEtrnGroup.line(group)
+	case strings.HasPrefix(arg, "@"):
+		match = arg[1:]
+	}
+	if st.cfg.ETRN != nil {
+		if err := st.cfg.ETRN(st.ctx, match); err != nil {
+			st.log().Logf(logErr, "%s: SYSERR: ETRN %s: %v", st.qidForLog(), arg, err)
+			return rEtrnFailed.line()
+		}
+	}
+	return ok
 }
 
 // help answers HELP from the HelpFile.
@@ -636,6 +683,9 @@ func (s *session) Mail(_ string, _ *smtp.MailOptions) error {
 		Helo: st.heloName, Proto: st.proto(), Daemon: st.l.opts.Name, AuthUser: st.authUser,
 		BodyType: pm.params.body, Size: pm.params.size, Received: st.srv.now(),
 		Discard: !st.pol.Features.DelayChecks && (st.connDiscard || v.discard)}
+	if st.local != nil {
+		st.env.LocalUser = st.local.User
+	}
 	st.env.MsgID = "<" + st.env.Received.Format("200601021504") + "." + st.qid + "@" + st.srv.hostname() + ">"
 	st.rcptSeen = map[string]string{}
 	return nil

@@ -25,6 +25,9 @@ type Envelope struct {
 	Rcpts []Rcpt
 	// Client describes the SMTP client.
 	ClientAddr, ClientName, Helo string
+	// LocalUser is the invoking user of a "sendmail -bs" session (no
+	// client address then): $_ is "<LocalUser>@localhost".
+	LocalUser string
 	// Proto is "SMTP" or "ESMTP" (with an "A" after AUTH, "S" after
 	// STARTTLS, as sendmail's $r).
 	Proto string
