@@ -4,8 +4,8 @@ package smtpd
 
 import (
 	"bufio"
-	"context"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"net"
 	"net/textproto"
