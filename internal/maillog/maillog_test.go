@@ -170,6 +170,12 @@ func TestFail2ban(t *testing.T) {
 			l.From("6AR119G3019841", From{Sender: "<a@hamap.local>", Size: 450, NRcpts: 1, Proto: "ESMTP", Daemon: "MTA", Relay: "[127.0.0.20]"})
 		}, false},
 		{"sendmail-auth", func(l *Logger) { l.AuthFailure("6AR11AAA019857", "PLAIN", "b", "[127.1.0.5]") }, true},
+		{"sendmail-auth", func(l *Logger) {
+			l.AuthFailureDetail("6AR11AAA019858", "LOGIN", SASLDetail("LOGIN"), "b", "[127.1.0.5]")
+		}, true},
+		{"sendmail-auth", func(l *Logger) {
+			l.AuthFailureDetail("6AR11AAA019859", "plain", SASLDetail("plain"), "", "pc9.elsewhere.example [127.1.0.9] (may be forged)")
+		}, true},
 		{"sendmail-auth", func(l *Logger) { l.SMTPAttack("", "[127.1.0.5]", "AUTH", 3) }, true},
 		{"sendmail-auth", func(l *Logger) { l.AuthOK("", "[127.0.0.20]", "b", "PLAIN") }, false},
 		{"dovecot", func(l *Logger) {

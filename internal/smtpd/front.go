@@ -68,6 +68,7 @@ type front struct {
 	data    bool // reading DATA
 	auth    bool // inside an AUTH exchange
 	dataErr error
+	lastCmd string // sendmail's name of the last command read, for "after …"
 	// DATA line state.
 	lineStart, prevCR bool
 }
@@ -282,6 +283,17 @@ func (f *front) readFailed(err error) error {
 	if errors.As(err, &ne) && ne.Timeout() {
 		f.send(rTimeout.line(f.st.srv.hostname(), f.st.relay()))
 		f.st.log().Logf(logNotice, "timeout waiting for input from %s during server cmd read", f.st.relay())
+	} else if errors.Is(err, io.EOF) {
+		// End of input: sendmail disconnects (its 421 goes nowhere)
+		// and logs the loss when a transaction was open.
+		if f.st.inMail {
+			after := f.lastCmd
+			if after == "" {
+				after = "startup"
+			}
+			f.st.log().Logf(logNotice, "%s: lost input channel from %s to %s after %s",
+				f.st.qidForLog(), f.st.relay(), f.st.daemonName(), after)
+		}
 	}
 	f.hangup()
 	return io.EOF
@@ -379,6 +391,10 @@ func (f *front) command(line string) {
 		verb, arg = v, a+" "+arg
 	}
 	arg = strings.TrimLeft(arg, " \t")
+	f.lastCmd = ""
+	if knownCommands[strings.ToUpper(verb)] {
+		f.lastCmd = strings.ToLower(verb)
+	}
 	switch strings.ToUpper(verb) {
 	case "HELO", "EHLO":
 		st.helloCount()
@@ -436,6 +452,11 @@ func (f *front) command(line string) {
 		f.send(rUnrecognized.line(line))
 	}
 }
+
+// knownCommands are the verbs of sendmail's command table.
+var knownCommands = map[string]bool{"HELO": true, "EHLO": true, "MAIL": true, "RCPT": true, "DATA": true,
+	"RSET": true, "NOOP": true, "QUIT": true, "VRFY": true, "EXPN": true, "ETRN": true, "HELP": true,
+	"VERB": true, "AUTH": true, "STARTTLS": true}
 
 // sanitizeHelo keeps go-smtp's HELO parser content: it only needs a word.
 func sanitizeHelo(s string) string {
@@ -590,6 +611,7 @@ func (f *front) authCmd(arg string) {
 			f.send(rAuthNoMech.line(mech))
 			return
 		}
+		st.authMechRaw = fields[0]
 		f.ensureSession()
 		f.forward(fwd{"AUTH " + strings.Join(fields, " "), expAuth})
 	}

@@ -74,6 +74,7 @@ type connState struct {
 	etrnCount      int
 	tls            bool
 	authUser       string
+	authMechRaw    string // the mechanism as the client spelled it
 
 	qid          string
 	inMail       bool
@@ -481,12 +482,19 @@ func (st *connState) doFinish() {
 	st.endTransaction()
 	switch {
 	case st.didMail || st.greetRefused || st.connDiscard:
-	case st.local != nil:
-		st.log().NoTransaction(st.newQID(), st.relay(), "stdin")
-	case st.client.AddrMacro != "":
-		st.log().NoTransaction(st.newQID(), st.relay(), st.l.opts.Name)
+	case st.local != nil || st.client.AddrMacro != "":
+		st.log().NoTransaction(st.newQID(), st.relay(), st.daemonName())
 	}
 	st.l.release()
+}
+
+// daemonName is {daemon_name} as sendmail's messages print it: the
+// listener's Name, "stdin" for sendmail -bs.
+func (st *connState) daemonName() string {
+	if st.local != nil {
+		return "stdin"
+	}
+	return st.l.opts.Name
 }
 
 func (st *connState) proto() string {
@@ -839,6 +847,15 @@ func (s *session) Data(r io.Reader) error {
 	return msg
 }
 
+// authMechName is {auth_type} as sendmail logs it: the client's spelling
+// of the mechanism.
+func (st *connState) authMechName(mech string) string {
+	if strings.EqualFold(st.authMechRaw, mech) {
+		return st.authMechRaw
+	}
+	return mech
+}
+
 // AuthMechanisms implements smtp.AuthSession.
 func (s *session) AuthMechanisms() []string { return s.st.authMechanisms() }
 
@@ -848,12 +865,12 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	st := s.st
 	check := func(user, pass string) error {
 		if err := st.cfg.Auth.Authenticate(user, pass); err != nil {
-			st.log().AuthFailure(st.qidForLog(), mech, user, st.relay())
+			st.log().AuthFailureDetail(st.qidForLog(), st.authMechName(mech), maillog.SASLDetail(mech), user, st.relay())
 			return rAuthFailed.err()
 		}
 		st.authUser = user
 		st.client.AuthMech = mech
-		st.log().AuthOK(st.qidForLog(), st.relay(), user, mech)
+		st.log().AuthOK(st.qidForLog(), st.relay(), user, st.authMechName(mech))
 		return nil
 	}
 	switch mech {
