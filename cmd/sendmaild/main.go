@@ -166,8 +166,7 @@ func run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) 
 		return daemon(o, lg, stderr)
 	}
 	if o.mode == "bs" {
-		fmt.Fprintf(stderr, "%s: -bs (SMTP on standard input) is not implemented\n", name)
-		return exUsage
+		return smtpStdio(o, lg, stdin, stdout, stderr)
 	}
 	c, err := cf.Load(o.cfPath, cf.Options{})
 	if err != nil {

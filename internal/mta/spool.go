@@ -64,6 +64,9 @@ func (t *txn) Commit() (string, error) {
 	if e.ClientName != "" {
 		under = e.ClientName + " " + under
 	}
+	if e.LocalUser != "" {
+		under = e.LocalUser + "@localhost" // sendmail -bs
+	}
 	macros := []queue.Macro{{Name: "r", Value: e.Proto}, {Name: "s", Value: e.Helo}, {Name: "_", Value: under}}
 	if e.AuthUser != "" {
 		macros = append(macros, queue.Macro{Name: "auth_authen", Value: e.AuthUser})
