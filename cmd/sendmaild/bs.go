@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"mailsuite/internal/deliver/remote"
 	"mailsuite/internal/maillog"
 	"mailsuite/internal/mta"
 	"mailsuite/internal/smtpd"
@@ -19,7 +20,13 @@ import (
 // root may ETRN. Messages are delivered as DeliveryMode says before the
 // command exits.
 func smtpStdio(o *options, lg *maillog.Logger, stdin io.Reader, stdout, stderr io.Writer) int {
-	m, cfg, warnings, closer, err := mta.Load(o.cfPath, mta.LoadOptions{Log: lg})
+	// Class w asks the resolver for this host's addresses.
+	res, err := remote.SystemResolver()
+	if err != nil {
+		fmt.Fprintf(stderr, "sendmail: %v\n", err)
+		return exConfig
+	}
+	m, cfg, warnings, closer, err := mta.Load(o.cfPath, mta.LoadOptions{Log: lg, Resolver: res})
 	for _, w := range warnings {
 		fmt.Fprintln(stderr, w)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"mailsuite/internal/testutil"
+	"mailsuite/internal/testutil/dnstest"
 )
 
 // bsSessions are the scripts TestBSDifferential feeds to sendmail -bs,
@@ -111,6 +112,16 @@ func TestBSDifferential(t *testing.T) {
 	sendmail := testutil.Oracle(t, "sendmail", "sendmail-bin")
 	unshare := testutil.Oracle(t, "unshare", "util-linux")
 	w.write(t, "service.switch", "hosts files\naliases files\n")
+	// Ours resolves the host's name for class w through a test DNS
+	// server with the addresses of the real one's hosts file.
+	dns := dnstest.New(t)
+	dns.AddA("mail.hamap.local", "127.0.0.1")
+	os.Mkdir(filepath.Join(w.dir, "dns"), 0o755)
+	rc, err := dns.WriteResolvConf(filepath.Join(w.dir, "dns"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(dnstest.EnvVar, rc)
 	if code, _, errOut := w.invoke(t, "newaliases", ""); code != 0 {
 		t.Fatalf("newaliases: %s", errOut)
 	}
@@ -164,6 +175,9 @@ exec %[2]s -C %[3]s -bs
 		t.Errorf("replies differ (-sendmail +ours):\n%s", diff)
 	}
 	time.Sleep(300 * time.Millisecond)
+	if dns.Hits("mail.hamap.local") == 0 {
+		t.Error("class w was not resolved through the test DNS server")
+	}
 	ours, err := os.ReadFile(filepath.Join(w.dir, "maillog"))
 	if err != nil {
 		t.Fatal(err)
