@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"mailsuite/internal/aliases"
+	"mailsuite/internal/deliver/remote"
 	"mailsuite/internal/maillog"
 	"mailsuite/internal/mta"
 	"mailsuite/internal/queue"
@@ -55,6 +56,7 @@ type options struct {
 	ignoreDots bool
 	verbose    bool
 	queueEvery time.Duration
+	queueSel   []mta.Selector
 	setOpts    []string
 	rcpts      []string
 }
@@ -96,7 +98,7 @@ func parseArgs(name string, args []string) (*options, error) {
 			switch m := a[2:]; m {
 			case "d", "D":
 				o.mode = "bd"
-			case "p", "i", "v", "m", "s":
+			case "p", "i", "v", "m", "s", "t":
 				o.mode = "b" + m
 			default:
 				return nil, fmt.Errorf("Invalid operation mode %s", m)
@@ -133,7 +135,12 @@ func parseArgs(name string, args []string) (*options, error) {
 				o.mode = "q"
 			}
 			if len(a) > 2 {
-				if o.queueEvery, err = time.ParseDuration(a[2:]); err != nil {
+				if strings.IndexByte("RSI!", a[2]) >= 0 {
+					var sel mta.Selector
+					if sel, err = mta.ParseSelector(a[2:]); err == nil {
+						o.queueSel = append(o.queueSel, sel)
+					}
+				} else if o.queueEvery, err = convtime(a[2:]); err != nil {
 					err = fmt.Errorf("invalid queue interval %s", a[2:])
 				}
 			}
@@ -191,7 +198,12 @@ func run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	case "bi":
 		return aliases.Newaliases(c.AliasFiles, stdout, stderr, lg, invoker().Name)
 	}
-	m, err := mta.New(mta.Options{CF: c, Log: lg})
+	res, err := remote.SystemResolver()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return exConfig
+	}
+	m, err := mta.New(mta.Options{CF: c, Log: lg, Resolver: res})
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exOSErr
@@ -202,7 +214,11 @@ func run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	case "bv":
 		return verify(m, o.rcpts, stdout)
 	case "q":
-		if _, err := m.RunQueue(ctx); err != nil {
+		ro := mta.RunOptions{Select: o.queueSel}
+		if o.verbose {
+			ro.Verbose = stdout
+		}
+		if _, err := m.RunQueue(ctx, ro); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", name, err)
 			return exOSErr
 		}
@@ -312,8 +328,13 @@ func daemon(o *options, lg *maillog.Logger, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sendmaild: %v\n", err)
 		return exConfig
 	}
+	res, err := remote.SystemResolver()
+	if err != nil {
+		fmt.Fprintf(stderr, "sendmaild: %v\n", err)
+		return exConfig
+	}
 	load := func() (*mta.MTA, smtpd.Config, func(), error) {
-		m, cfg, warnings, closer, err := mta.Load(o.cfPath, mta.LoadOptions{Log: lg})
+		m, cfg, warnings, closer, err := mta.Load(o.cfPath, mta.LoadOptions{Log: lg, Resolver: res})
 		for _, w := range warnings {
 			fmt.Fprintln(stderr, w)
 		}
@@ -345,7 +366,7 @@ func daemon(o *options, lg *maillog.Logger, stderr io.Writer) int {
 	runs := make(chan *mta.MTA, 1)
 	go func() {
 		for q := range runs {
-			if _, err := q.RunQueue(context.Background()); err != nil {
+			if _, err := q.RunQueue(context.Background(), mta.RunOptions{}); err != nil {
 				lg.Logf(maillog.MailErr, "SYSERR: queue run: %v", err)
 			}
 		}
@@ -406,6 +427,44 @@ func daemon(o *options, lg *maillog.Logger, stderr io.Writer) int {
 }
 
 func chain(a, b func()) func() { return func() { a(); b() } }
+
+// convtime reads a queue interval as sendmail's convtime does: a number
+// with an optional unit (s, m, h, d, w; minutes without one), units
+// adding up ("1h30m").
+func convtime(s string) (time.Duration, error) {
+	var total time.Duration
+	for s != "" {
+		i := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == 0 {
+			return 0, fmt.Errorf("bad interval %q", s)
+		}
+		n, _ := strconv.Atoi(s[:i])
+		unit := time.Minute
+		if i < len(s) {
+			switch s[i] {
+			case 's':
+				unit = time.Second
+			case 'm':
+				unit = time.Minute
+			case 'h':
+				unit = time.Hour
+			case 'd':
+				unit = 24 * time.Hour
+			case 'w':
+				unit = 7 * 24 * time.Hour
+			default:
+				return 0, fmt.Errorf("bad interval unit %q", s[i:])
+			}
+			i++
+		}
+		total += time.Duration(n) * unit
+		s = s[i:]
+	}
+	return total, nil
+}
 
 // shutdown stops accepting and gives the open sessions 30 seconds.
 func shutdown(srv *smtpd.Server) error {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"mailsuite/internal/deliver/remote"
 	"mailsuite/internal/testutil"
 )
 
@@ -56,6 +57,9 @@ func newMTAWork(t *testing.T, defines ...string) *mtaWork {
 	t.Setenv("MAILSUITE_PASSWD", filepath.Join(w.dir, "passwd"))
 	t.Setenv("MAILSUITE_SHADOW", filepath.Join(w.dir, "shadow"))
 	t.Setenv("MAILSUITE_SPOOL", w.spool)
+	// The courier's DNS stays on loopback (nothing listens on port 53
+	// there in these tests): never the system resolver.
+	t.Setenv(remote.ResolvConfEnv, filepath.Join(w.dir, "resolv.conf"))
 	return w
 }
 
@@ -152,18 +156,18 @@ func TestPersonalities(t *testing.T) {
 		}
 	})
 
-	t.Run("held for a remote recipient", func(t *testing.T) {
+	t.Run("deferred for a remote recipient", func(t *testing.T) {
 		if code, _, errOut := w.invoke(t, "sendmail", "Subject: far\n\nhi\n", "-f", "a@hamap.local", "friend@outside.example"); code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 		for _, c := range [][]string{{"mailq"}, {"sendmail", "-bp"}} {
 			code, out, errOut := w.invoke(t, c[0], "", c[1:]...)
-			re := regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(filepath.Join(w.dir, "mqueue")) + ` \(1 request\)\n-+Q-ID-+ -+Size-+ -+Q-Time-+ -+Sender/Recipient-+\n\w{14}\s+\d+ \w{3} \w{3} [ \d]\d \d\d:\d\d a@hamap\.local\n\s+friend@outside\.example\n\s+Total requests: 1\n$`)
+			re := regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(filepath.Join(w.dir, "mqueue")) + ` \(1 request\)\n-+Q-ID-+ -+Size-+ -+Q-Time-+ -+Sender/Recipient-+\n\w{14}\s+\d+ \w{3} \w{3} [ \d]\d \d\d:\d\d a@hamap\.local\n\s+\(Deferred: Name server: outside\.example: host name lookup fai\)\n\s+friend@outside\.example\n\s+Total requests: 1\n$`)
 			if code != 0 || !re.MatchString(out) {
 				t.Errorf("%s: exit %d, stderr %q, listing:\n%s", c, code, errOut, out)
 			}
 		}
-		// A queue run has nothing to do for it.
+		// No name server answers here: a queue run defers it again.
 		if code, _, errOut := w.invoke(t, "sendmail", "", "-q"); code != 0 {
 			t.Errorf("-q: exit %d: %s", code, errOut)
 		}

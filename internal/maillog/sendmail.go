@@ -187,3 +187,16 @@ func (l *Logger) AliasRebuilt(path, by string) {
 func (l *Logger) AliasStats(path string, n, longest, total int) {
 	l.Logf(MailInfo, "%s: %d aliases, longest %d bytes, %d bytes total", path, n, longest, total)
 }
+
+// DSN logs the notification sendmail queued about message qid:
+// "<qid>: <dsnqid>: DSN: User unknown", or with postmaster set (a
+// notification about a failed notification, sent to the postmaster)
+// "<qid>: <dsnqid>: postmaster notify: User unknown". msg is the
+// failure's text or the warning's subject line.
+func (l *Logger) DSN(qid, dsnQID, msg string, postmaster bool) {
+	kind := "DSN"
+	if postmaster {
+		kind = "postmaster notify"
+	}
+	l.Log(MailInfo, withQID(qid, fmt.Sprintf("%s: %s: %s", dsnQID, kind, msg)))
+}

@@ -3,6 +3,7 @@
 package mta
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -16,9 +17,11 @@ import (
 type LoadOptions struct {
 	// Log is the mail log; required.
 	Log *maillog.Logger
-	// Resolver is used by the SMTP server for client lookups; nil means
-	// the system resolver.
+	// Resolver is used by the SMTP server for client lookups and by the
+	// courier; nil means the system resolver (see remote.SystemResolver).
 	Resolver *net.Resolver
+	// Dial opens the courier's connections; nil means a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Hostname overrides $j.
 	Hostname string
 	// SpoolDir overrides the mailbox directory (see Options.SpoolDir).
@@ -36,7 +39,7 @@ func Load(path string, o LoadOptions) (*MTA, smtpd.Config, []error, func(), erro
 	if err != nil {
 		return nil, smtpd.Config{}, nil, func() {}, err
 	}
-	m, err := New(Options{CF: c, Log: o.Log, Hostname: o.Hostname, SpoolDir: o.SpoolDir})
+	m, err := New(Options{CF: c, Log: o.Log, Hostname: o.Hostname, SpoolDir: o.SpoolDir, Resolver: o.Resolver, Dial: o.Dial})
 	if err != nil {
 		return nil, smtpd.Config{}, nil, func() {}, err
 	}

@@ -3,11 +3,15 @@
 // Package mta assembles a running mail transfer agent from a sendmail.cf:
 // internal/smtpd's Spool writes real queue files through internal/queue,
 // its Recipients come from internal/aliases and the passwd file, and
-// every committed message is delivered to its local recipients right
-// away (DeliveryMode background) with internal/deliver, logged through
-// internal/maillog, and removed from the queue once all its recipients
-// are done. Recipients that are not local stay queued: remote delivery
-// is not wired here.
+// every committed message is delivered right away (DeliveryMode
+// background): local recipients with internal/deliver, others by SMTP
+// with internal/deliver/remote (mailertable, smart host, MX), each
+// attempt logged through internal/maillog and recorded in the qf before
+// and after it. Failures go back to the sender as DSNs made by
+// internal/dsn; deferred recipients wait for the queue runs (RunQueue,
+// Loop, ETRN), with the cf's MinQueueAge, Timeout.queuewarn (a delay
+// warning) and Timeout.queuereturn (a bounce). A message leaves the
+// queue once all its recipients are done.
 //
 // The queue file carries what the local mailer's headers are made of
 // ($r, $s, $_ and, for a command-line submission, $x), so a message
@@ -22,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,9 +68,18 @@ type Options struct {
 	Passwd string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Resolver answers the courier's MX and address queries; nil means
+	// remote.SystemResolver ($MAILSUITE_RESOLV_CONF, else the system's).
+	Resolver *net.Resolver
+	// Dial opens the courier's connections; nil means a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-// MTA is a queue with its local delivery.
+// defaultChildren bounds parallel deliveries when the cf sets no
+// MaxQueueChildren.
+const defaultChildren = 8
+
+// MTA is a queue with its local and remote delivery.
 type MTA struct {
 	cf       *cf.Config
 	q        *queue.Queue
@@ -79,6 +93,11 @@ type MTA struct {
 	exp      *aliases.Expander
 	now      func() time.Time
 	wg       sync.WaitGroup
+
+	rs          remoteSetup
+	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
+	maxChildren int
+	bg          chan struct{}
 }
 
 // New opens the queue directory and the alias databases of o.CF.
@@ -88,7 +107,13 @@ func New(o Options) (*MTA, error) {
 	if o.CF == nil || o.Log == nil {
 		return nil, errors.New("mta: cf and log are required")
 	}
-	m := &MTA{cf: o.CF, log: o.Log, hostname: o.Hostname, isLocal: o.IsLocal, passwd: o.Passwd, now: o.Now}
+	m := &MTA{cf: o.CF, log: o.Log, hostname: o.Hostname, isLocal: o.IsLocal, passwd: o.Passwd, now: o.Now, dial: o.Dial}
+	m.rs.resolver = o.Resolver
+	m.maxChildren = int(m.factor("MaxQueueChildren", defaultChildren))
+	if m.maxChildren <= 0 {
+		m.maxChildren = defaultChildren
+	}
+	m.bg = make(chan struct{}, m.maxChildren)
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -187,44 +212,33 @@ func (m *MTA) Expander() *aliases.Expander { return m.exp }
 // Wait waits for the deliveries started in the background.
 func (m *MTA) Wait() { m.wg.Wait() }
 
-// Close waits for background deliveries and closes the alias databases.
+// Close waits for background deliveries and closes the alias databases
+// and the mailertable.
 func (m *MTA) Close() error {
 	m.wg.Wait()
+	if m.rs.mailertable != nil {
+		if c, ok := m.rs.mailertable.(interface{ Close() error }); ok {
+			c.Close()
+		}
+	}
 	if m.maps != nil {
 		return m.maps.Close()
 	}
 	return nil
 }
 
-// background delivers id's local recipients in a goroutine.
+// background delivers id in a goroutine (DeliveryMode background), at
+// most MaxQueueChildren at a time.
 func (m *MTA) background(id string) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
+		m.bg <- struct{}{}
+		defer func() { <-m.bg }()
 		if err := m.Deliver(context.Background(), id); err != nil && !errors.Is(err, queue.ErrLocked) {
 			m.log.Logf(maillog.MailErr, "%s: SYSERR: delivery: %v", id, err)
 		}
 	}()
-}
-
-// RunQueue is one queue run: every queued message not locked by another
-// process is offered to local delivery (sendmail -q, and the daemon on
-// start). It returns the number of messages it looked at.
-func (m *MTA) RunQueue(ctx context.Context) (int, error) {
-	var ids []string
-	st, err := m.q.Recover(ctx, func(id string, _ *queue.Envelope) error {
-		ids = append(ids, id)
-		return nil
-	})
-	if err != nil {
-		return st.Queued, err
-	}
-	for _, id := range ids {
-		if err := m.deliver(ctx, id, true); err != nil && !errors.Is(err, queue.ErrLocked) && !errors.Is(err, fs.ErrNotExist) {
-			m.log.Logf(maillog.MailErr, "%s: SYSERR: delivery: %v", id, err)
-		}
-	}
-	return len(ids), nil
 }
 
 // localPart splits a queued recipient address ("<b@hamap.local>", "b")
@@ -239,107 +253,6 @@ func (m *MTA) localPart(addr string) (string, bool) {
 		return strings.ToLower(a), a != ""
 	}
 	return strings.ToLower(a[:at]), m.isLocal(a[at+1:])
-}
-
-// Deliver makes one delivery attempt for the local recipients of queued
-// message id: the attempt is recorded in the qf first, each delivered
-// recipient is removed from it as soon as its mailbox has the message,
-// and the message leaves the queue when no recipient is left. Remote
-// recipients are kept. ErrLocked means another process has the message.
-func (m *MTA) Deliver(ctx context.Context, id string) error {
-	return m.deliver(ctx, id, false)
-}
-
-// deliver is Deliver; a queue run (retry) adds RetryFactor to the
-// priority as sendmail does when a queue run picks a message up.
-func (m *MTA) deliver(ctx context.Context, id string, retry bool) error {
-	l, err := m.q.Lock(id)
-	if err != nil {
-		return err
-	}
-	defer l.Unlock()
-	env := *l.Envelope()
-	env.Recipients = append([]queue.Recipient(nil), env.Recipients...)
-	var local []int
-	for i, r := range env.Recipients {
-		if _, ok := m.localPart(r.Addr); ok {
-			local = append(local, i)
-		}
-	}
-	if len(local) == 0 {
-		return nil
-	}
-	if retry {
-		env.Priority += queue.RetryFactor
-	}
-	env.Attempts++
-	env.LastAttempt = m.now().Unix()
-	if err := l.Update(&env); err != nil {
-		return err
-	}
-	mailer := m.cf.Mailers["local"]
-	if mailer == nil {
-		mailer = &cf.Mailer{Name: "local", Path: "mail.local", Flags: "lsDFMAw5:/|@qPSXfmnz9", Argv: []string{"mail.local", "-l"}}
-	}
-	de := m.deliverEnvelope(id, &env)
-	keep := make([]queue.Recipient, 0, len(env.Recipients))
-	isLocal := make(map[int]bool, len(local))
-	for _, i := range local {
-		isLocal[i] = true
-	}
-	for i, r := range env.Recipients {
-		if !isLocal[i] {
-			keep = append(keep, r)
-			continue
-		}
-		user, _ := m.localPart(r.Addr)
-		targets, errs := m.exp.Expand(user)
-		for _, e := range errs {
-			m.log.AddrError(id, r.Addr, e.Error())
-		}
-		for _, t := range targets {
-			if t.Kind != aliases.Mailbox {
-				// Program, file and remote targets are not delivered
-				// here: they stay queued under their own address.
-				keep = append(keep, queue.Recipient{Flags: "A", Addr: targetAddr(t), Ctl: r.Ctl})
-				continue
-			}
-			start := m.now()
-			st := m.deliverOne(ctx, mailer, de, l.DataPath(), &env, t.Addr)
-			m.log.To(id, maillog.To{
-				Rcpt:    r.Addr,
-				CtlAddr: m.ctlAddr(&env),
-				Delay:   m.now().Sub(time.Unix(env.Created, 0)),
-				XDelay:  m.now().Sub(start),
-				Mailer:  mailer.Name,
-				Pri:     env.Priority,
-				DSN:     st.DSN,
-				Stat:    st.Stat,
-			})
-			if st.Code == deliver.ExTempFail || strings.HasPrefix(st.Reply, "4") {
-				nr := r
-				if t.Addr != user {
-					nr = queue.Recipient{Flags: "A", Addr: t.Addr, Ctl: r.Ctl}
-				}
-				nr.Message = st.Stat
-				keep = append(keep, nr)
-			}
-		}
-	}
-	env.Recipients = keep
-	if len(keep) == 0 {
-		return l.Done()
-	}
-	return l.Update(&env)
-}
-
-func targetAddr(t aliases.Target) string {
-	switch t.Kind {
-	case aliases.Program:
-		return "|" + t.Addr
-	default:
-		return t.Addr
-	}
 }
 
 // ctlAddr is the log's ctladdr: the sender with its uid/gid when the

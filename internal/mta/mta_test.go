@@ -258,7 +258,7 @@ func TestSMTPDelivery(t *testing.T) {
 					t.Errorf("delivered in queueonly mode")
 				}
 				// The queue run (sendmail -q) delivers it.
-				if _, err := m.RunQueue(context.Background()); err != nil {
+				if _, err := m.RunQueue(context.Background(), RunOptions{}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -394,7 +394,7 @@ func TestRecover(t *testing.T) {
 	}
 	m2, _ := f.load(t)
 	for range 2 {
-		if _, err := m2.RunQueue(ctx); err != nil {
+		if _, err := m2.RunQueue(ctx, RunOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MIT
+
+package mta
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"mailsuite/internal/deliver"
+	"mailsuite/internal/dsn"
+	"mailsuite/internal/maillog"
+	"mailsuite/internal/queue"
+)
+
+// dsnMacro marks a notification we queued: "1" for one to the sender,
+// "postmaster" for one about a failed notification. Such a message
+// already carries its Received header, and a failure of the postmaster
+// notification itself is not returned again.
+const dsnMacro = "mailsuite_dsn"
+
+// notice is a notification to send about some recipients.
+type notice struct {
+	kind      dsn.Kind
+	outs      []outcome
+	msg       string // the log's "DSN: <msg>"
+	warn, ret time.Duration
+}
+
+// queueNotice writes the DSN about env's recipients in n as a new queued
+// message and returns its id ("" when nothing is to be sent: the
+// recipients asked for no notification, or the message was a postmaster
+// notification that failed in turn).
+func (m *MTA) queueNotice(ctx context.Context, l *queue.Locked, env *queue.Envelope, n *notice, o attemptOptions) (string, error) {
+	id := l.ID()
+	var rcpts []dsn.Recipient
+	var transcript strings.Builder
+	for _, oc := range n.outs {
+		// NOTIFY=: without it failures and delays are reported; with
+		// it only what the client asked for.
+		if f := oc.rcpt.Flags; strings.Contains(f, "N") {
+			want := byte('F')
+			if n.kind == dsn.Delay {
+				want = 'D'
+			}
+			if strings.IndexByte(f, want) < 0 {
+				continue
+			}
+		}
+		rc := m.dsnRecipient(oc, n.kind)
+		rcpts = append(rcpts, rc)
+		switch {
+		case oc.res != nil && oc.res.Transcript != "":
+			transcript.WriteString(oc.res.Transcript)
+			if !strings.HasSuffix(oc.res.Transcript, "\n") {
+				transcript.WriteString("\n")
+			}
+		default:
+			if t := oc.st.Transcript(oc.addr); t != "" {
+				transcript.WriteString(t + "\n")
+			}
+		}
+	}
+	if len(rcpts) == 0 {
+		return "", nil
+	}
+	isPM := macro(env, dsnMacro) == "postmaster"
+	to, ok := dsn.ReturnTo(env.Sender, m.cf.DoubleBounceAddress, isPM)
+	if !ok {
+		m.log.Logf(maillog.MailErr, "%s: SYSERR: double bounce dropped: %s", id, n.msg)
+		return "", nil
+	}
+	toPostmaster := bare(env.Sender) == ""
+	if n.kind == dsn.Failure && n.ret > 0 && rcpts[0].Status == "4.4.7" {
+		transcript.WriteString("Message could not be delivered for " + dsn.Interval(n.ret) + "\nMessage will be deleted from queue\n")
+	}
+	nid := m.q.NewID()
+	now := m.now()
+	rep := &dsn.Report{
+		Kind:         n.kind,
+		Hostname:     m.hostname,
+		Version:      deliver.DefaultVersion,
+		QueueID:      nid,
+		To:           to,
+		Now:          now,
+		Arrival:      time.Unix(env.Created, 0),
+		ReceivedFrom: macro(env, "_"),
+		EnvID:        env.EnvID,
+		Recipients:   rcpts,
+		Transcript:   transcript.String(),
+		WarnAfter:    n.warn,
+		ReturnAfter:  n.ret,
+		HeadersOnly:  strings.Contains(env.Flags, "n"),
+	}
+	if !o.retry {
+		// The daemon's own delivery right after acceptance still
+		// knows the client, as sendmail's child does.
+		if u := macro(env, "_"); u != "" && !strings.HasSuffix(u, "@localhost") {
+			name := strings.TrimSpace(strings.TrimSuffix(u, " (may be forged)"))
+			if i := strings.LastIndexByte(name, '['); i > 0 {
+				name = strings.TrimSpace(name[:i])
+			}
+			rep.ReceivedFromMTA = name
+		}
+	}
+	de := m.deliverEnvelope(id, env)
+	df, err := os.Open(l.DataPath())
+	if err != nil {
+		return "", err
+	}
+	defer df.Close()
+	orig, err := deliver.NewMessage(de, "PDFM", io.MultiReader(strings.NewReader(headerText(env.Headers)), df))
+	if err != nil {
+		return "", err
+	}
+	rep.Original = orig
+	var buf bytes.Buffer
+	if err := rep.Write(&buf); err != nil {
+		return "", err
+	}
+	p, err := m.q.Prepare(ctx, nid, queue.PrepareOptions{SplitHeader: true})
+	if err != nil {
+		return "", err
+	}
+	if _, err := p.Write(buf.Bytes()); err != nil {
+		p.Abort()
+		return "", err
+	}
+	hdr := p.Header()
+	addr := env.Sender
+	mark := "1"
+	if toPostmaster {
+		addr, mark = to, "postmaster"
+	}
+	qenv := &queue.Envelope{
+		Created:    now.Unix(),
+		Priority:   queue.Priority(p.Size(), 0, 1),
+		Macros:     []queue.Macro{{Name: "_", Value: "localhost"}, {Name: dsnMacro, Value: mark}},
+		Sender:     "<>",
+		Recipients: []queue.Recipient{{Flags: "P", Final: "rfc822; " + to, Addr: addr}},
+		Headers:    hdr,
+	}
+	if err := p.Commit(qenv); err != nil {
+		return "", err
+	}
+	m.log.DSN(id, nid, n.msg, toPostmaster)
+	return nid, nil
+}
+
+// dsnRecipient is one recipient's part of a notification.
+func (m *MTA) dsnRecipient(oc outcome, kind dsn.Kind) dsn.Recipient {
+	last := m.now()
+	var rc dsn.Recipient
+	if oc.res != nil {
+		rc = oc.res.Notification(oc.rcpt.ORcpt, last)
+		if oc.st.DSN == "4.4.7" {
+			rc.Action, rc.Status = "failed", "4.4.7"
+		}
+	} else {
+		status := oc.st.Report
+		if status == "" || oc.st.DSN == "4.4.7" {
+			status = oc.st.DSN
+		}
+		rc = dsn.Recipient{Status: status, LastAttempt: last, Original: oc.rcpt.ORcpt, Reason: oc.st.Stat}
+		rc.Action = "failed"
+		if kind == dsn.Delay {
+			rc.Action = "delayed"
+		}
+	}
+	rc.Addr = oc.addr
+	final := oc.rcpt.Final
+	if i := strings.IndexByte(final, ';'); i >= 0 {
+		final = strings.TrimSpace(final[i+1:])
+	}
+	if final == "" {
+		final = bare(oc.addr)
+	}
+	rc.Final = final
+	if o := rc.Original; o != "" && !strings.Contains(o, ";") {
+		rc.Original = "rfc822;" + o
+	}
+	return rc
+}
