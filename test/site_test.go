@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: MIT
+
+package test
+
+// A site is one mail server of the runbook built the runbook's way: the
+// seed's sendmail.mc compiled with mc2cf, an access file compiled with
+// makemap hash, local-host-names, aliases and newaliases, users in
+// alternate passwd/shadow files, the seed's dovecot.conf, and the built
+// sendmaild and dovecotd running in the sandbox.
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mailsuite/internal/testutil"
+)
+
+// site is one mail server: its host name, mail domain, loopback address
+// and state directory (etc/mail, the queue, the spool, homes, logs).
+type site struct {
+	host, domain, ip string
+	dir              string
+	bin              string // built commands (sendmaild, dovecotd, mc2cf, makemap)
+	sbin             string // sendmail, newaliases and mailq links to sendmaild
+	sb               *sandbox
+	owner            *testing.T // the test the site's daemons live as long as
+	smtp, dovecot    *daemon
+}
+
+// users of every site: name, uid, password. As on the reference run they
+// are ordinary uids (Dovecot refuses mail access to uid 0), group users.
+var siteUsers = []struct {
+	name     string
+	uid      int
+	password string
+}{
+	{"a", 1023, "a-secret"},
+	{"b", 1024, "b-secret"},
+	{"friend", 1025, "friend-secret"},
+}
+
+const usersGID = 100
+
+func newSite(t *testing.T, sb *sandbox, bin, dir, host, domain, ip string) *site {
+	t.Helper()
+	s := &site{host: host, domain: domain, ip: ip, dir: dir, bin: bin, sbin: filepath.Join(dir, "sbin"), sb: sb, owner: t}
+	for _, d := range []string{"etc/mail", "var/spool/mqueue", "var/mail", "var/log", "run/dovecot", "sbin", "home"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"sendmail", "newaliases", "mailq"} {
+		if err := os.Symlink(filepath.Join(bin, "sendmaild"), filepath.Join(s.sbin, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func (s *site) path(rel string) string { return filepath.Join(s.dir, rel) }
+func (s *site) cf() string             { return s.path("etc/mail/sendmail.cf") }
+func (s *site) maillog() string        { return s.path("var/log/maillog") }
+func (s *site) mbox(user string) string {
+	return s.path("var/mail/" + user)
+}
+
+// env is the environment of every program run for this site.
+func (s *site) env() []string {
+	return []string{
+		"PATH=" + s.sbin + ":/usr/sbin:/usr/bin:/sbin:/bin",
+		"LC_ALL=C",
+		"HOME=" + s.path("home"),
+		"MAILSUITE_PASSWD=" + s.path("etc/passwd"),
+		"MAILSUITE_SHADOW=" + s.path("etc/shadow"),
+		"MAILSUITE_SPOOL=" + s.path("var/mail"),
+		s.sb.dnsEnv,
+	}
+}
+
+// sendmailMC is the seed's sendmail.mc (etc/mail/sendmail.mc, Rocky's
+// defaults with the runbook's edits) for this site: the DAEMON_OPTIONS
+// line the runbook edits, here bound to the site's own loopback address
+// instead of every interface; /etc/mail and /var paths moved into the
+// state directory; the site's domain in place of hamap.local.
+func (s *site) sendmailMC(t *testing.T) string {
+	t.Helper()
+	mc := readFile(t, filepath.Join(testutil.RepoRoot(t), "etc", "mail", "sendmail.mc"))
+	const daemonLine = "DAEMON_OPTIONS(`Port=smtp, Name=MTA')dnl"
+	if !strings.Contains(mc, daemonLine) {
+		t.Fatalf("etc/mail/sendmail.mc has no %s line (the runbook's edit)", daemonLine)
+	}
+	mc = strings.Replace(mc, daemonLine, "DAEMON_OPTIONS(`Port=smtp,Addr="+s.ip+", Name=MTA')dnl", 1)
+	mc = strings.ReplaceAll(mc, "/etc/mail/", s.path("etc/mail")+"/")
+	mc = strings.ReplaceAll(mc, "/var/log/mail/statistics", s.path("var/log/statistics"))
+	mc = strings.ReplaceAll(mc, "LOCAL_DOMAIN(`hamap.local')", "LOCAL_DOMAIN(`"+s.domain+"')")
+	const ostype = "OSTYPE(`linux')dnl\n"
+	if !strings.Contains(mc, ostype) {
+		t.Fatalf("etc/mail/sendmail.mc has no %q line", ostype)
+	}
+	mc = strings.Replace(mc, ostype, ostype+
+		"dnl runbook test: state under the test's directory\n"+
+		"define(`QUEUE_DIR', `"+s.path("var/spool/mqueue")+"')dnl\n"+
+		"define(`confCW_FILE', `-o "+s.path("etc/mail/local-host-names")+"')dnl\n"+
+		"define(`confCT_FILE', `-o "+s.path("etc/mail/trusted-users")+"')dnl\n"+
+		"define(`confPID_FILE', `"+s.path("run/sendmail.pid")+"')dnl\n", 1)
+	return mc
+}
+
+// accessText is the seed's access file with the runbook's trusted network
+// (Connect:10.0.0 RELAY) replaced by the trusted PC's address.
+func (s *site) accessText(t *testing.T, trusted string) string {
+	t.Helper()
+	text := readFile(t, filepath.Join(testutil.RepoRoot(t), "etc", "mail", "access"))
+	const office = "Connect:10.0.0\t\t\t\tRELAY"
+	if !strings.Contains(text, office) {
+		t.Fatalf("etc/mail/access has no %q line", office)
+	}
+	text = strings.Replace(text, office, "Connect:"+trusted+"\t\t\tRELAY", 1)
+	return strings.ReplaceAll(text, "Connect:hamap.local", "Connect:"+s.domain)
+}
+
+// configure writes and compiles the site's sendmail configuration: the mc
+// (mc2cf), access (makemap hash), local-host-names and aliases
+// (newaliases). It returns the mc2cf output's path.
+func (s *site) configure(t *testing.T, trusted string) {
+	t.Helper()
+	etc := s.path("etc/mail")
+	write(t, filepath.Join(etc, "sendmail.mc"), s.sendmailMC(t), 0o644)
+	s.runOK(t, "", filepath.Join(s.bin, "mc2cf"), "-o", s.cf(), filepath.Join(etc, "sendmail.mc"))
+	write(t, filepath.Join(etc, "access"), s.accessText(t, trusted), 0o644)
+	if out := s.runOK(t, readFile(t, filepath.Join(etc, "access")), filepath.Join(s.bin, "makemap"), "hash", filepath.Join(etc, "access")); out != "" {
+		t.Errorf("makemap hash access printed %q, want nothing", out)
+	}
+	write(t, filepath.Join(etc, "local-host-names"), s.domain+"\n", 0o644)
+	write(t, filepath.Join(etc, "aliases"), readFile(t, filepath.Join(testutil.RepoRoot(t), "etc", "mail", "aliases")), 0o644)
+	// newaliases may look up the host's name: it runs in the sandbox.
+	out, rc := s.sb.runAs(t, s.host, s.env(), "", filepath.Join(s.sbin, "newaliases"), "-C", s.cf(), "-L", s.maillog())
+	if rc != 0 {
+		t.Fatalf("newaliases: exit %d\n%s", rc, out)
+	}
+	if !strings.Contains(out, filepath.Join(etc, "aliases")+": ") || !strings.Contains(out, " aliases, longest ") {
+		t.Errorf("newaliases printed %q, want %q", out, filepath.Join(etc, "aliases")+": N aliases, longest N bytes, N bytes total")
+	}
+}
+
+// runOK runs a program that resolves no names (mc2cf, makemap) in the
+// site's environment and fails the test unless it exits 0.
+func (s *site) runOK(t *testing.T, stdin, name string, args ...string) string {
+	t.Helper()
+	out, errs, rc := run(t, s.path("etc/mail"), s.env(), []byte(stdin), name, args...)
+	if rc != 0 || errs != "" {
+		t.Fatalf("%s %s: exit %d\nstdout:\n%s\nstderr:\n%s", filepath.Base(name), strings.Join(args, " "), rc, out, errs)
+	}
+	return out
+}
+
+// addUsers writes the site's passwd and shadow files as useradd and
+// passwd would (hashes made by the system's crypt), homes and empty
+// mailboxes (user, group mail, 0660) as useradd makes them.
+func (s *site) addUsers(t *testing.T) {
+	t.Helper()
+	days := time.Now().Unix() / 86400
+	passwd := "root:x:0:0:root:/root:/bin/bash\n"
+	shadow := fmt.Sprintf("root:*:%d:0:99999:7:::\n", days)
+	for _, u := range siteUsers {
+		home := s.path("home/" + u.name)
+		if err := os.MkdirAll(filepath.Join(home, "mail"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(home, u.uid, usersGID); err != nil {
+			t.Fatal(err)
+		}
+		passwd += fmt.Sprintf("%s:x:%d:%d::%s:/bin/sh\n", u.name, u.uid, usersGID, home)
+		shadow += fmt.Sprintf("%s:%s:%d:0:99999:7:::\n", u.name, cryptPassword(t, u.password), days)
+		mb := s.mbox(u.name)
+		write(t, mb, "", 0o660)
+		if err := os.Chown(mb, u.uid, 8); err != nil { // group mail
+			t.Fatal(err)
+		}
+		if err := os.Chmod(mb, 0o660); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, s.path("etc/passwd"), passwd, 0o644)
+	write(t, s.path("etc/shadow"), shadow, 0o600)
+}
+
+// cryptPassword hashes password as passwd(1) does on Debian 12: yescrypt
+// ($y$, through libxcrypt via python3's crypt module or mkpasswd), else
+// SHA-512 crypt (openssl passwd -6).
+func cryptPassword(t *testing.T, password string) string {
+	t.Helper()
+	const b64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	salt := make([]byte, 22)
+	rand.Read(salt)
+	for i := range salt {
+		salt[i] = b64[int(salt[i])%len(b64)]
+	}
+	if py, err := exec.LookPath("python3"); err == nil {
+		out, err := exec.Command(py, "-W", "ignore", "-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], sys.argv[2]) or '')",
+			password, "$y$j9T$"+string(salt)+"$").Output()
+		if h := strings.TrimSpace(string(out)); err == nil && strings.HasPrefix(h, "$y$") {
+			return h
+		}
+	}
+	if mk, err := exec.LookPath("mkpasswd"); err == nil {
+		out, err := exec.Command(mk, "-m", "yescrypt", password).Output()
+		if h := strings.TrimSpace(string(out)); err == nil && strings.HasPrefix(h, "$y$") {
+			return h
+		}
+	}
+	openssl := testutil.Oracle(t, "openssl", "openssl")
+	out, err := exec.Command(openssl, "passwd", "-6", password).Output()
+	if err != nil {
+		t.Fatalf("openssl passwd -6: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// writeDovecot copies the seed's dovecot tree (etc/dovecot) and makes the
+// runbook's edits: listen on the site's address (the runbook says *),
+// mail_location's INBOX in the site's spool; local.conf (which
+// dovecot.conf includes last) moves base_dir and the log into the state
+// directory.
+func (s *site) writeDovecot(t *testing.T) string {
+	t.Helper()
+	src := filepath.Join(testutil.RepoRoot(t), "etc", "dovecot")
+	dst := s.path("etc/dovecot")
+	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if fi.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(file, old, new string) {
+		t.Helper()
+		p := filepath.Join(dst, file)
+		text := readFile(t, p)
+		if !strings.Contains(text, old) {
+			t.Fatalf("%s: no %q line to edit", p, old)
+		}
+		write(t, p, strings.Replace(text, old, new, 1), 0o644)
+	}
+	if conf := readFile(t, filepath.Join(dst, "dovecot.conf")); !strings.Contains(conf, "\nprotocols = imap pop3\n") {
+		t.Fatalf("etc/dovecot/dovecot.conf lacks the runbook's \"protocols = imap pop3\"")
+	}
+	edit("dovecot.conf", "\nlisten = *\n", "\nlisten = "+s.ip+"\n")
+	edit("conf.d/10-mail.conf", "\nmail_location = mbox:~/mail:INBOX=/var/mail/%u\n",
+		"\nmail_location = mbox:~/mail:INBOX="+s.path("var/mail")+"/%u\n")
+	write(t, filepath.Join(dst, "local.conf"), fmt.Sprintf("# runbook test: state under the test's directory\nbase_dir = %s\nlog_path = %s\n",
+		s.path("run/dovecot"), s.path("var/log/dovecot.log")), 0o644)
+	return filepath.Join(dst, "dovecot.conf")
+}
+
+// startSendmaild starts `sendmaild -bd -q1h` (the unit's command line)
+// on the site's address, port 25.
+func (s *site) startSendmaild(t *testing.T) {
+	t.Helper()
+	s.smtp = s.sb.startDaemon(t, s.owner, s.host, s.env(), []string{net.JoinHostPort(s.ip, "25")},
+		filepath.Join(s.bin, "sendmaild"), "-bd", "-q1h", "-C", s.cf(), "-L", s.maillog())
+}
+
+// startDovecotd starts dovecotd in the foreground on the site's address,
+// IMAP 143 and POP3 110.
+func (s *site) startDovecotd(t *testing.T, conf string) {
+	t.Helper()
+	s.dovecot = s.sb.startDaemon(t, s.owner, s.host, s.env(), []string{net.JoinHostPort(s.ip, "143"), net.JoinHostPort(s.ip, "110")},
+		filepath.Join(s.bin, "dovecotd"), "-F", "-c", conf)
+}
+
+// waitMbox waits (up to 15 s) until user's mailbox contains want, and
+// returns the mailbox.
+func (s *site) waitMbox(t *testing.T, user, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b, _ := os.ReadFile(s.mbox(user))
+		if strings.Contains(string(b), want) {
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(s.maillog())
+			t.Fatalf("%s's mailbox on %s lacks %q after 15 s; mailbox:\n%s\nmaillog:\n%s", user, s.host, want, b, log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// write writes a file with mode perm, failing the test on error.
+func write(t *testing.T, p, text string, perm os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(text), perm); err != nil {
+		t.Fatal(err)
+	}
+}
