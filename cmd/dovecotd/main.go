@@ -26,6 +26,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && args[0] == workerFlag {
+		return workerMain(stderr)
+	}
 	fs := flag.NewFlagSet("dovecotd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("c", "/etc/dovecot/dovecot.conf", "configuration file")

@@ -46,9 +46,21 @@ func serveCtx(ctx context.Context, path string, stderr io.Writer, ready func([]n
 		fmt.Fprintf(stderr, "Fatal: %v\n", err)
 		return exitFatal
 	}
+	// Started as root, dovecotd gives every logged-in session to a mail
+	// worker running as the user (internal/privsep); otherwise it
+	// serves the sessions itself, with its own identity.
+	var sep *separator
+	pop3Handoff := pop3d.HandoffFunc(nil)
 	if os.Geteuid() == 0 {
-		// Not done yet: re-exec per user with dropped credentials.
-		fmt.Fprintln(stderr, "Warning: dovecotd: privilege separation is not implemented; mail files are opened and created as root")
+		pcfg, _ := pop3d.FromSettings(cfg, netip.Addr{}, netip.Addr{})
+		errOut, _ := stderr.(*os.File)
+		sep, err = newSeparator(set, icfg, pcfg, logIdent(set), set.LogPath, errOut)
+		if err != nil {
+			fmt.Fprintf(stderr, "Fatal: %v\n", err)
+			return exitFatal
+		}
+		icfg.Handoff = sep.imap
+		pop3Handoff = sep.pop3
 	}
 	srv := imapd.New(icfg)
 	var lns []net.Listener
@@ -88,7 +100,7 @@ func serveCtx(ctx context.Context, path string, stderr io.Writer, ready func([]n
 	}
 	// POP3 opens its own pop3-login listeners (internal/pop3d).
 	pop3Done := make(chan error, 1)
-	go func() { pop3Done <- pop3d.ServeConfig(ctx, cfg, icfg.Log) }()
+	go func() { pop3Done <- pop3d.ServeConfigHandoff(ctx, cfg, icfg.Log, pop3Handoff) }()
 	// SIGHUP reopens log_path (after logrotate), as Dovecot does.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -126,6 +138,9 @@ func serveCtx(ctx context.Context, path string, stderr io.Writer, ready func([]n
 	}
 	srv.Close()
 	wg.Wait()
+	if sep != nil {
+		sep.close()
+	}
 	return code
 }
 
@@ -212,14 +227,18 @@ func imapConfig(cfg *doveconf.Config, set *doveconf.Settings) (imapd.Config, err
 	if dest == "" {
 		dest = "syslog"
 	}
-	ident := "dovecot"
-	if set.InstanceName != "" && set.InstanceName != "dovecot" {
-		ident = set.InstanceName
-	}
-	lg, err := maillog.Open(dest, maillog.Options{Ident: ident, NoPID: true})
+	lg, err := maillog.Open(dest, maillog.Options{Ident: logIdent(set), NoPID: true})
 	if err != nil {
 		return c, err
 	}
 	c.Log = lg
 	return c, nil
+}
+
+// logIdent is the syslog ident: instance_name, "dovecot" by default.
+func logIdent(set *doveconf.Settings) string {
+	if set.InstanceName != "" && set.InstanceName != "dovecot" {
+		return set.InstanceName
+	}
+	return "dovecot"
 }

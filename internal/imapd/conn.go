@@ -4,10 +4,12 @@ package imapd
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // chanListener hands accepted connections to an imapserver.Server, so that
@@ -51,16 +53,29 @@ func (l *chanListener) Addr() net.Addr { return l.addr }
 // rewriteConn counts bytes for the logout line and, before login, replaces
 // the library's fixed texts of the greeting and of the pre-login refusals
 // with Dovecot's. Before login the server sends no literals, so every line
-// it writes is a whole response; the rewriting stops at login and at
-// STARTTLS, after which the bytes are TLS records.
+// it writes is a whole response; the rewriting stops at login.
+//
+// Before login it also hands the library one line at a time, keeping what
+// the client sent beyond it (pipelined commands) in rbuf, so that a login
+// handed to a mail process leaves no client byte behind in the library's
+// buffers; and it runs STARTTLS itself, so that it stays above the TLS
+// layer and sees every command in the clear (see starttls.go).
 type rewriteConn struct {
 	net.Conn
 	st *connState
 
 	in, out atomic.Int64
 
+	// Read side, used by the library's goroutine only.
+	rbuf   []byte // read from the client, not yet given to the library
+	rtmp   []byte
+	limit  bool // before login: one line per Read
+	tlsOn  bool // STARTTLS done
+	authTg string
+
 	mu         sync.Mutex
 	stopped    bool
+	gone       bool // handed to a mail process: EOF to reads, writes dropped
 	pending    []byte
 	inLine     []byte
 	commands   map[string]string // tag -> command, pre-login
@@ -75,15 +90,71 @@ type rewriteConn struct {
 }
 
 func newRewriteConn(c net.Conn, st *connState) *rewriteConn {
-	return &rewriteConn{Conn: c, st: st, commands: map[string]string{}}
+	return &rewriteConn{Conn: c, st: st, commands: map[string]string{}, limit: true}
 }
 
+// maxHeld is how much of one line Read collects before giving it to the
+// library without its end (a long literal cannot be a STARTTLS line).
+const maxHeld = 8192
+
 func (c *rewriteConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	gone, conn := c.gone, c.Conn
+	c.mu.Unlock()
+	if gone {
+		return 0, io.EOF
+	}
+	if len(c.rbuf) == 0 && !c.limit {
+		n, err := conn.Read(p)
+		c.account(p[:n])
+		return n, err
+	}
+	for c.limit && bytes.IndexByte(c.rbuf, '\n') < 0 && len(c.rbuf) < maxHeld {
+		if c.rtmp == nil {
+			c.rtmp = make([]byte, 4096)
+		}
+		n, err := conn.Read(c.rtmp)
+		c.rbuf = append(c.rbuf, c.rtmp[:n]...)
+		if err != nil {
+			if len(c.rbuf) == 0 {
+				c.rbuf, c.rtmp = nil, nil
+				return 0, err
+			}
+			break
+		}
+	}
+	chunk := c.rbuf
+	if c.limit {
+		if i := bytes.IndexByte(chunk, '\n'); i >= 0 {
+			chunk = chunk[:i+1]
+			if c.isStartTLS(chunk) {
+				if err := c.startTLS(chunk); err != nil {
+					return 0, err
+				}
+				return c.Read(p)
+			}
+		}
+	}
+	n := copy(p, chunk)
+	c.rbuf = c.rbuf[n:]
+	if len(c.rbuf) == 0 {
+		c.rbuf = nil
+		if !c.limit {
+			c.rtmp = nil
+		}
+	}
+	c.account(p[:n])
+	return n, nil
+}
+
+// account counts bytes given to the library and, before login, notes the
+// commands they hold (for the reply texts and the logout line).
+func (c *rewriteConn) account(b []byte) {
+	n := len(b)
 	c.in.Add(int64(n))
 	c.mu.Lock()
 	if !c.stopped && n > 0 {
-		c.inLine = append(c.inLine, p[:n]...)
+		c.inLine = append(c.inLine, b...)
 		for {
 			i := bytes.IndexByte(c.inLine, '\n')
 			if i < 0 {
@@ -92,6 +163,9 @@ func (c *rewriteConn) Read(p []byte) (int, error) {
 			f := strings.Fields(string(c.inLine[:i]))
 			if len(f) >= 2 && strings.EqualFold(f[1], "LOGOUT") {
 				c.sawLogout = true
+			}
+			if len(f) >= 2 && (strings.EqualFold(f[1], "LOGIN") || strings.EqualFold(f[1], "AUTHENTICATE")) {
+				c.authTg = f[0]
 			}
 			if len(f) >= 2 && len(c.commands) < 64 {
 				c.commands[f[0]] = strings.ToUpper(f[1])
@@ -103,11 +177,57 @@ func (c *rewriteConn) Read(p []byte) (int, error) {
 		}
 	}
 	c.mu.Unlock()
-	return n, err
+}
+
+// authTag is the tag of the LOGIN or AUTHENTICATE command being run.
+func (c *rewriteConn) authTag() string { return c.authTg }
+
+// detach ends this process's part in the connection: it returns the
+// connection below (the client's TCP connection, or the TLS one) and the
+// client bytes read but not yet served; from then on the library reads
+// EOF and its writes and Close go nowhere.
+func (c *rewriteConn) detach() (net.Conn, []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gone, c.stopped = true, true
+	pending := c.rbuf
+	c.rbuf, c.rtmp = nil, nil
+	return c.Conn, pending
+}
+
+// Close closes the connection unless it was handed to a mail process.
+func (c *rewriteConn) Close() error {
+	c.mu.Lock()
+	gone, conn := c.gone, c.Conn
+	c.mu.Unlock()
+	if gone {
+		return nil
+	}
+	return conn.Close()
+}
+
+func (c *rewriteConn) SetDeadline(t time.Time) error      { return c.under().SetDeadline(t) }
+func (c *rewriteConn) SetReadDeadline(t time.Time) error  { return c.under().SetReadDeadline(t) }
+func (c *rewriteConn) SetWriteDeadline(t time.Time) error { return c.under().SetWriteDeadline(t) }
+
+// under is the connection below, or a dead one once handed over (the
+// library's deadlines must not touch a connection it no longer owns).
+func (c *rewriteConn) under() net.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gone {
+		return deadConn{}
+	}
+	return c.Conn
 }
 
 func (c *rewriteConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
+	if c.gone {
+		c.mu.Unlock()
+		return len(p), nil
+	}
+	conn := c.Conn
 	if c.stopped {
 		if c.corked {
 			err := c.werr
@@ -124,7 +244,7 @@ func (c *rewriteConn) Write(p []byte) (int, error) {
 			return len(p), nil
 		}
 		c.mu.Unlock()
-		n, err := c.Conn.Write(p)
+		n, err := conn.Write(p)
 		c.out.Add(int64(n))
 		return n, err
 	}
@@ -146,14 +266,14 @@ func (c *rewriteConn) Write(p []byte) (int, error) {
 	closeAfter := c.closeAfter
 	c.mu.Unlock()
 	if len(out) > 0 {
-		n, err := c.Conn.Write(out)
+		n, err := conn.Write(out)
 		c.out.Add(int64(n))
 		if err != nil {
 			return 0, err
 		}
 	}
 	if closeAfter {
-		c.Conn.Close()
+		conn.Close()
 	}
 	return len(p), nil
 }
@@ -206,6 +326,7 @@ func (c *rewriteConn) loggedIn() {
 	c.mu.Lock()
 	c.afterLogin = true
 	c.mu.Unlock()
+	c.limit = false
 }
 
 // Dovecot's pre-login texts (dovecot-protocol.md §1).
@@ -222,6 +343,14 @@ const (
 
 // rewrite maps one pre-login response line; it is called with c.mu held.
 func (c *rewriteConn) rewrite(line string) string {
+	if h := c.st.handoff; h != nil {
+		// A handed-over session: its greeting is the login's reply.
+		c.stopped = true
+		if r, ok := preAuthReply(h.Tag, line); ok {
+			return r
+		}
+		return line + "\r\n"
+	}
 	if strings.HasPrefix(line, "* OK [CAPABILITY ") && strings.HasSuffix(line, "] IMAP server ready") {
 		return strings.TrimSuffix(line, "IMAP server ready") + c.st.srv.cfg.Greeting + "\r\n"
 	}

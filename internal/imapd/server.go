@@ -61,6 +61,10 @@ type Config struct {
 	IdleCheck time.Duration
 	// Log receives Dovecot's log lines; nil logs nothing.
 	Log *maillog.Logger
+	// Handoff, when set, takes every logged-in session out of this
+	// process: dovecotd started as root gives it to a mail process
+	// running as the user (internal/privsep).
+	Handoff HandoffFunc
 	// Clock drives the auth delays; nil is the real clock.
 	Clock Clock
 	// Debug, when set, gets every byte of every connection.
@@ -79,6 +83,12 @@ type Server struct {
 	// servers: the library decides LOGINDISABLED and STARTTLS per
 	// server, so there is one per kind of connection.
 	insecure, secured, implicitTLS *imapserver.Server
+	mk                             func(insecureAuth bool, tlsCfg *tls.Config) *imapserver.Server
+
+	// handoffSrv serves the sessions a login process handed over
+	// (ServeHandoff), fed through handoffLn.
+	handoffSrv *imapserver.Server
+	handoffLn  *chanListener
 
 	// noInotify makes the watchers rely on the periodic stat alone
 	// (tests of the fallback).
@@ -118,7 +128,7 @@ func New(cfg Config) *Server {
 	if cfg.SSL != "no" {
 		startTLS = cfg.TLS
 	}
-	mk := func(insecureAuth bool, tlsCfg *tls.Config) *imapserver.Server {
+	s.mk = func(insecureAuth bool, tlsCfg *tls.Config) *imapserver.Server {
 		opts := &imapserver.Options{
 			NewSession:   s.newSession,
 			Caps:         capabilities(),
@@ -134,9 +144,9 @@ func New(cfg Config) *Server {
 		}
 		return imapserver.New(opts)
 	}
-	s.insecure = mk(!cfg.DisablePlaintextAuth, startTLS)
-	s.secured = mk(cfg.SSL != "required", startTLS)
-	s.implicitTLS = mk(true, nil)
+	s.insecure = s.mk(!cfg.DisablePlaintextAuth, startTLS)
+	s.secured = s.mk(cfg.SSL != "required", startTLS)
+	s.implicitTLS = s.mk(true, nil)
 	return s
 }
 
@@ -257,7 +267,11 @@ func (s *Server) Close() error {
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
+	ln := s.handoffLn
 	s.mu.Unlock()
+	if ln != nil {
+		ln.Close()
+	}
 	for _, c := range conns {
 		c.byeText("Server shutting down.")
 	}
@@ -280,6 +294,8 @@ type connState struct {
 	secured, tls  bool
 	start         time.Time
 	session       string
+	handoff       *Handoff // a session handed over by the login process
+	done          func()   // called when a handed-over session ends
 
 	mu sync.Mutex
 	ic *imapserver.Conn
@@ -292,11 +308,14 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 		return nil, nil, fmt.Errorf("unexpected connection type %T", c.NetConn())
 	}
 	st := w.st
-	st.session = maillog.SessionID(time.Now(), st.remote)
 	s.wg.Add(1)
 	st.mu.Lock()
 	st.ic = c
 	st.mu.Unlock()
+	if st.handoff != nil {
+		return s.handoffSession(st, c)
+	}
+	st.session = maillog.SessionID(time.Now(), st.remote)
 	return &Session{srv: s, st: st, conn: c}, nil, nil
 }
 

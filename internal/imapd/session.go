@@ -47,6 +47,7 @@ type Session struct {
 	sel *selected
 
 	initFailed bool // logged in, refused by first/last_valid_uid
+	handedOff  bool // logged in, continued by a mail process
 
 	stats struct{ deleted, expunged int }
 }
@@ -67,8 +68,11 @@ func (s *Session) Close() error {
 		s.sel = nil
 	}
 	s.srv.forget(s.st)
+	if s.st.done != nil {
+		defer s.st.done()
+	}
 	lg := s.srv.cfg.Log
-	if lg == nil || s.initFailed {
+	if lg == nil || s.initFailed || s.handedOff {
 		return nil
 	}
 	if !s.loggedIn {
@@ -143,9 +147,23 @@ func (s *Session) Login(username, password string) error {
 		}
 		return nil
 	}
+	if s.srv.cfg.Handoff != nil {
+		// Dovecot's mail process refuses root, and cannot run as a
+		// user the userdb gives no uid.
+		if u.UID == 0 {
+			return s.refuseMail(u, "Mail access not allowed for root")
+		}
+		if u.UID < 0 || u.GID < 0 {
+			return s.refuseMail(u, "Couldn't drop privileges: User is missing UID (see mail_uid setting)")
+		}
+	}
 	f, err := s.srv.folders(u)
 	if err != nil {
 		return errInternal
+	}
+	if s.srv.cfg.Handoff != nil {
+		s.srv.pen.succeed(s.st.remote)
+		return s.handoff(u, "PLAIN")
 	}
 	s.srv.pen.succeed(s.st.remote)
 	s.user, s.folders, s.loggedIn = u, f, true

@@ -115,6 +115,11 @@ type Config struct {
 	// login (180 s and 600 s, as measured on Dovecot, when zero).
 	LoginTimeout, IdleTimeout time.Duration
 
+	// Handoff, when set, takes every logged-in session out of this
+	// process: dovecotd started as root gives it to a mail process
+	// running as the user (internal/privsep).
+	Handoff HandoffFunc
+
 	// penalty is shared by the listeners ServeConfig starts, as
 	// Dovecot's anvil is one per server.
 	penalty *penalties

@@ -25,6 +25,12 @@ import (
 // passwd). It returns when ctx is done, or at once with an error when a
 // listener cannot be opened.
 func ServeConfig(ctx context.Context, conf *doveconf.Config, log *maillog.Logger) error {
+	return ServeConfigHandoff(ctx, conf, log, nil)
+}
+
+// ServeConfigHandoff is ServeConfig with every logged-in session given
+// to handoff (see Config.Handoff).
+func ServeConfigHandoff(ctx context.Context, conf *doveconf.Config, log *maillog.Logger, handoff HandoffFunc) error {
 	s := conf.Settings(doveconf.Match{Protocol: "pop3"})
 	if !s.HasProtocol("pop3") {
 		return nil
@@ -35,6 +41,7 @@ func ServeConfig(ctx context.Context, conf *doveconf.Config, log *maillog.Logger
 	}
 	base.Auth = AuthFromSettings(s)
 	base.Log = log
+	base.Handoff = handoff
 	base.penalty = newPenalties()
 	type job struct {
 		ln  net.Listener

@@ -86,7 +86,9 @@ func (srv *server) handle(ctx context.Context, c net.Conn) {
 		srv.mu.Lock()
 		delete(srv.conns, s)
 		srv.mu.Unlock()
-		s.conn.Close()
+		if !s.handedOff {
+			s.conn.Close()
+		}
 	}()
 	s.run(ctx)
 }

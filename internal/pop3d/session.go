@@ -40,6 +40,8 @@ type session struct {
 	start    time.Time
 	stopping atomic.Bool
 
+	handedOff bool // logged in, continued by a mail process
+
 	// AUTHORIZATION state
 	user         string // from USER
 	userSet      bool

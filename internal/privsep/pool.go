@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: MIT
+
+package privsep
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Cred is the identity a worker runs with: Dovecot's mail process uid,
+// gid and supplementary groups.
+type Cred struct {
+	UID, GID uint32
+	Groups   []uint32
+}
+
+func (c Cred) key() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d:%d", c.UID, c.GID)
+	for _, g := range c.Groups {
+		b.WriteString("," + strconv.FormatUint(uint64(g), 10))
+	}
+	return b.String()
+}
+
+// Pool starts workers and hands sessions to them, one worker per Cred.
+// A worker that has no session left for Linger is told to exit (its
+// control socket is closed); a worker that dies takes its sessions with
+// it and the next login starts a new one.
+type Pool struct {
+	// Path is the executable to run ("/proc/self/exe": the running
+	// binary, even when the file was replaced since).
+	Path string
+	// Args is the worker's argv, Args[0] its name.
+	Args []string
+	// Env is the worker's environment (nil: none).
+	Env []string
+	// Hello is the first message every worker gets: its configuration.
+	Hello []byte
+	// Files are more descriptors for the worker, from fd 4 on (fd 3 is
+	// the control socket).
+	Files []*os.File
+	// Stderr is the worker's standard error (nil: /dev/null).
+	Stderr *os.File
+	// Linger is how long a worker without sessions stays (0: 10 s).
+	Linger time.Duration
+	// Errorf receives errors that reach no caller (a worker's exit).
+	Errorf func(format string, args ...any)
+
+	mu      sync.Mutex
+	workers map[string]*worker
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+type worker struct {
+	key      string
+	cmd      *exec.Cmd
+	ctrl     *ctrlConn
+	sessions int
+	gone     bool
+	linger   *time.Timer
+}
+
+// Handoff gives the session described by msg, with its connection f, to
+// the worker for cred, starting one when none runs. before, when set, is
+// called with the worker's pid (the mpid of Dovecot's login line) just
+// before the session is sent. It returns the worker's pid. f stays the
+// caller's to close.
+func (p *Pool) Handoff(cred Cred, msg []byte, f *os.File, before func(pid int)) (int, error) {
+	if cred.UID == 0 {
+		return 0, errors.New("privsep: refusing a worker with uid 0")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return 0, errors.New("privsep: shutting down")
+	}
+	w := p.workers[cred.key()]
+	if w == nil {
+		var err error
+		if w, err = p.start(cred); err != nil {
+			return 0, err
+		}
+	}
+	if before != nil {
+		before(w.cmd.Process.Pid)
+	}
+	if err := w.ctrl.send(kindSession, msg, f); err != nil {
+		// The worker is dying: forget it, so that the next login
+		// starts a new one.
+		p.dropLocked(w)
+		return 0, fmt.Errorf("privsep: hand session to worker %d: %w", w.cmd.Process.Pid, err)
+	}
+	w.sessions++
+	if w.linger != nil {
+		w.linger.Stop()
+		w.linger = nil
+	}
+	return w.cmd.Process.Pid, nil
+}
+
+// start runs a worker for cred; p.mu is held.
+func (p *Pool) start(cred Cred) (*worker, error) {
+	ours, theirs, err := socketpair(syscall.SOCK_SEQPACKET)
+	if err != nil {
+		return nil, err
+	}
+	defer theirs.Close()
+	ctrl, err := newCtrl(ours)
+	if err != nil {
+		return nil, err
+	}
+	path := p.Path
+	if path == "" {
+		path = "/proc/self/exe"
+	}
+	cmd := &exec.Cmd{
+		Path:       path,
+		Args:       p.Args,
+		Env:        p.Env,
+		Dir:        "/",
+		ExtraFiles: append([]*os.File{theirs}, p.Files...),
+		SysProcAttr: &syscall.SysProcAttr{
+			Credential: &syscall.Credential{Uid: cred.UID, Gid: cred.GID, Groups: cred.Groups},
+			Setsid:     true,
+			// The control socket's end tells the worker when we
+			// are gone; SIGTERM covers a root process killed
+			// outright.
+			Pdeathsig: syscall.SIGTERM,
+		},
+	}
+	if p.Stderr != nil {
+		cmd.Stderr = p.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		ctrl.close()
+		return nil, fmt.Errorf("privsep: start worker for uid %d: %w", cred.UID, err)
+	}
+	w := &worker{key: cred.key(), cmd: cmd, ctrl: ctrl}
+	if err := ctrl.send(kindHello, p.Hello, nil); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		ctrl.close()
+		return nil, fmt.Errorf("privsep: configure worker: %w", err)
+	}
+	if p.workers == nil {
+		p.workers = map[string]*worker{}
+	}
+	p.workers[w.key] = w
+	p.wg.Add(1)
+	go p.watch(w)
+	return w, nil
+}
+
+// watch reads the worker's reports until its control socket ends, then
+// reaps it.
+func (p *Pool) watch(w *worker) {
+	defer p.wg.Done()
+	for {
+		kind, _, f, err := w.ctrl.recv()
+		if f != nil {
+			f.Close()
+		}
+		if err != nil {
+			break
+		}
+		if kind != kindDone {
+			continue
+		}
+		p.mu.Lock()
+		if w.sessions > 0 {
+			w.sessions--
+		}
+		if w.sessions == 0 && !w.gone && !p.closed {
+			linger := p.Linger
+			if linger <= 0 {
+				linger = 10 * time.Second
+			}
+			if w.linger != nil {
+				w.linger.Stop()
+			}
+			w.linger = time.AfterFunc(linger, func() {
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				if w.sessions == 0 && !w.gone {
+					// Closing our end ends the worker:
+					// it has nothing left to serve.
+					p.dropLocked(w)
+				}
+			})
+		}
+		p.mu.Unlock()
+	}
+	p.mu.Lock()
+	p.dropLocked(w)
+	p.mu.Unlock()
+	err := w.cmd.Wait()
+	var ee *exec.ExitError
+	if err != nil && p.Errorf != nil && !(errors.As(err, &ee) && ee.Exited() && ee.ExitCode() == 0) {
+		p.Errorf("mail worker %d (uid %d) ended: %v", w.cmd.Process.Pid, w.cmd.SysProcAttr.Credential.Uid, err)
+	}
+}
+
+// dropLocked forgets w and closes its control socket; p.mu is held.
+func (p *Pool) dropLocked(w *worker) {
+	if w.gone {
+		return
+	}
+	w.gone = true
+	if w.linger != nil {
+		w.linger.Stop()
+	}
+	if p.workers[w.key] == w {
+		delete(p.workers, w.key)
+	}
+	w.ctrl.close()
+}
+
+// Workers returns the pids of the running workers.
+func (p *Pool) Workers() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []int
+	for _, w := range p.workers {
+		out = append(out, w.cmd.Process.Pid)
+	}
+	return out
+}
+
+// Close tells every worker to end its sessions (SIGTERM: Dovecot's
+// "Server shutting down." to each client) and waits for them.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	p.closed = true
+	for _, w := range p.workers {
+		w.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
