@@ -175,6 +175,9 @@ func run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	if o.mode == "bs" {
 		return smtpStdio(o, lg, stdin, stdout, stderr)
 	}
+	if o.mode == "bt" {
+		return addressTest(o, stdin, stdout, stderr)
+	}
 	c, err := cf.Load(o.cfPath, cf.Options{})
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
