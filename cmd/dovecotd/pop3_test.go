@@ -36,7 +36,10 @@ func TestServePOP3(t *testing.T) {
 	spool := filepath.Join(dir, "spool", "b")
 	os.WriteFile(spool, []byte("From a@x  Fri Nov 27 01:01:09 2026\nSubject: hi\n\n.hello\n\n"), 0o600)
 	// {SHA512-CRYPT} of "b-secret".
-	users := fmt.Sprintf("b:{SHA512-CRYPT}$6$abcdefgh$MxsobjqfFEN9icBdnbfNf7x6xHktiBf8NnfnH06XyQJi3/5wTchWYqmPV/n7dnrwZ7F9q1CUmR26/SARgAjUG0:%d:%d::%s::\n", os.Getuid(), os.Getgid(), home)
+	uid, gid := mailUser()
+	users := fmt.Sprintf("b:{SHA512-CRYPT}$6$abcdefgh$MxsobjqfFEN9icBdnbfNf7x6xHktiBf8NnfnH06XyQJi3/5wTchWYqmPV/n7dnrwZ7F9q1CUmR26/SARgAjUG0:%d:%d::%s::\n", uid, gid, home)
+	giveTo(t, filepath.Join(dir, "home"), uid, gid)
+	giveTo(t, filepath.Join(dir, "spool"), uid, gid)
 	os.WriteFile(filepath.Join(dir, "users"), []byte(users), 0o600)
 	logPath := filepath.Join(dir, "dovecot.log")
 	conf := writeConf(t, fmt.Sprintf(`protocols = imap pop3

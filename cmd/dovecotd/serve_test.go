@@ -31,9 +31,12 @@ func TestServe(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "spool"), 0o755)
 	os.WriteFile(filepath.Join(dir, "spool", "b"), []byte("From a@x  Fri Nov 27 01:01:09 2026\nSubject: hi\n\nhello\n\n"), 0o600)
 	// {SHA512-CRYPT} of "b-secret", as doveadm pw -s SHA512-CRYPT writes it.
-	// uid 1000: Dovecot's first_valid_uid (500) refuses lower ones; the
-	// files stay the invoking user's (no privilege separation yet).
+	// uid 1000: Dovecot's first_valid_uid (500) refuses lower ones. As
+	// root the session runs in a mail worker as uid 1000, so b's files
+	// are given to it; otherwise they stay the invoking user's.
 	users := fmt.Sprintf("b:{SHA512-CRYPT}$6$abcdefgh$MxsobjqfFEN9icBdnbfNf7x6xHktiBf8NnfnH06XyQJi3/5wTchWYqmPV/n7dnrwZ7F9q1CUmR26/SARgAjUG0:1000:1000::%s::\n", home)
+	giveTo(t, filepath.Join(dir, "home"), 1000, 1000)
+	giveTo(t, filepath.Join(dir, "spool"), 1000, 1000)
 	os.WriteFile(filepath.Join(dir, "users"), []byte(users), 0o600)
 	logPath := filepath.Join(dir, "dovecot.log")
 	conf := writeConf(t, fmt.Sprintf(`protocols = imap
