@@ -20,11 +20,9 @@
 package mta
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -283,7 +281,7 @@ func (m *MTA) deliverOne(ctx context.Context, mailer *cf.Mailer, de *deliver.Env
 		return deliver.StatusFor(deliver.ExTempFail, err.Error())
 	}
 	defer df.Close()
-	msg, err := deliver.NewMessage(de, mailer.Flags, io.MultiReader(strings.NewReader(headerText(env.Headers)), bufio.NewReader(df)))
+	msg, err := m.messageReader(de, mailer.Flags, env, df)
 	if err != nil {
 		return deliver.StatusFor(deliver.ExTempFail, err.Error())
 	}

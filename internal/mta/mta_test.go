@@ -72,7 +72,7 @@ func newFixture(t *testing.T, defines map[string]string) *fixture {
 	write("shadow", "")
 	write("local-host-names", "hamap.local\nmail.hamap.local\n")
 	write("relay-domains", "")
-	write("aliases", "postmaster: b\nteam: a, b\nfar: friend@outside.example\n")
+	write("aliases", "postmaster: b\nteam: a, b\nfar: friend@outside.example\nbroken: \"|/bin/false\"\n")
 	for _, d := range []string{"mqueue", "spool"} {
 		if err := os.Mkdir(filepath.Join(f.work, d), 0o755); err != nil {
 			t.Fatal(err)

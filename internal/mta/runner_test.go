@@ -266,3 +266,177 @@ func TestDeferThenDeliver(t *testing.T) {
 		t.Errorf("sink got %d messages", len(s.got()))
 	}
 }
+
+// dsnShape reduces a notification to its structure: the header field
+// names, the MIME boundaries and part types, the section markers of the
+// text part, and the field names of the delivery-status part, up to the
+// returned message. Texts that depend on the failure are left out.
+func dsnShape(msg string) []string {
+	var out []string
+	lines := strings.Split(strings.ReplaceAll(msg, "\r\n", "\n"), "\n")
+	i := 0
+	for ; i < len(lines) && lines[i] != ""; i++ {
+		if name, _, ok := strings.Cut(lines[i], ":"); ok && lines[i][0] != ' ' && lines[i][0] != '\t' {
+			out = append(out, name+":")
+		}
+	}
+	field := regexp.MustCompile(`^[A-Z][A-Za-z-]*: `)
+	for _, l := range lines[i:] {
+		switch {
+		case strings.HasPrefix(l, "--"):
+			out = append(out, "--boundary")
+		case strings.HasPrefix(l, "   -----"), strings.HasPrefix(l, "    **"), l == "This is a MIME-encapsulated message":
+			out = append(out, l)
+		case strings.HasPrefix(l, "    (reason: "):
+			out = append(out, "(reason)")
+		case field.MatchString(l) && !strings.HasPrefix(l, "Original-Envelope-Id:"):
+			name, _, _ := strings.Cut(l, ":")
+			out = append(out, name+":")
+			if strings.HasPrefix(l, "Content-Type: message/rfc822") || strings.HasPrefix(l, "Content-Type: text/rfc822-headers") {
+				return out
+			}
+		}
+	}
+	return out
+}
+
+// mboxMessage returns the n-th message of an mbox without its From_ line.
+func mboxMessage(t *testing.T, mbox string, n int) string {
+	t.Helper()
+	parts := regexp.MustCompile(`(?m)^From \S+  \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\n`).Split(mbox, -1)
+	if len(parts) < n+2 {
+		t.Fatalf("mbox has %d messages, want message %d:\n%s", len(parts)-1, n, mbox)
+	}
+	return parts[n+1]
+}
+
+func vectorShape(t *testing.T, name string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "dsn", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dsnShape(string(b))
+}
+
+// TestBounces: permanent failures of every kind come back to the sender
+// as a DSN shaped like the real sendmail's, logged as sendmail logs it;
+// a failed notification goes to the postmaster.
+func TestBounces(t *testing.T) {
+	f := newFixture(t, nil)
+	n := newTestNet(t)
+	n.dns.AddMX("other.test", "mx.other.test", 10)
+	n.dns.AddA("mx.other.test", "127.0.0.41")
+	s, _ := n.sinkOn(t, "127.0.0.41")
+	m := newRemoteMTA(t, f, n, nil)
+	for _, tc := range []struct {
+		name, rcpt, listed, reason string
+	}{
+		{"550", "bad@other.test", "bad@other.test", "    (reason: 550 5.1.1 <bad@other.test>: Recipient address rejected: User unknown)\n"},
+		{"unknown domain", "x@nowhere.test", "x@nowhere.test", "    (reason: Host unknown (Name server: nowhere.test: host not found))\n"},
+		{"local user unknown at delivery", "ghost", "ghost", "    (reason: User unknown)\n"},
+		{"program fails", "broken", "|/bin/false", "    (reason: unknown mailer error 1)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(filepath.Join(f.spool, "a"))
+			id := submit(t, m, "a", []string{tc.rcpt, "ok@other.test"}, "Subject: will bounce\n\nhi\n", true)
+			bounce := mboxMessage(t, f.mbox(t, "a"), 0)
+			if !strings.HasPrefix(bounce, "Return-Path: <>\nReceived: from localhost (localhost)\n\tby mail.hamap.local (8.17.1.9/8.17.1.9) id ") ||
+				!strings.Contains(bounce, "\nTo: a\n") || !strings.Contains(bounce, "\n   ----- The following addresses had permanent fatal errors -----\n"+tc.listed+"\n"+tc.reason) ||
+				!strings.Contains(bounce, "\nSubject: will bounce\n\nhi\n") {
+				t.Errorf("bounce:\n%s", bounce)
+			}
+			want := []string{"Return-Path:"}
+			for _, l := range vectorShape(t, "real-bounce.eml") {
+				// Only a far server's reply gives these two.
+				if tc.name == "550" || (l != "Remote-MTA:" && l != "Diagnostic-Code:") {
+					want = append(want, l)
+				}
+			}
+			if d := cmp.Diff(want, dsnShape(bounce)); d != "" {
+				t.Errorf("bounce structure (-sendmail +ours):\n%s\n%s", d, bounce)
+			}
+			logHas(t, f, regexp.QuoteMeta(id+": ")+`\w{14}: DSN: `)
+			logHas(t, f, `\w{14}: to=a, delay=\d\d:\d\d:\d\d, xdelay=\d\d:\d\d:\d\d, mailer=local, pri=\d+, dsn=2\.0\.0, stat=Sent\n`)
+			if q := f.queueFiles(t); len(q) != 0 {
+				t.Errorf("queue: %v", q)
+			}
+		})
+	}
+	if got := len(s.got()); got != 4 {
+		t.Errorf("the good recipient got %d messages, want 4", got)
+	}
+
+	t.Run("postmaster notify", func(t *testing.T) {
+		os.Remove(filepath.Join(f.spool, "b"))
+		id := submit(t, m, "", []string{"bad@other.test"}, "Subject: a bounce that bounces\n\nhi\n", true)
+		// postmaster is an alias of b.
+		bounce := mboxMessage(t, f.mbox(t, "b"), 0)
+		if !strings.Contains(bounce, "\nTo: postmaster\n") || !strings.Contains(bounce, "Subject: Returned mail: see transcript for details\n") {
+			t.Errorf("postmaster notification:\n%s", bounce)
+		}
+		logHas(t, f, regexp.QuoteMeta(id+": ")+`\w{14}: postmaster notify: User unknown\n`)
+	})
+}
+
+// TestQueueTimeouts moves the clock: past Timeout.queuewarn (4h) the
+// sender gets one delay warning shaped like sendmail's; past
+// Timeout.queuereturn (5d) the message comes back and leaves the queue.
+func TestQueueTimeouts(t *testing.T) {
+	f := newFixture(t, nil)
+	n := newTestNet(t)
+	n.dns.AddMX("other.test", "mx.other.test", 10)
+	n.dns.AddA("mx.other.test", "127.0.0.41")
+	clk := &clock{t: time.Now()}
+	m := newRemoteMTA(t, f, n, clk)
+	ctx := context.Background()
+	id := submit(t, m, "a", []string{"later@other.test"}, "Subject: slow\n\nhi\n", true)
+	if _, err := os.Stat(filepath.Join(f.spool, "a")); err == nil {
+		t.Fatalf("a notification before queuewarn:\n%s", f.mbox(t, "a"))
+	}
+	clk.add(3 * time.Hour)
+	m.RunQueue(ctx, RunOptions{})
+	if _, err := os.Stat(filepath.Join(f.spool, "a")); err == nil {
+		t.Fatalf("a notification before queuewarn:\n%s", f.mbox(t, "a"))
+	}
+	clk.add(time.Hour + time.Minute)
+	m.RunQueue(ctx, RunOptions{})
+	warning := mboxMessage(t, f.mbox(t, "a"), 0)
+	if !strings.Contains(warning, "\nSubject: Warning: could not send message for past 4 hours\n") ||
+		!strings.Contains(warning, "\n   ----- Transcript of session follows -----\nlater@other.test... Deferred: Connection refused by mx.other.test.\nWarning: message still undelivered after 4 hours\nWill keep trying until message is 5 days old\n") {
+		t.Errorf("warning:\n%s", warning)
+	}
+	want := []string{"Return-Path:"}
+	for _, l := range vectorShape(t, "real-warning.eml") {
+		// A refused connection has a Remote-MTA but no reply.
+		if l != "Diagnostic-Code:" {
+			want = append(want, l)
+		}
+	}
+	if d := cmp.Diff(want, dsnShape(warning)); d != "" {
+		t.Errorf("warning structure (-sendmail +ours):\n%s\n%s", d, warning)
+	}
+	logHas(t, f, regexp.QuoteMeta(id+": ")+`\w{14}: DSN: Warning: could not send message for past 4 hours\n`)
+	if env := f.readQF(t, id); !strings.Contains(env.Flags, "w") || len(env.Recipients) != 1 {
+		t.Errorf("qf after the warning: F%q, %d recipients", env.Flags, len(env.Recipients))
+	}
+	// One warning only.
+	clk.add(time.Hour)
+	m.RunQueue(ctx, RunOptions{})
+	if got := strings.Count(f.mbox(t, "a"), "\nFrom: Mail Delivery Subsystem"); got != 1 {
+		t.Errorf("%d notifications after a second run, want 1", got)
+	}
+
+	clk.add(5 * 24 * time.Hour)
+	m.RunQueue(ctx, RunOptions{})
+	bounce := mboxMessage(t, f.mbox(t, "a"), 1)
+	if !strings.Contains(bounce, "\nSubject: Returned mail: see transcript for details\n") ||
+		!strings.Contains(bounce, "\nlater@other.test... Deferred: Connection refused by mx.other.test.\nMessage could not be delivered for 5 days\nMessage will be deleted from queue\n") ||
+		!strings.Contains(bounce, "\nAction: failed\nStatus: 4.4.7\n") {
+		t.Errorf("bounce:\n%s", bounce)
+	}
+	logHas(t, f, regexp.QuoteMeta(id+": ")+`\w{14}: DSN: Cannot send message for 5 days\n`)
+	if q := f.queueFiles(t); len(q) != 0 {
+		t.Errorf("queue after queuereturn: %v", q)
+	}
+}
