@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -174,8 +175,10 @@ func (s *site) addUsers(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(home, "mail"), 0o700); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Chown(home, u.uid, usersGID); err != nil {
-			t.Fatal(err)
+		for _, d := range []string{home, filepath.Join(home, "mail")} {
+			if err := os.Chown(d, u.uid, usersGID); err != nil {
+				t.Fatal(err)
+			}
 		}
 		passwd += fmt.Sprintf("%s:x:%d:%d::%s:/bin/sh\n", u.name, u.uid, usersGID, home)
 		shadow += fmt.Sprintf("%s:%s:%d:0:99999:7:::\n", u.name, cryptPassword(t, u.password), days)
@@ -187,6 +190,13 @@ func (s *site) addUsers(t *testing.T) {
 		if err := os.Chmod(mb, 0o660); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The spool as Debian has it: root:mail, 2775.
+	if err := os.Chown(s.path("var/mail"), 0, 8); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(s.path("var/mail"), 0o2775); err != nil {
+		t.Fatal(err)
 	}
 	write(t, s.path("etc/passwd"), passwd, 0o644)
 	write(t, s.path("etc/shadow"), shadow, 0o600)
@@ -299,6 +309,25 @@ func (s *site) waitMbox(t *testing.T, user, want string) string {
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(s.maillog())
 			t.Fatalf("%s's mailbox on %s lacks %q after 15 s; mailbox:\n%s\nmaillog:\n%s", user, s.host, want, b, log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitLog waits (up to 15 s) until the site's maillog has a line
+// matching the regular expression re.
+func (s *site) waitLog(t *testing.T, re string) {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b, _ := os.ReadFile(s.maillog())
+		if rx.Match(b) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s's maillog has no line matching %s after 15 s:\n%s", s.host, re, b)
+			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
