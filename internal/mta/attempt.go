@@ -91,7 +91,13 @@ func (m *MTA) attempt(ctx context.Context, id string, o attemptOptions) error {
 		d := domainOf(r.Addr)
 		rt := m.routeFor(ctx, d)
 		if rt.fail != nil {
-			outs = append(outs, outcome{rcpt: r, addr: r.Addr, st: *rt.fail, mailer: rt.mailer})
+			oc := outcome{rcpt: r, addr: r.Addr, st: *rt.fail, mailer: rt.mailer}
+			m.logTo(id, &env, oc, m.now())
+			if oc.st.Temporary() {
+				nr := r
+				oc.keep = &nr
+			}
+			outs = append(outs, oc)
 			return
 		}
 		key := rt.mailer + "\x00" + rt.relay

@@ -21,6 +21,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
 
+	"mailsuite/internal/makemap"
 	"mailsuite/internal/queue"
 	"mailsuite/internal/testutil/dnstest"
 	"mailsuite/pkg/cf"
@@ -118,7 +119,8 @@ func (n *testNet) sinkOn(t *testing.T, ip string) (s *sink, stop func()) {
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	go srv.Serve(ln)
 	var once sync.Once
-	stop = func() { once.Do(func() { srv.Close() }) }
+	// Closing the listener too: Serve may not have registered it yet.
+	stop = func() { once.Do(func() { ln.Close(); srv.Close() }) }
 	t.Cleanup(stop)
 	return s, stop
 }
@@ -438,5 +440,190 @@ func TestQueueTimeouts(t *testing.T) {
 	logHas(t, f, regexp.QuoteMeta(id+": ")+`\w{14}: DSN: Cannot send message for 5 days\n`)
 	if q := f.queueFiles(t); len(q) != 0 {
 		t.Errorf("queue after queuereturn: %v", q)
+	}
+}
+
+// TestRoutes: SMART_HOST takes every remote recipient (relay mailer),
+// and a mailertable entry (the domain, or ".parent") wins over both the
+// smart host and the MX records; an error: entry fails at once.
+func TestRoutes(t *testing.T) {
+	dir := t.TempDir()
+	mt := filepath.Join(dir, "mailertable")
+	var out, errb bytes.Buffer
+	src := "table.test esmtp:[127.0.0.43]\n.sub.test smtp:mx.sub.test\nno.test error:5.7.1:550 No mail for you\n"
+	if code := makemap.Main([]string{"makemap", "hash", mt}, strings.NewReader(src), &out, &errb); code != 0 {
+		t.Fatalf("makemap: %d %s", code, errb.String())
+	}
+	f := newFixture(t, map[string]string{"SMART": "relay:[127.0.0.42]", "MAILERTABLE": mt})
+	n := newTestNet(t)
+	n.dns.AddMX("other.test", "mx.other.test", 10)
+	n.dns.AddA("mx.other.test", "127.0.0.41")
+	n.dns.AddA("mx.sub.test", "127.0.0.44")
+	mx, _ := n.sinkOn(t, "127.0.0.41")
+	smart, _ := n.sinkOn(t, "127.0.0.42")
+	table, _ := n.sinkOn(t, "127.0.0.43")
+	sub, _ := n.sinkOn(t, "127.0.0.44")
+	m := newRemoteMTA(t, f, n, nil)
+	id := submit(t, m, "a", []string{"x@other.test", "y@table.test", "z@a.sub.test", "w@no.test"}, "Subject: routes\n\nhi\n", true)
+	for _, c := range []struct {
+		name string
+		s    *sink
+		want []string
+	}{{"mx", mx, nil}, {"smart host", smart, []string{"x@other.test"}}, {"mailertable", table, []string{"y@table.test"}}, {".parent", sub, []string{"z@a.sub.test"}}} {
+		var got []string
+		for _, msg := range c.s.got() {
+			got = append(got, msg.To...)
+		}
+		if !cmp.Equal(got, c.want) {
+			t.Errorf("%s got %v, want %v", c.name, got, c.want)
+		}
+	}
+	logHas(t, f, regexp.QuoteMeta(id+": to=x@other.test, ctladdr=a (1023/1023), ")+`.*mailer=relay, pri=\d+, `+regexp.QuoteMeta("relay=[127.0.0.42] [127.0.0.42], dsn=2.0.0, stat=Sent (OK: queued)\n"))
+	logHas(t, f, regexp.QuoteMeta(id+": to=y@table.test, ctladdr=a (1023/1023), ")+`.*mailer=esmtp, pri=\d+, `+regexp.QuoteMeta("relay=[127.0.0.43] [127.0.0.43], dsn=2.0.0, stat=Sent (OK: queued)\n"))
+	logHas(t, f, regexp.QuoteMeta(id+": to=z@a.sub.test, ctladdr=a (1023/1023), ")+`.*mailer=smtp, pri=\d+, `+regexp.QuoteMeta("relay=mx.sub.test. [127.0.0.44], dsn=2.0.0, stat=Sent (OK: queued)\n"))
+	logHas(t, f, regexp.QuoteMeta(id+": to=w@no.test, ctladdr=a (1023/1023), ")+`.*mailer=error, pri=\d+, dsn=5\.7\.1, stat=No mail for you\n`)
+	if !strings.Contains(f.mbox(t, "a"), "\nw@no.test\n    (reason: No mail for you)\n") {
+		t.Errorf("bounce:\n%s", f.mbox(t, "a"))
+	}
+}
+
+// TestSelectors: -qR, -qS, -qI and their negations pick the messages a
+// run tries; MinQueueAge holds back recently tried ones.
+func TestSelectors(t *testing.T) {
+	f := newFixture(t, map[string]string{"MINAGE": "30m"})
+	n := newTestNet(t)
+	for _, d := range []string{"one.test", "two.test"} {
+		n.dns.AddMX(d, "mx."+d, 10)
+	}
+	n.dns.AddA("mx.one.test", "127.0.0.41")
+	n.dns.AddA("mx.two.test", "127.0.0.41")
+	clk := &clock{t: time.Now()}
+	m := newRemoteMTA(t, f, n, clk)
+	ctx := context.Background()
+	ids := map[string]string{
+		"one": submit(t, m, "a", []string{"x@one.test"}, "Subject: 1\n\n", false),
+		"two": submit(t, m, "b", []string{"x@two.test"}, "Subject: 2\n\n", false),
+	}
+	s, _ := n.sinkOn(t, "127.0.0.41")
+	delivered := func() []string {
+		var out []string
+		for _, msg := range s.got() {
+			out = append(out, msg.To...)
+		}
+		return out
+	}
+	mustSel := func(args ...string) []Selector {
+		var out []Selector
+		for _, a := range args {
+			sel, err := ParseSelector(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, sel)
+		}
+		return out
+	}
+	for _, step := range []struct {
+		sel  []Selector
+		want []string
+	}{
+		{mustSel("Rnobody", "Sa@"), nil},                // kinds are ANDed
+		{mustSel("R@TWO.test"), []string{"x@two.test"}}, // case-insensitive
+		{mustSel("!I"+ids["two"][:12]+"zz", "Sa"), []string{"x@two.test", "x@one.test"}},
+	} {
+		if _, err := m.RunQueue(ctx, RunOptions{Select: step.sel}); err != nil {
+			t.Fatal(err)
+		}
+		if got := delivered(); !cmp.Equal(got, step.want) {
+			t.Errorf("after %+v: delivered %v, want %v", step.sel, got, step.want)
+		}
+	}
+	for _, bad := range []string{"", "X", "R", "!"} {
+		if _, err := ParseSelector(bad); err == nil {
+			t.Errorf("ParseSelector(%q) accepted", bad)
+		}
+	}
+
+	// MinQueueAge: a message tried a minute ago waits.
+	n.dns.AddMX("three.test", "mx.three.test", 10)
+	n.dns.AddA("mx.three.test", "127.0.0.45")
+	id := submit(t, m, "a", []string{"x@three.test"}, "Subject: 3\n\n", true)
+	if _, err := os.Stat(filepath.Join(f.work, "mqueue", "qf"+id)); err != nil {
+		t.Fatalf("not queued: %v\n%s", err, f.log.String())
+	}
+	tries := f.readQF(t, id).Attempts
+	clk.add(time.Minute)
+	m.RunQueue(ctx, RunOptions{})
+	if got := f.readQF(t, id).Attempts; got != tries {
+		t.Errorf("tried again before MinQueueAge: N%d, was N%d", got, tries)
+	}
+	m.RunQueue(ctx, RunOptions{IgnoreMinAge: true})
+	clk.add(30 * time.Minute)
+	m.RunQueue(ctx, RunOptions{})
+	if got := f.readQF(t, id).Attempts; got != tries+2 {
+		t.Errorf("N%d after a forced run and one past MinQueueAge, want N%d", got, tries+2)
+	}
+}
+
+// TestLoseUnreadable: a queue run moves an unreadable qf aside as Qf,
+// logs it, and deletes nothing.
+func TestLoseUnreadable(t *testing.T) {
+	f := newFixture(t, nil)
+	n := newTestNet(t)
+	m := newRemoteMTA(t, f, n, nil)
+	dir := filepath.Join(f.work, "mqueue")
+	const id = "6AR0000A000001"
+	for name, data := range map[string]string{"qf" + id: "V8\nT1\nthis is not a qf line\n.\n", "df" + id: "body\n"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Hour)
+		os.Chtimes(p, old, old)
+	}
+	if _, err := m.RunQueue(context.Background(), RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.queueFiles(t); !cmp.Equal(got, []string{"Qf" + id, "df" + id}) {
+		t.Errorf("queue: %v", got)
+	}
+	logHas(t, f, regexp.QuoteMeta(id+": Losing ./qf"+id+": "))
+}
+
+// TestNoDoubleDelivery: concurrent runs (and the background delivery)
+// never send one message twice: the qf lock decides.
+func TestNoDoubleDelivery(t *testing.T) {
+	f := newFixture(t, nil)
+	n := newTestNet(t)
+	n.dns.AddMX("other.test", "mx.other.test", 10)
+	n.dns.AddA("mx.other.test", "127.0.0.41")
+	m := newRemoteMTA(t, f, n, nil)
+	for i := range 20 {
+		submit(t, m, "a", []string{fmt.Sprintf("r%d@other.test", i)}, "Subject: x\n\n", false)
+	}
+	s, _ := n.sinkOn(t, "127.0.0.41")
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.RunQueue(context.Background(), RunOptions{})
+		}()
+	}
+	wg.Wait()
+	m.RunQueue(context.Background(), RunOptions{})
+	seen := map[string]int{}
+	for _, msg := range s.got() {
+		for _, r := range msg.To {
+			seen[r]++
+		}
+	}
+	if len(seen) != 20 {
+		t.Errorf("%d recipients delivered, want 20", len(seen))
+	}
+	for r, c := range seen {
+		if c != 1 {
+			t.Errorf("%s got %d copies", r, c)
+		}
 	}
 }
