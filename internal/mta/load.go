@@ -50,6 +50,8 @@ func Load(path string, o LoadOptions) (*MTA, smtpd.Config, []error, func(), erro
 		m.Close()
 		return nil, scfg, warnings, func() {}, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
+	// ETRN starts a queue run for the node's recipients.
+	scfg.ETRN = m.ETRN
 	if o.Hostname == "" && scfg.Hostname != "" {
 		m.hostname = scfg.Hostname
 		m.exp.Hostname = scfg.Hostname

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -23,6 +24,7 @@ import (
 
 	"mailsuite/internal/makemap"
 	"mailsuite/internal/queue"
+	"mailsuite/internal/smtpd"
 	"mailsuite/internal/testutil/dnstest"
 	"mailsuite/pkg/cf"
 )
@@ -625,5 +627,62 @@ func TestNoDoubleDelivery(t *testing.T) {
 		if c != 1 {
 			t.Errorf("%s got %d copies", r, c)
 		}
+	}
+}
+
+// TestETRN: "ETRN other.test" from a client starts a queue run for the
+// recipients at that domain.
+func TestETRN(t *testing.T) {
+	port := freePort(t)
+	f := newFixture(t, map[string]string{"PORT": fmt.Sprint(port)})
+	n := newTestNet(t)
+	n.dns.AddMX("other.test", "mx.other.test", 10)
+	n.dns.AddA("mx.other.test", "127.0.0.41")
+	m, cfg, _, closer, err := Load(f.cf, LoadOptions{Log: f.logger, Resolver: n.dns.Resolver(), Dial: n.dial, Hostname: "mail.hamap.local", SpoolDir: f.spool, NoAuth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(); closer() })
+	id := submit(t, m, "a", []string{"x@other.test"}, "Subject: etrn\n\nhi\n", true)
+	s, _ := n.sinkOn(t, "127.0.0.41")
+	srv, err := smtpd.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lns, opts, err := smtpd.Listen(cfg.CF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lns[0], opts[0])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	c, err := net.DialTimeout("tcp4", lns[0].Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	tp := textproto.NewConn(c)
+	if _, _, err := tp.ReadResponse(220); err != nil {
+		t.Fatal(err)
+	}
+	tp.PrintfLine("EHLO client.test")
+	if _, _, err := tp.ReadResponse(250); err != nil {
+		t.Fatal(err)
+	}
+	tp.PrintfLine("ETRN other.test")
+	if code, msg, err := tp.ReadResponse(250); err != nil {
+		t.Fatalf("ETRN: %d %s %v", code, msg, err)
+	}
+	tp.PrintfLine("QUIT")
+	m.Wait()
+	if got := s.got(); len(got) != 1 || !cmp.Equal(got[0].To, []string{"x@other.test"}) {
+		t.Errorf("sink got %+v\n%s", got, f.log.String())
+	}
+	if _, err := os.Stat(filepath.Join(f.work, "mqueue", "qf"+id)); err == nil {
+		t.Errorf("still queued after ETRN")
 	}
 }
