@@ -134,8 +134,20 @@ for u in a b; do
 	if [ "$(id -u)" -eq 0 ]; then
 		eval chown "\$uid_$u:mail" "$state/mail/$u" 2>/dev/null ||
 			eval chown "\$uid_$u:$gid" "$state/mail/$u"
+		# dovecotd started as root serves each user from a mail
+		# process running as that user, as Dovecot does: the homes
+		# are the users', the spool is laid out as Debian's /var/mail.
+		eval chown -R "\$uid_$u:$gid" "$state/home/$u"
 	fi
 done
+if [ "$(id -u)" -eq 0 ]; then
+	chmod 0755 "$state" "$state/home"
+	if chgrp mail "$state/mail" 2>/dev/null; then
+		chmod 2775 "$state/mail"
+	else
+		chmod 1777 "$state/mail"
+	fi
+fi
 MAILSUITE_PASSWD=$state/passwd
 MAILSUITE_SHADOW=$state/shadow
 MAILSUITE_SPOOL=$state/mail

@@ -52,6 +52,11 @@ func newDemoEnv(t *testing.T) *demoEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(top) })
+	// dovecotd's mail processes run as the demo users: they must reach
+	// their homes below here.
+	if err := os.Chmod(top, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	e := &demoEnv{root: root, bin: binDir(t), state: filepath.Join(top, "state"), ns: filepath.Join(top, "ns")}
 	if err := os.Mkdir(e.ns, 0o755); err != nil {
 		t.Fatal(err)
