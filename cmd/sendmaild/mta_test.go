@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"os"
 	"os/exec"
@@ -13,9 +14,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 
 	"mailsuite/internal/deliver/remote"
 	"mailsuite/internal/testutil"
@@ -317,5 +321,190 @@ exec %[2]s -bd -C %[3]s -L %[4]s
 	}
 	if strings.Contains(string(logs), "SYSERR") {
 		t.Errorf("SYSERR in the log:\n%s", logs)
+	}
+}
+
+// stallSink is a smart host whose first DATA never gets its reply: it
+// holds the transaction until release is closed. Later ones succeed.
+type stallSink struct {
+	mu       sync.Mutex
+	received int // bodies read, the held one included
+	accepted []string
+	stalled  chan struct{}
+	release  chan struct{}
+}
+
+func (s *stallSink) NewSession(*smtp.Conn) (smtp.Session, error) { return &stallSession{s: s}, nil }
+
+type stallSession struct {
+	s  *stallSink
+	to []string
+}
+
+func (ss *stallSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (ss *stallSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.to = append(ss.to, to)
+	return nil
+}
+func (ss *stallSession) Reset()        { ss.to = nil }
+func (ss *stallSession) Logout() error { return nil }
+
+func (ss *stallSession) Data(r io.Reader) error {
+	body, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s := ss.s
+	s.mu.Lock()
+	s.received++
+	first := s.received == 1
+	s.mu.Unlock()
+	if first {
+		close(s.stalled)
+		<-s.release
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "too late"}
+	}
+	s.mu.Lock()
+	s.accepted = append(s.accepted, string(body))
+	s.mu.Unlock()
+	return nil
+}
+
+// TestCrashDuringRelay kills sendmaild -bd with SIGKILL while its queue
+// run is in the middle of an outbound DATA (the smart host holds the
+// final reply), restarts it, and checks that nothing was lost: the
+// attempt was on disk before it was made (N1), the message is relayed
+// after the restart, and the smart host accepted it exactly once (it
+// read the body twice: the one message a crash may send twice).
+func TestCrashDuringRelay(t *testing.T) {
+	unshare := testutil.Oracle(t, "unshare", "util-linux")
+	ln, err := net.Listen("tcp4", "127.0.0.46:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayPort := ln.Addr().(*net.TCPAddr).Port
+	sk := &stallSink{stalled: make(chan struct{}), release: make(chan struct{})}
+	srv := smtp.NewServer(sk)
+	srv.Domain = "smart.test"
+	srv.ReadTimeout, srv.WriteTimeout = 30*time.Second, 30*time.Second
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	go srv.Serve(ln)
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(sk.release) }) }
+	t.Cleanup(func() { release(); ln.Close(); srv.Close() })
+
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	w := newMTAWork(t, "-DPORT="+strconv.Itoa(port), "-DSMART=relay:[127.0.0.46]", "-DRELAY_PORT="+strconv.Itoa(relayPort))
+	code, _, errOut := w.invoke(t, "sendmail", "Subject: relayed once\n\nbody\n", "-O", "DeliveryMode=q", "-f", "a@hamap.local", "friend@outside.example")
+	if code != 0 {
+		t.Fatalf("submission: exit %d: %s", code, errOut)
+	}
+	q := w.queue(t)
+	if len(q) != 2 {
+		t.Fatalf("queue after the submission: %v", q)
+	}
+	qid := strings.TrimPrefix(q[1], "qf")
+	logPath := filepath.Join(w.dir, "maillog")
+	start := func() (*exec.Cmd, chan error, *strings.Builder) {
+		sh := fmt.Sprintf(`set -e
+for f in hosts nsswitch.conf resolv.conf; do mount --bind %[1]s/$f /etc/$f; done
+exec %[2]s -bd -C %[3]s -L %[4]s
+`, w.dir, os.Args[0], w.cf, logPath)
+		cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c", sh)
+		cmd.Env = append(os.Environ(), "SENDMAILD_TEST_MAIN=1")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		t.Cleanup(func() { cmd.Process.Kill() })
+		return cmd, exited, &stderr
+	}
+
+	// The queue run on start relays the message; the smart host holds
+	// the final dot's reply, and sendmaild dies.
+	cmd, exited, stderr := start()
+	select {
+	case <-sk.stalled:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no delivery started; stderr: %s", stderr.String())
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+	b, err := os.ReadFile(filepath.Join(w.dir, "mqueue", "qf"+qid))
+	if err != nil {
+		t.Fatalf("message lost by the crash: %v", err)
+	}
+	if !regexp.MustCompile(`(?m)^N1$`).Match(b) || !regexp.MustCompile(`(?m)^K[1-9]\d*$`).Match(b) {
+		t.Errorf("the attempt was not recorded before it was made:\n%s", b)
+	}
+	release()
+
+	// Restart: delivered, and only once accepted.
+	cmd, exited, stderr = start()
+	for deadline := time.Now().Add(30 * time.Second); len(w.queue(t)) != 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("queue not emptied after the restart: %v; stderr: %s", w.queue(t), stderr.String())
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(40 * time.Second):
+		t.Fatal("sendmaild did not exit after SIGTERM")
+	}
+	sk.mu.Lock()
+	received, accepted := sk.received, sk.accepted
+	sk.mu.Unlock()
+	if received != 2 || len(accepted) != 1 || !strings.Contains(accepted[0], "Subject: relayed once\r\n") {
+		t.Errorf("smart host read %d bodies and accepted %d: %q", received, len(accepted), accepted)
+	}
+	logs, _ := os.ReadFile(logPath)
+	if !regexp.MustCompile(qid + `: to=friend@outside\.example, ctladdr=a@hamap\.local \(1023/1023\), delay=.*, mailer=relay, pri=\d+, relay=\[127\.0\.0\.46\] \[127\.0\.0\.46\], dsn=2\.0\.0, stat=Sent \(OK: queued\)\n`).Match(logs) {
+		t.Errorf("no stat=Sent line for %s:\n%s", qid, logs)
+	}
+	if strings.Contains(string(logs), "SYSERR") {
+		t.Errorf("SYSERR in the log:\n%s", logs)
+	}
+}
+
+// TestQueueRunVerbose: sendmail -q -v runs the queue in the foreground
+// and shows the SMTP dialogue and each recipient's status; -qR selects.
+func TestQueueRunVerbose(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.46:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk := &stallSink{received: 1} // no stall: every DATA is accepted
+	srv := smtp.NewServer(sk)
+	srv.Domain = "smart.test"
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	go srv.Serve(ln)
+	t.Cleanup(func() { ln.Close(); srv.Close() })
+	w := newMTAWork(t, "-DSMART=relay:[127.0.0.46]", "-DRELAY_PORT="+strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	for _, rcpt := range []string{"one@outside.example", "two@elsewhere.example"} {
+		if code, _, errOut := w.invoke(t, "sendmail", "Subject: q\n\nbody\n", "-O", "DeliveryMode=q", "-f", "a@hamap.local", rcpt); code != 0 {
+			t.Fatalf("submission: exit %d: %s", code, errOut)
+		}
+	}
+	code, out, errOut := w.invoke(t, "sendmail", "", "-qR@ELSEWHERE", "-v")
+	if code != 0 {
+		t.Fatalf("-q -v: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"\n>>> EHLO mail.hamap.local\n", "\n>>> RCPT TO:<two@elsewhere.example>\n", "\n>>> DATA\n", "\n354 ", "\n>>> .\n",
+		"\n250 2.0.0 OK: queued\n", "\ntwo@elsewhere.example... Sent (OK: queued)\n"} {
+		if !strings.Contains("\n"+out, want) {
+			t.Errorf("-q -v output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "one@outside") || len(sk.accepted) != 1 || len(w.queue(t)) != 2 {
+		t.Errorf("-qR@ELSEWHERE ran more than the one message: %d accepted, queue %v\n%s", len(sk.accepted), w.queue(t), out)
 	}
 }
