@@ -13,24 +13,39 @@ import (
 // decoded, quotes and comments removed), groups as a (NIL NIL "name"
 // NIL) start and a (NIL NIL NIL NIL) end (RFC 3501 §7.4.2).
 func parseAddresses(v string) []imap.Address {
+	l, _ := parseAddressList(v)
+	return l
+}
+
+// parseAddressList is parseAddresses that also returns each address's
+// source route ("@relay.example:" without the colon, or ""), which
+// go-imap's Address cannot hold but SEARCH matches against.
+func parseAddressList(v string) ([]imap.Address, []string) {
 	p := &addrParser{s: v}
 	var out []imap.Address
+	var routes []string
+	add := func(a imap.Address) {
+		out = append(out, a)
+		routes = append(routes, p.route)
+		p.route = ""
+	}
 	for {
 		p.skipCFWS()
 		if p.eof() {
-			return out
+			return out, routes
 		}
 		if p.peek() == ',' {
 			p.i++
 			continue
 		}
+		p.comment = ""
 		phrase := p.phrase()
 		p.skipCFWS()
 		switch {
 		case !p.eof() && p.peek() == ':':
 			// group
 			p.i++
-			out = append(out, imap.Address{Mailbox: phrase})
+			add(imap.Address{Mailbox: phrase})
 			for {
 				p.skipCFWS()
 				if p.eof() {
@@ -44,17 +59,20 @@ func parseAddresses(v string) []imap.Address {
 					p.i++
 					continue
 				}
+				p.comment = ""
 				if a, ok := p.mailbox(p.phrase()); ok {
-					out = append(out, a)
+					add(a)
 				} else {
+					p.route = ""
 					p.skipTo(",;")
 				}
 			}
-			out = append(out, imap.Address{})
+			add(imap.Address{})
 		default:
 			if a, ok := p.mailbox(phrase); ok {
-				out = append(out, a)
+				add(a)
 			} else {
+				p.route = ""
 				p.skipTo(",")
 			}
 		}
@@ -64,6 +82,12 @@ func parseAddresses(v string) []imap.Address {
 type addrParser struct {
 	s string
 	i int
+	// comment is the text of the last comment skipped (escapes undone,
+	// folding removed): Dovecot names an addr-spec without a display
+	// name after its last comment, "user@domain (Real Name)".
+	comment string
+	// route is the source route of the angle address just read.
+	route string
 }
 
 func (p *addrParser) eof() bool  { return p.i >= len(p.s) }
@@ -75,25 +99,45 @@ func (p *addrParser) skipCFWS() {
 		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
 			p.i++
 		case c == '(':
-			depth := 0
-			for !p.eof() {
-				c := p.peek()
-				p.i++
-				if c == '\\' {
-					p.i++
-				} else if c == '(' {
-					depth++
-				} else if c == ')' {
-					depth--
-					if depth == 0 {
-						break
-					}
-				}
-			}
+			p.comment = p.skipComment()
 		default:
 			return
 		}
 	}
+}
+
+// skipComment reads a comment (nested ones included) and returns its text
+// without the outer parentheses, quoted-pairs undone and line folding
+// removed.
+func (p *addrParser) skipComment() string {
+	var b strings.Builder
+	depth := 0
+	for !p.eof() {
+		c := p.peek()
+		p.i++
+		switch c {
+		case '\\':
+			if !p.eof() && p.peek() != '\r' && p.peek() != '\n' {
+				b.WriteByte(p.peek())
+				p.i++
+			}
+			continue
+		case '(':
+			depth++
+			if depth == 1 {
+				continue
+			}
+		case ')':
+			depth--
+			if depth == 0 {
+				return b.String()
+			}
+		case '\r', '\n':
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 func (p *addrParser) skipTo(set string) {
@@ -141,8 +185,10 @@ func (p *addrParser) phrase() string {
 }
 
 // mailbox reads the rest of a mailbox whose leading phrase was read:
-// either "<addr-spec>" (phrase = display name) or "@domain" (phrase =
-// local part).
+// either "<addr-spec>" (phrase = display name; comments inside the angle
+// brackets are dropped) or "@domain" (phrase = local part), or nothing
+// (a bare local part). The last two take their display name from the
+// last comment, as Dovecot does.
 func (p *addrParser) mailbox(phrase string) (imap.Address, bool) {
 	p.skipCFWS()
 	if !p.eof() && p.peek() == '<' {
@@ -151,23 +197,61 @@ func (p *addrParser) mailbox(phrase string) (imap.Address, bool) {
 		if end < 0 {
 			return imap.Address{}, false
 		}
-		spec := p.s[p.i : p.i+end]
+		spec := stripCFWS(p.s[p.i : p.i+end])
 		p.i += end + 1
-		if i := strings.LastIndexByte(spec, ':'); i >= 0 {
-			spec = spec[i+1:] // drop a source route
+		if strings.HasPrefix(spec, "@") {
+			if i := strings.IndexByte(spec, ':'); i >= 0 {
+				// go-imap has no ADL: the route is kept aside.
+				p.route, spec = spec[:i], spec[i+1:]
+			}
 		}
-		local, host, _ := strings.Cut(strings.TrimSpace(spec), "@")
+		local, host := spec, ""
+		if i := strings.LastIndexByte(spec, '@'); i >= 0 {
+			local, host = spec[:i], spec[i+1:]
+		}
 		return imap.Address{Name: phrase, Mailbox: strings.Trim(local, `"`), Host: host}, true
 	}
 	if !p.eof() && p.peek() == '@' {
 		p.i++
+		p.skipCFWS()
 		start := p.i
 		p.skipTo(",;( \t\r\n")
-		return imap.Address{Mailbox: strings.ReplaceAll(phrase, " ", ""), Host: p.s[start:p.i]}, true
+		a := imap.Address{Mailbox: strings.ReplaceAll(phrase, " ", ""), Host: p.s[start:p.i]}
+		p.skipCFWS()
+		a.Name = p.comment
+		return a, true
 	}
 	if phrase != "" {
 		// A bare local part: Dovecot shows it without a host.
-		return imap.Address{Mailbox: phrase}, true
+		return imap.Address{Name: p.comment, Mailbox: phrase}, true
 	}
 	return imap.Address{}, false
+}
+
+// stripCFWS drops comments and white space outside quoted strings, which
+// is what an angle address means without them.
+func stripCFWS(s string) string {
+	var b strings.Builder
+	p := &addrParser{s: s}
+	for !p.eof() {
+		switch c := p.peek(); {
+		case c == '"':
+			start := p.i
+			p.i++
+			for !p.eof() && p.peek() != '"' {
+				if p.peek() == '\\' {
+					p.i++
+				}
+				p.i++
+			}
+			p.i = min(p.i+1, len(s))
+			b.WriteString(s[start:p.i])
+		case c == '(' || c == ' ' || c == '\t' || c == '\r' || c == '\n':
+			p.skipCFWS()
+		default:
+			b.WriteByte(c)
+			p.i++
+		}
+	}
+	return b.String()
 }

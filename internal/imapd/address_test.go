@@ -21,7 +21,13 @@ func TestParseAddresses(t *testing.T) {
 		{"empty group", "undisclosed-recipients:;", []imap.Address{{Mailbox: "undisclosed-recipients"}, {}}},
 		{"group", "team: a@x, B <b@y>;, c@z", []imap.Address{
 			{Mailbox: "team"}, {Mailbox: "a", Host: "x"}, {Name: "B", Mailbox: "b", Host: "y"}, {}, {Mailbox: "c", Host: "z"}}},
-		{"comment", "bob@example.net (Bob Smith)", []imap.Address{{Mailbox: "bob", Host: "example.net"}}},
+		// Dovecot names an addr-spec after its last comment (checked
+		// against Dovecot in TestDovecotAddresses).
+		{"comment", "bob@example.net (Bob Smith)", []imap.Address{{Name: "Bob Smith", Mailbox: "bob", Host: "example.net"}}},
+		{"last comment", "bob@example.net (first) (Bob \\(B\\) Smith)", []imap.Address{{Name: "Bob (B) Smith", Mailbox: "bob", Host: "example.net"}}},
+		{"leading comment", "(not a name) bob@example.net", []imap.Address{{Mailbox: "bob", Host: "example.net"}}},
+		{"comments in angle", "<bob (x)@ (y) example.net>", []imap.Address{{Mailbox: "bob", Host: "example.net"}}},
+		{"route", "Bob <@relay.example:bob@example.net>", []imap.Address{{Name: "Bob", Mailbox: "bob", Host: "example.net"}}},
 		{"folded name", "Alice\r\n Example <alice@example.org>", []imap.Address{{Name: "Alice Example", Mailbox: "alice", Host: "example.org"}}},
 		{"no host", "root", []imap.Address{{Mailbox: "root"}}},
 		{"empty", "", nil},

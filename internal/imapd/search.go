@@ -194,8 +194,13 @@ func (ms *matcher) match(c *imap.SearchCriteria) bool {
 		h := ms.header()
 		fields := h.FieldsByKey(hf.Key)
 		found := false
+		addr := isAddressHeader(hf.Key)
 		for fields.Next() {
-			if hf.Value == "" || containsFoldStr(decodedHeader(fields.Value()), hf.Value) {
+			v := fields.Value()
+			if addr {
+				v = addressText(parseAddressList(v))
+			}
+			if hf.Value == "" || containsFoldStr(decodedHeader(v), hf.Value) {
 				found = true
 				break
 			}
@@ -284,9 +289,22 @@ func rangeContains(start, stop, n, max uint32) bool {
 	return n >= start && n <= stop
 }
 
+// searchUIDContains reads a UID set as RFC 3501 and Dovecot do: "*" is the
+// highest UID in use and "n:*" with n beyond it still names that message
+// (imaptest's search-sets: "UID SEARCH <uidnext>:*" finds the last one).
 func searchUIDContains(set imap.UIDSet, uid, max uint32) bool {
 	for _, r := range set {
-		if rangeContains(uint32(r.Start), uint32(r.Stop), uid, max) {
+		start, stop := uint32(r.Start), uint32(r.Stop)
+		if start == 0 {
+			start = max
+		}
+		if stop == 0 {
+			stop = max
+		}
+		if start > stop {
+			start, stop = stop, start
+		}
+		if uid >= start && uid <= stop {
 			return true
 		}
 	}
@@ -297,4 +315,50 @@ func searchUIDContains(set imap.UIDSet, uid, max uint32) bool {
 // (ASCII and simple Unicode folding), no MIME decoding here.
 func containsFoldStr(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+// isAddressHeader tells the criteria FROM, TO, CC and BCC, which Dovecot
+// matches against the addresses as it writes them out again, from HEADER,
+// which looks at the raw field. go-imap turns FROM into the key "From"
+// and leaves HEADER's key as the client spelt it, so only "HEADER From"
+// spelt exactly so is taken for FROM.
+func isAddressHeader(key string) bool {
+	switch key {
+	case "From", "To", "Cc", "Bcc":
+		return true
+	}
+	return false
+}
+
+// addressText writes parsed addresses back as Dovecot's
+// message_address_write does: "Name <local@domain>" or "local@domain",
+// separated by ", ", comments dropped (a comment that named an address
+// is its name), source routes kept.
+func addressText(l []imap.Address, routes []string) string {
+	var b strings.Builder
+	for i, a := range l {
+		if a == (imap.Address{}) {
+			b.WriteByte(';') // end of a group
+			continue
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		spec := a.Mailbox
+		if a.Host != "" {
+			spec += "@" + a.Host
+		}
+		if routes[i] != "" {
+			spec = routes[i] + ":" + spec
+		}
+		if a.Name != "" || routes[i] != "" {
+			if a.Name != "" {
+				b.WriteString(a.Name + " ")
+			}
+			b.WriteString("<" + spec + ">")
+		} else {
+			b.WriteString(spec)
+		}
+	}
+	return b.String()
 }
