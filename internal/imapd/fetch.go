@@ -246,7 +246,9 @@ func (v *selected) fetchOne(w *imapserver.FetchWriter, t target, m mbox.Message,
 				return err
 			}
 			wc := rw.WriteBodySection(bs, m.Size)
-			_, err = io.CopyN(wc, newCRLFReader(r), m.Size)
+			cr := newCRLFReader(r)
+			_, err = io.CopyN(wc, cr, m.Size)
+			cr.release()
 			if cerr := wc.Close(); err == nil {
 				err = cerr
 			}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/mail"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-message/textproto"
@@ -16,47 +17,85 @@ import (
 // crlfReader turns the message as stored (LF line ends) into what IMAP
 // clients see: CRLF line ends, NUL bytes as 0x80 (Dovecot's
 // imap_msgpart/istream-crlf behaviour). A CR already before an LF is kept.
+// It copies runs of ordinary bytes at once (FETCH BODY[] of a whole
+// mailbox goes through it).
 type crlfReader struct {
-	r       *bufio.Reader
-	prevCR  bool
-	pending byte
-	hasPend bool
+	r      io.Reader
+	buf    []byte // raw bytes read, buf[off:] not yet converted
+	off    int
+	err    error
+	prevCR bool // the last byte handed out was a CR
+	pendLF bool // an LF is owed after the CR just handed out
 }
 
+var crlfBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16*1024); return &b }}
+
 func newCRLFReader(r io.Reader) *crlfReader {
-	return &crlfReader{r: bufio.NewReaderSize(r, 32*1024)}
+	return &crlfReader{r: r, buf: (*crlfBufs.Get().(*[]byte))[:0]}
+}
+
+// release gives the reader's buffer back for the next message; the reader
+// must not be used afterwards.
+func (c *crlfReader) release() {
+	b := c.buf[:0]
+	c.buf, c.r = nil, nil
+	crlfBufs.Put(&b)
 }
 
 func (c *crlfReader) Read(p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
-		if c.hasPend {
-			p[n] = c.pending
+		if c.pendLF {
+			p[n] = '\n'
 			n++
-			c.hasPend = false
+			c.pendLF, c.prevCR = false, false
 			continue
 		}
-		b, err := c.r.ReadByte()
-		if err != nil {
+		if c.off >= len(c.buf) {
 			if n > 0 {
 				return n, nil
 			}
-			return 0, err
+			if c.err != nil {
+				return 0, c.err
+			}
+			m, err := c.r.Read(c.buf[:cap(c.buf)])
+			c.buf, c.off, c.err = c.buf[:m], 0, err
+			continue
 		}
+		chunk := c.buf[c.off:]
+		if room := len(p) - n; len(chunk) > room {
+			chunk = chunk[:room]
+		}
+		i := bytes.IndexByte(chunk, '\n')
+		plain := chunk
+		if i >= 0 {
+			plain = chunk[:i]
+		}
+		if z := bytes.IndexByte(plain, 0); z >= 0 {
+			plain, i = plain[:z], z
+		}
+		copy(p[n:], plain)
+		n += len(plain)
+		c.off += len(plain)
+		if len(plain) > 0 {
+			c.prevCR = plain[len(plain)-1] == '\r'
+		}
+		if i < 0 || n == len(p) {
+			continue
+		}
+		c.off++
 		switch {
-		case b == '\n' && !c.prevCR:
-			p[n] = '\r'
-			n++
-			c.pending, c.hasPend = '\n', true
-		case b == 0:
-			b = 0x80
-			p[n] = b
-			n++
+		case chunk[i] == 0:
+			p[n] = 0x80
+			c.prevCR = false
+		case c.prevCR:
+			p[n] = '\n'
+			c.prevCR = false
 		default:
-			p[n] = b
-			n++
+			p[n] = '\r'
+			c.pendLF, c.prevCR = true, true
 		}
-		c.prevCR = b == '\r'
+		n++
 	}
 	return n, nil
 }
