@@ -90,6 +90,9 @@ type separator struct {
 	pool      *privsep.Pool
 	privGroup int // mail_privileged_group's gid, -1 when unset
 	wg        sync.WaitGroup
+
+	logPath string   // log_path when it is a file
+	logFile *os.File // its descriptor for new workers
 }
 
 // newSeparator prepares the worker pool. logPath is log_path ("" for
@@ -115,6 +118,7 @@ func newSeparator(set *doveconf.Settings, icfg imapd.Config, pcfg pop3d.Config, 
 		}
 		files = append(files, f)
 		hello.Log.Dest = "fd"
+		sep.logPath, sep.logFile = logPath, f
 	}
 	if g := set.MailPrivilegedGroup; g != "" {
 		gid, err := lookupGroup(g)
@@ -227,6 +231,25 @@ func (sep *separator) imap(h *imapd.Handoff, logged func(int)) error {
 func (sep *separator) pop3(h *pop3d.Handoff, logged func(int)) error {
 	return sep.handoff(h.User.Name, h.User.UID, h.User.GID, sessionMsg{POP3: h}, h.Conn, logged)
 }
+
+// reopenLog reopens log_path after SIGHUP (logrotate) for the running
+// workers and the ones to come.
+func (sep *separator) reopenLog() error {
+	if sep.logPath == "" {
+		return nil
+	}
+	f, err := os.OpenFile(sep.logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return err
+	}
+	sep.pool.SetFiles([]*os.File{f}, []byte(noticeLog), f)
+	sep.logFile.Close()
+	sep.logFile = f
+	return nil
+}
+
+// noticeLog is the notice that comes with a reopened log file.
+const noticeLog = "log"
 
 // close ends the workers (their sessions get Dovecot's shutdown reply)
 // and the proxies.

@@ -564,3 +564,66 @@ func TestPrivsepRoot(t *testing.T) {
 		}
 	}
 }
+
+// TestPrivsepLogReopen: after logrotate's rename and SIGHUP, a running
+// worker's lines go to the new log_path file.
+func TestPrivsepLogReopen(t *testing.T) {
+	s := startPrivServer(t)
+	c := dialClient(t, s.imap, false)
+	c.line()
+	c.send("a LOGIN alice secret\r\nb SELECT INBOX\r\n")
+	c.until("b")
+	pid := s.mpid(t, "imap", "alice")
+	if err := os.Rename(s.log, s.log+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if _, err := os.Stat(s.log); err == nil {
+			break
+		}
+		if i == 500 {
+			t.Fatal("log_path not reopened after SIGHUP")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The notice reaches the worker on its control socket, in its own
+	// time: sessions ended in the same worker (c keeps it alive) log to
+	// the new file from some point on, and never again to the old one.
+	want := regexp.MustCompile(fmt.Sprintf(`imap\(alice\)<%d><[^>]+>: Disconnected: Logged out`, pid))
+	for i := 0; ; i++ {
+		d := dialClient(t, s.imap, false)
+		d.line()
+		d.send("a LOGIN alice secret\r\nz LOGOUT\r\n")
+		d.until("z")
+		if p := s.mpid(t, "imap", "alice"); p != pid {
+			t.Fatalf("login went to worker %d, not %d", p, pid)
+		}
+		b, _ := os.ReadFile(s.log)
+		if want.Match(b) {
+			break
+		}
+		if i == 100 {
+			old, _ := os.ReadFile(s.log + ".1")
+			t.Fatalf("logout lines not in the reopened log:\n%s\nold:\n%s", b, old)
+		}
+	}
+	n := len(want.FindAll(mustRead(t, s.log+".1"), -1))
+	c.send("z LOGOUT\r\n")
+	c.until("z")
+	s.stop()
+	if m := len(want.FindAll(mustRead(t, s.log+".1"), -1)); m != n {
+		t.Errorf("the worker still logs to the rotated file (%d lines, then %d)", n, m)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -112,6 +112,11 @@ func serveCtx(ctx context.Context, path string, stderr io.Writer, ready func([]n
 				if icfg.Log != nil {
 					icfg.Log.Reopen()
 				}
+				if sep != nil {
+					if err := sep.reopenLog(); err != nil {
+						fmt.Fprintf(stderr, "Error: %v\n", err)
+					}
+				}
 			case <-ctx.Done():
 				return
 			}

@@ -39,7 +39,15 @@ func workerMain(stderr io.Writer) int {
 	var lg *maillog.Logger
 	switch hello.Log.Dest {
 	case "fd":
-		lg = maillog.New(os.NewFile(logFD, "log"), opts)
+		out := &swapWriter{w: os.NewFile(logFD, "log")}
+		lg = maillog.New(out, opts)
+		w.Notice = func(msg []byte, f *os.File) {
+			if string(msg) == noticeLog && f != nil {
+				out.swap(f)
+			} else if f != nil {
+				f.Close()
+			}
+		}
 	case "stderr":
 		lg, err = maillog.Open("stderr", opts)
 	default:
@@ -129,4 +137,25 @@ func workerMain(stderr io.Writer) int {
 	pw.Shutdown()
 	sessions.Wait()
 	return 0
+}
+
+// swapWriter is the worker's log file, replaced when the root process
+// reopens log_path (SIGHUP after logrotate).
+type swapWriter struct {
+	mu sync.Mutex
+	w  *os.File
+}
+
+func (s *swapWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *swapWriter) swap(f *os.File) {
+	s.mu.Lock()
+	old := s.w
+	s.w = f
+	s.mu.Unlock()
+	old.Close()
 }

@@ -128,6 +128,7 @@ func (p *Pool) start(cred Cred) (*worker, error) {
 		Env:        p.Env,
 		Dir:        "/",
 		ExtraFiles: append([]*os.File{theirs}, p.Files...),
+
 		SysProcAttr: &syscall.SysProcAttr{
 			Credential: &syscall.Credential{Uid: cred.UID, Gid: cred.GID, Groups: cred.Groups},
 			Setsid:     true,
@@ -222,6 +223,20 @@ func (p *Pool) dropLocked(w *worker) {
 		delete(p.workers, w.key)
 	}
 	w.ctrl.close()
+}
+
+// SetFiles replaces Files for the workers started from now on, and sends
+// every running worker the notice msg with f (a reopened log file after
+// SIGHUP, say). The caller keeps f and the old files.
+func (p *Pool) SetFiles(files []*os.File, msg []byte, f *os.File) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.Files = files
+	for _, w := range p.workers {
+		if err := w.ctrl.send(kindNotice, msg, f); err != nil && p.Errorf != nil {
+			p.Errorf("notify mail worker %d: %v", w.cmd.Process.Pid, err)
+		}
+	}
 }
 
 // Workers returns the pids of the running workers.

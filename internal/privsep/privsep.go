@@ -32,6 +32,7 @@ const (
 	kindHello   = 'H' // root -> worker: configuration, first message
 	kindSession = 'S' // root -> worker: a session, with its descriptor
 	kindDone    = 'D' // worker -> root: one session ended
+	kindNotice  = 'N' // root -> worker: a notice, maybe with a descriptor
 )
 
 // maxMessage bounds a control message (a session description or the

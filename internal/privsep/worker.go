@@ -13,6 +13,10 @@ const CtrlFD = 3
 
 // Worker is the mail process's side of the control socket.
 type Worker struct {
+	// Notice, when set, gets the root process's notices (Pool.SetFiles)
+	// from Next; the descriptor is its to close.
+	Notice func(msg []byte, f *os.File)
+
 	ctrl *ctrlConn
 	mu   sync.Mutex // serialises Done
 }
@@ -48,6 +52,10 @@ func (w *Worker) Next() ([]byte, *os.File, error) {
 		kind, body, f, err := w.ctrl.recv()
 		if err != nil {
 			return nil, nil, err
+		}
+		if kind == kindNotice && w.Notice != nil {
+			w.Notice(body, f)
+			continue
 		}
 		if kind != kindSession || f == nil {
 			if f != nil {
