@@ -444,7 +444,10 @@ func convtime(s string) (time.Duration, error) {
 		if i == 0 {
 			return 0, fmt.Errorf("bad interval %q", s)
 		}
-		n, _ := strconv.Atoi(s[:i])
+		n, err := strconv.ParseInt(s[:i], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bad interval %q", s)
+		}
 		unit := time.Minute
 		if i < len(s) {
 			switch s[i] {
@@ -462,6 +465,9 @@ func convtime(s string) (time.Duration, error) {
 				return 0, fmt.Errorf("bad interval unit %q", s[i:])
 			}
 			i++
+		}
+		if n > int64((1<<63-1)/unit) || total > time.Duration(1<<63-1)-time.Duration(n)*unit {
+			return 0, fmt.Errorf("interval %q too long", s)
 		}
 		total += time.Duration(n) * unit
 		s = s[i:]

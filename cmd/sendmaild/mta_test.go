@@ -508,3 +508,29 @@ func TestQueueRunVerbose(t *testing.T) {
 		t.Errorf("-qR@ELSEWHERE ran more than the one message: %d accepted, queue %v\n%s", len(sk.accepted), w.queue(t), out)
 	}
 }
+
+func TestConvtime(t *testing.T) {
+	for in, want := range map[string]time.Duration{"30m": 30 * time.Minute, "1h": time.Hour, "15": 15 * time.Minute,
+		"1h30m": 90 * time.Minute, "2d": 48 * time.Hour, "1w": 7 * 24 * time.Hour, "45s": 45 * time.Second} {
+		if got, err := convtime(in); err != nil || got != want {
+			t.Errorf("convtime(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"h", "1x", "-1m", "1.5h"} {
+		if _, err := convtime(bad); err == nil {
+			t.Errorf("convtime(%q) accepted", bad)
+		}
+	}
+}
+
+func FuzzConvtime(f *testing.F) {
+	for _, s := range []string{"30m", "1h30m", "15", "2d", "1w", "99999999999999999999h", "m"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := convtime(s)
+		if err == nil && d < 0 {
+			t.Fatalf("convtime(%q) = %v", s, d)
+		}
+	})
+}

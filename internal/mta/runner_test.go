@@ -686,3 +686,20 @@ func TestETRN(t *testing.T) {
 		t.Errorf("still queued after ETRN")
 	}
 }
+
+func FuzzParseSelector(f *testing.F) {
+	for _, s := range []string{"Rexample.org", "!Sa@b", "I6AR1", "R", "!", "X1", "!!R"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sel, err := ParseSelector(s)
+		if err != nil {
+			return
+		}
+		if strings.IndexByte("RSI", sel.Kind) < 0 || sel.Sub == "" {
+			t.Fatalf("ParseSelector(%q) = %+v", s, sel)
+		}
+		o := RunOptions{Select: []Selector{sel}}
+		o.match("6AR0000A000001", &queue.Envelope{Sender: "<a@b>", Recipients: []queue.Recipient{{Addr: "<c@d>"}}})
+	})
+}

@@ -5,7 +5,9 @@ package remote
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -40,24 +42,9 @@ func ResolverFromFile(p string) (*net.Resolver, error) {
 		return nil, err
 	}
 	defer f.Close()
-	var servers []string
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 || fields[0] != "nameserver" {
-			continue
-		}
-		s, err := nameserver(fields[1])
-		if err != nil {
-			return nil, fmt.Errorf("%s: line %d: %w", p, n, err)
-		}
-		servers = append(servers, s)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	if len(servers) == 0 {
-		return nil, fmt.Errorf("%s: no nameserver line", p)
+	servers, err := parseResolvConf(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	var next atomic.Uint32
 	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -67,6 +54,30 @@ func ResolverFromFile(p string) (*net.Resolver, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, s)
 	}}, nil
+}
+
+// parseResolvConf returns the "host:port" of every nameserver line.
+func parseResolvConf(r io.Reader) ([]string, error) {
+	var servers []string
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 || fields[0] != "nameserver" {
+			continue
+		}
+		s, err := nameserver(fields[1])
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		servers = append(servers, s)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(servers) == 0 {
+		return nil, errors.New("no nameserver line")
+	}
+	return servers, nil
 }
 
 // nameserver turns "ip" or "ip:port" / "[ip]:port" into "host:port".

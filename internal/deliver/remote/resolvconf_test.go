@@ -4,6 +4,7 @@ package remote
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,4 +47,22 @@ func TestSystemResolverFromEnv(t *testing.T) {
 			t.Errorf("nameserver(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
+}
+
+func FuzzParseResolvConf(f *testing.F) {
+	for _, s := range []string{"nameserver 127.0.0.1\n", "# c\nsearch x\nnameserver [::1]:5353\nnameserver 10.0.0.1:53\n",
+		"nameserver\n", "nameserver 1.2.3.4:99999\n", "options ndots:2\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		servers, err := parseResolvConf(strings.NewReader(s))
+		if err != nil {
+			return
+		}
+		for _, sv := range servers {
+			if _, _, err := net.SplitHostPort(sv); err != nil {
+				t.Fatalf("%q gave %q: %v", s, sv, err)
+			}
+		}
+	})
 }
