@@ -466,19 +466,36 @@ func (rb *runbook) stepRelayPolicy(t *testing.T) {
 	}
 	for _, c := range cases {
 		rb.sum.step(t, c.name, nil, func(t *testing.T) {
-			out, _ := rb.swaks(t, c.src, ipMX1, "--from", "a@hamap.local", "--to", rcpt, "--quit-after", "RCPT")
-			// The reply is the line after swaks's RCPT command.
-			var got string
-			lines := strings.Split(out, "\n")
-			for i, l := range lines {
-				if strings.HasPrefix(l, " -> RCPT TO:") && i+1 < len(lines) {
-					got = strings.TrimRight(lines[i+1], "\r")
-				}
-			}
-			if got != c.reply {
-				t.Errorf("RCPT TO:<%s> from %s: got %q, want %q\n%s", rcpt, c.src, got, c.reply, out)
+			if got := rb.rcptReply(t, c.src, rcpt); got != c.reply {
+				t.Errorf("RCPT TO:<%s> from %s: got %q, want %q", rcpt, c.src, got, c.reply)
 			}
 		})
 	}
 	rb.mx1.waitLog(t, regexp.QuoteMeta("ruleset=check_rcpt, arg1=<"+rcpt+">, relay=["+ipNoName+"], reject=550 5.7.1 <"+rcpt+">... Relaying denied. IP name lookup failed ["+ipNoName+"]"))
+	// The runbook's troubleshooting: add the client to access as RELAY and
+	// run makemap again. No restart: the next connection sees the new map.
+	rb.sum.step(t, "fix: add Connect:ip RELAY, makemap, no restart", nil, func(t *testing.T) {
+		s := rb.mx1
+		access := s.path("etc/mail/access")
+		write(t, access, readFile(t, access)+"Connect:"+ipNoName+"\t\t\tRELAY\n", 0o644)
+		s.runOK(t, readFile(t, access), filepath.Join(rb.bin, "makemap"), "hash", access)
+		if got, want := rb.rcptReply(t, ipNoName, rcpt), "<-  250 2.1.5 <"+rcpt+">... Recipient ok"; got != want {
+			t.Errorf("after makemap, RCPT TO:<%s> from %s: got %q, want %q", rcpt, ipNoName, got, want)
+		}
+	})
+}
+
+// rcptReply runs swaks from src up to RCPT TO:<rcpt> and returns the
+// reply line to the RCPT command as swaks prints it.
+func (rb *runbook) rcptReply(t *testing.T, src, rcpt string) string {
+	t.Helper()
+	out, _ := rb.swaks(t, src, ipMX1, "--from", "a@hamap.local", "--to", rcpt, "--quit-after", "RCPT")
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, " -> RCPT TO:") && i+1 < len(lines) {
+			return strings.TrimRight(lines[i+1], "\r")
+		}
+	}
+	t.Logf("swaks from %s:\n%s", src, out)
+	return ""
 }
