@@ -703,3 +703,69 @@ func FuzzParseSelector(f *testing.F) {
 		o.match("6AR0000A000001", &queue.Envelope{Sender: "<a@b>", Recipients: []queue.Recipient{{Addr: "<c@d>"}}})
 	})
 }
+
+// TestTwoServers: two MTAs on two loopback addresses, each local for its
+// own domain, find each other through the test's MX records and relay
+// in both directions; the Received chain shows both hops.
+func TestTwoServers(t *testing.T) {
+	port := freePort(t)
+	n := newTestNet(t)
+	n.port = port
+	n.dns.AddMX("hamap.local", "mail.hamap.local", 10)
+	n.dns.AddA("mail.hamap.local", "127.0.0.31")
+	n.dns.AddMX("other.test", "mail.other.test", 10)
+	n.dns.AddA("mail.other.test", "127.0.0.32")
+	type side struct {
+		f *fixture
+		m *MTA
+	}
+	start := func(ip, host string, defs map[string]string, names string) side {
+		defs["PORT"], defs["LISTEN"] = fmt.Sprint(port), ip
+		f := newFixture(t, defs)
+		if err := os.WriteFile(filepath.Join(f.work, "local-host-names"), []byte(names), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m, cfg, _, closer, err := Load(f.cf, LoadOptions{Log: f.logger, Resolver: n.dns.Resolver(), Dial: n.dial, Hostname: host, SpoolDir: f.spool, NoAuth: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := smtpd.NewServer(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns, opts, err := smtpd.Listen(cfg.CF)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(lns[0], opts[0])
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			srv.Shutdown(ctx)
+			m.Close()
+			closer()
+		})
+		return side{f, m}
+	}
+	a := start("127.0.0.31", "mail.hamap.local", map[string]string{}, "hamap.local\nmail.hamap.local\n")
+	b := start("127.0.0.32", "mail.other.test", map[string]string{"DOMAIN_NAME": "mail.other.test"}, "other.test\nmail.other.test\n")
+
+	submit(t, a.m, "a", []string{"b@other.test"}, "From: a@hamap.local\nSubject: across\n\nhello b\n", true)
+	b.m.Wait()
+	got := b.f.mbox(t, "b")
+	re := regexp.MustCompile(`(?s)^From a@mail\.hamap\.local  .*\nReturn-Path: <a@mail\.hamap\.local>\nReceived: from mail\.hamap\.local \(.*\[127\.0\.0\.1\]\)\n\tby mail\.other\.test \(8\.17\.1\.9/8\.17\.1\.9\) with ESMTP id \w{14}\n\tfor <b@other\.test>; .*\nReceived: \(from a@localhost\)\n\tby mail\.hamap\.local \(8\.17\.1\.9/8\.17\.1\.9\) id \w{14}\n\tfor <b@other\.test>; .*\nSubject: across\n\nhello b\n`)
+	if !re.MatchString(got) {
+		t.Errorf("b's mbox on other.test:\n%s\nlog of a:\n%s\nlog of b:\n%s", got, a.f.log.String(), b.f.log.String())
+	}
+
+	submit(t, b.m, "b", []string{"a@hamap.local"}, "Subject: back\n\nhello a\n", true)
+	a.m.Wait()
+	if got := a.f.mbox(t, "a"); !strings.Contains(got, "\nReceived: from mail.other.test (") || !strings.Contains(got, "\nSubject: back\n\nhello a\n") {
+		t.Errorf("a's mbox on hamap.local:\n%s", got)
+	}
+	for _, s := range []side{a, b} {
+		if q := s.f.queueFiles(t); len(q) != 0 {
+			t.Errorf("queue of %s: %v\n%s", s.f.work, q, s.f.log.String())
+		}
+	}
+}
