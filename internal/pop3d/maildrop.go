@@ -212,6 +212,16 @@ func (d *maildrop) update(ctx context.Context) error {
 	}
 	if d.delCount > 0 && d.deleteFlag == "" {
 		_, err = mb.Expunge(ctx)
+		if err == nil {
+			// Never answer "messages deleted" for a message still there:
+			// the client would forget it and download it again.
+			for i, m := range d.msgs {
+				if _, ok := mb.Message(m.UID); ok && d.deleted[i] {
+					err = fmt.Errorf("expunge: message with uid %d is still in %s", m.UID, mb.Path())
+					break
+				}
+			}
+		}
 		for _, m := range held {
 			if _, ok := mb.Message(m.UID); ok {
 				if serr := mb.SetFlags(m.UID, m.Flags, m.Keywords); serr != nil && err == nil {

@@ -99,9 +99,15 @@ func (mb *Mailbox) syncLocked() (Changes, error) {
 			m.flags = m.flags&^clientFlags | o.flags&clientFlags
 			m.kw = o.kw
 			m.recent = o.recent
-		} else {
-			ch.Flags = append(ch.Flags, m.uid)
+			continue
 		}
+		ch.Flags = append(ch.Flags, m.uid)
+		// Changed on disk by another writer. Changes made here and not
+		// written yet are not dropped for that (a POP3 session's DELE
+		// marks, an IMAP STORE): what we added or removed is applied on
+		// top of the other writer's flags and keywords, as Dovecot's
+		// index sync merges its pending changes with the file's.
+		mergePending(m, o)
 	}
 	for _, o := range old {
 		if !seen[o.uid] {
@@ -664,4 +670,27 @@ func (mb *Mailbox) recoverJournal(ctx context.Context) error {
 		return fmt.Errorf("roll back mbox from %s: %w", path, err)
 	}
 	return os.Remove(path)
+}
+
+// mergePending applies the flag and keyword changes pending in o (set
+// here since o's header was read, not yet written) to m, the same
+// message as the file has it now after another writer changed it.
+func mergePending(m, o *msg) {
+	added := o.flags &^ o.hdrFlags & clientFlags
+	removed := o.hdrFlags &^ o.flags & clientFlags
+	m.flags = (m.flags | added) &^ removed
+	if slices.Equal(o.kw, o.hdrKw) {
+		return
+	}
+	kw := slices.Clone(m.kw)
+	for _, k := range o.kw {
+		if !slices.Contains(o.hdrKw, k) && !slices.Contains(kw, k) {
+			kw = append(kw, k)
+		}
+	}
+	kw = slices.DeleteFunc(kw, func(k int) bool {
+		return slices.Contains(o.hdrKw, k) && !slices.Contains(o.kw, k)
+	})
+	slices.Sort(kw)
+	m.kw = kw
 }
