@@ -17,8 +17,14 @@ build:
 
 # The README's test command. Tests that compare against the real Debian
 # programs skip locally when those are missing, and fail under CI=true.
+# The end-to-end runbook suite (test/runbook_test.go) writes its step table
+# to bin/e2e-summary, printed at the end: go test shows a passing
+# package's output only with -v.
 test: build fmt-check vet
-	MAILSUITE_BIN=$(CURDIR)/bin $(GO) test -race -count=1 -timeout 60m ./...
+	@rm -f bin/e2e-summary
+	MAILSUITE_BIN=$(CURDIR)/bin MAILSUITE_E2E_SUMMARY=$(CURDIR)/bin/e2e-summary \
+		$(GO) test -race -count=1 -timeout 60m ./...; \
+		status=$$?; cat bin/e2e-summary 2>/dev/null; exit $$status
 
 vet:
 	$(GO) vet ./...
