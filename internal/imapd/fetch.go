@@ -318,6 +318,9 @@ func (s *Session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 		return err
 	}
 	fl, kw := fromIMAPFlags(flags.Flags)
+	// UID STORE's FETCH responses carry the UID (RFC 3501 §6.4.8), as
+	// Dovecot's do.
+	_, byUID := numSet.(imap.UIDSet)
 	for _, t := range ts {
 		m := t.msg
 		nf, nk := m.Flags, m.Keywords
@@ -355,6 +358,9 @@ func (s *Session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 		sm.tracker.QueueMessageFlags(t.seq, imap.UID(m.UID), imapFlags(m, false), v.tracker)
 		if !flags.Silent {
 			rw := w.CreateMessage(t.clientSeq)
+			if byUID {
+				rw.WriteUID(imap.UID(m.UID))
+			}
 			rw.WriteFlags(imapFlags(m, v.isRecent(m.UID)))
 			if err := rw.Close(); err != nil {
 				return err
