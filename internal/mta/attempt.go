@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"mailsuite/internal/aliases"
@@ -29,6 +30,11 @@ type attemptOptions struct {
 	// verbose receives sendmail -v's lines (the SMTP dialogue and each
 	// recipient's status); nil for none.
 	verbose io.Writer
+	// down remembers, for one queue run, the addresses whose connection
+	// failed: later messages to them fail at once with the same error
+	// instead of waiting for the same timeout again (sendmail's
+	// connection cache does the same within a run).
+	down *sync.Map
 }
 
 // outcome is one recipient's result in an attempt.
@@ -171,7 +177,7 @@ func (m *MTA) attempt(ctx context.Context, id string, o attemptOptions) error {
 	}
 	for _, g := range groups {
 		start := m.now()
-		c := m.courier(ctx, g.rt, o.verbose)
+		c := m.courier(ctx, g.rt, o)
 		results := c.Deliver(ctx, m.remoteMessage(g.rt.mailer, de, l.DataPath(), &env, g.domain, g.rcpts))
 		for i, res := range results {
 			res := res

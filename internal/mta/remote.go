@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -139,7 +140,7 @@ func errorMailer(v string) *deliver.Status {
 }
 
 // courier returns the courier for a route.
-func (m *MTA) courier(ctx context.Context, rt route, verbose io.Writer) *remote.Courier {
+func (m *MTA) courier(ctx context.Context, rt route, o attemptOptions) *remote.Courier {
 	rs := m.remote(ctx)
 	c := &remote.Courier{
 		Resolver:   rs.resolver,
@@ -149,23 +150,54 @@ func (m *MTA) courier(ctx context.Context, rt route, verbose io.Writer) *remote.
 		SmartHost:  rt.relay,
 		Port:       remote.MailerPort(m.cf.Mailers[rt.mailer]),
 		Timeouts:   m.cf.Timeouts,
-		Dial:       m.dial,
 	}
-	if verbose != nil {
-		dial := c.Dial
-		if dial == nil {
-			var d net.Dialer
-			dial = d.DialContext
+	dial := m.dial
+	if dial == nil {
+		d := &net.Dialer{Timeout: m.cf.Timeouts.Connect}
+		if d.Timeout == 0 {
+			d.Timeout = 5 * time.Minute
 		}
-		c.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dial = d.DialContext
+	}
+	c.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if o.down != nil {
+			// One dial per address at a time, so the others learn
+			// from its failure instead of repeating it.
+			v, _ := o.down.LoadOrStore(addr, &hostState{})
+			h := v.(*hostState)
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.err != nil {
+				return nil, h.err
+			}
 			conn, err := dial(ctx, network, addr)
+			if err != nil && ctx.Err() == nil {
+				h.err = err
+			}
 			if err != nil {
 				return nil, err
 			}
-			return &tapConn{Conn: conn, w: verbose}, nil
+			if o.verbose != nil {
+				return &tapConn{Conn: conn, w: o.verbose}, nil
+			}
+			return conn, nil
 		}
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if o.verbose != nil {
+			return &tapConn{Conn: conn, w: o.verbose}, nil
+		}
+		return conn, nil
 	}
 	return c
+}
+
+// hostState is what a queue run knows about one address.
+type hostState struct {
+	mu  sync.Mutex
+	err error // the failed connection's error, nil while it works
 }
 
 // remoteMessage is the courier's view of a queued message for a mailer:

@@ -124,6 +124,7 @@ func (m *MTA) RunQueue(ctx context.Context, o RunOptions) (RunStats, error) {
 		limit = 1
 	}
 	sem := make(chan struct{}, limit)
+	down := &sync.Map{}
 	type item struct {
 		id  string
 		pri int64
@@ -141,7 +142,7 @@ func (m *MTA) RunQueue(ctx context.Context, o RunOptions) (RunStats, error) {
 			go func(id string) {
 				defer wg.Done()
 				defer func() { <-sem }()
-				err := m.attempt(ctx, id, attemptOptions{retry: true, verbose: o.Verbose})
+				err := m.attempt(ctx, id, attemptOptions{retry: true, verbose: o.Verbose, down: down})
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
@@ -181,23 +182,6 @@ func (m *MTA) RunQueue(ctx context.Context, o RunOptions) (RunStats, error) {
 	}
 	wg.Wait()
 	return st, err
-}
-
-// Loop runs the queue every interval until ctx ends (sendmaild -bd
-// -q30m). A run still going when the next is due is not doubled.
-func (m *MTA) Loop(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := m.RunQueue(ctx, RunOptions{}); err != nil && ctx.Err() == nil {
-				m.log.Logf(maillog.MailErr, "SYSERR: queue run: %v", err)
-			}
-		}
-	}
 }
 
 // ETRN is the SMTP server's ETRN hook: a queue run for the recipients

@@ -90,8 +90,10 @@ func (ss *sinkSession) Logout() error { return nil }
 // net holds the test's DNS server and the port every sink of the test
 // listens on; the MTA's dialer sends port 25 there.
 type testNet struct {
-	dns  *dnstest.Server
-	port int
+	dns   *dnstest.Server
+	port  int
+	mu    sync.Mutex
+	dials map[string]int
 }
 
 func newTestNet(t *testing.T) *testNet {
@@ -102,7 +104,7 @@ func newTestNet(t *testing.T) *testNet {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	return &testNet{dns: dnstest.New(t), port: port}
+	return &testNet{dns: dnstest.New(t), port: port, dials: map[string]int{}}
 }
 
 // sinkOn starts a sink on ip at the test's port; stop closes it (a
@@ -129,6 +131,9 @@ func (n *testNet) sinkOn(t *testing.T, ip string) (s *sink, stop func()) {
 
 func (n *testNet) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	host, port, _ := net.SplitHostPort(addr)
+	n.mu.Lock()
+	n.dials[host]++
+	n.mu.Unlock()
 	if port == "25" {
 		addr = net.JoinHostPort(host, strconv.Itoa(n.port))
 	}
@@ -766,6 +771,32 @@ func TestTwoServers(t *testing.T) {
 	for _, s := range []side{a, b} {
 		if q := s.f.queueFiles(t); len(q) != 0 {
 			t.Errorf("queue of %s: %v\n%s", s.f.work, q, s.f.log.String())
+		}
+	}
+}
+
+// TestDownHostOncePerRun: within one queue run a host that refused a
+// connection is not dialled again for the next message; each message is
+// still deferred with the same reason.
+func TestDownHostOncePerRun(t *testing.T) {
+	f := newFixture(t, nil)
+	n := newTestNet(t)
+	n.dns.AddMX("other.test", "mx.other.test", 10)
+	n.dns.AddA("mx.other.test", "127.0.0.47")
+	m := newRemoteMTA(t, f, n, nil)
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, submit(t, m, "a", []string{fmt.Sprintf("r%d@other.test", i)}, "Subject: x\n\n", false))
+	}
+	if _, err := m.RunQueue(context.Background(), RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.dials["127.0.0.47"]; got != 1 {
+		t.Errorf("%d connections to the down host in one run, want 1", got)
+	}
+	for _, id := range ids {
+		if env := f.readQF(t, id); env.Message != "Deferred: Connection refused by mx.other.test." || env.Attempts != 1 {
+			t.Errorf("%s: N%d M%q", id, env.Attempts, env.Message)
 		}
 	}
 }
