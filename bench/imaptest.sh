@@ -165,6 +165,7 @@ print(c.capability()[1][0].decode().upper()); c.logout()' "$2" "$3" "$pass") "
 	failed=$(wc -l <"$work/$1.failed")
 	echo "$1: $((total - failed)) of $total tests not skipped pass ($skipped skipped for capabilities); core (IMAP4rev1 + dovecotd's extensions): $corepass of $core pass"
 	if [ "$failed" -gt 0 ]; then echo "$1 failed: $(tr '\n' ' ' <"$work/$1.failed")"; fi
+	if [ "$skipped" -gt 0 ]; then echo "$1 skipped:$skiplist"; fi
 }
 
 if [ "$(id -u)" = 0 ]; then
