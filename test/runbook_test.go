@@ -270,6 +270,7 @@ func (rb *runbook) stepCurlIMAP(t *testing.T) {
 	if rc != 0 || strings.TrimSpace(out) != "* SEARCH 1 2" {
 		t.Fatalf("curl %s -X 'UID SEARCH ALL': exit %d:\n%s", base, rc, out)
 	}
+	rb.mx1.waitFile(t, "var/log/dovecot.log", `imap-login: Login: user=<b>, method=PLAIN, rip=`+regexp.QuoteMeta(ipPC)+`, lip=`+regexp.QuoteMeta(ipMX1)+`, mpid=\d+, session=<[^>]+>`)
 	for uid, want := range map[int]string{1: "Subject: Hello b from a " + rb.token, 2: "Subject: from the command line " + rb.token} {
 		out, rc := rb.sb.run(t, rb.mx1.env(), "", curl, "-sS", "--interface", ipPC, "--user", "b:b-secret", fmt.Sprintf("%s;UID=%d", base, uid))
 		if rc != 0 || !strings.Contains(out, want+"\r\n") || !strings.HasPrefix(out, "Return-Path: ") {
@@ -305,6 +306,7 @@ func (rb *runbook) stepCurlPOP3(t *testing.T) {
 	if rc != 0 || !regexp.MustCompile(`^1 \d+\r\n2 \d+\r\n$`).MatchString(out) {
 		t.Fatalf("curl %s (LIST): exit %d:\n%q", base, rc, out)
 	}
+	rb.mx1.waitFile(t, "var/log/dovecot.log", `pop3-login: Login: user=<b>, method=PLAIN, rip=`+regexp.QuoteMeta(ipPC)+`, lip=`+regexp.QuoteMeta(ipMX1)+`, mpid=\d+, session=<[^>]+>`)
 	out, rc = rb.sb.run(t, rb.mx1.env(), "", curl, "-sS", "--interface", ipPC, "--user", "b:b-secret", base+"2")
 	if rc != 0 || !strings.Contains(out, "Subject: from the command line "+rb.token+"\r\n") || !strings.Contains(out, "\r\n.\r\nthe dot above stays") {
 		t.Errorf("curl %s2 (RETR): exit %d:\n%s", base, rc, out)

@@ -318,15 +318,22 @@ func (s *site) waitMbox(t *testing.T, user, want string) string {
 // matching the regular expression re.
 func (s *site) waitLog(t *testing.T, re string) {
 	t.Helper()
+	s.waitFile(t, "var/log/maillog", re)
+}
+
+// waitFile waits (up to 15 s) until the site's file rel has a line
+// matching the regular expression re.
+func (s *site) waitFile(t *testing.T, rel, re string) {
+	t.Helper()
 	rx := regexp.MustCompile(re)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		b, _ := os.ReadFile(s.maillog())
+		b, _ := os.ReadFile(s.path(rel))
 		if rx.Match(b) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("%s's maillog has no line matching %s after 15 s:\n%s", s.host, re, b)
+			t.Errorf("%s's %s has no line matching %s after 15 s:\n%s", s.host, rel, re, b)
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
