@@ -361,7 +361,12 @@ func daemon(o *options, lg *maillog.Logger, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sendmaild: %v\n", err)
 		return exOSErr
 	}
-	lg.StartingDaemon(smtpd.Version, "SMTP")
+	modes := "SMTP"
+	if o.queueEvery > 0 {
+		// As sendmail logs a -bd -q30m daemon: "SMTP+queueing@00:30:00".
+		modes += "+queueing@" + maillog.Duration(o.queueEvery)
+	}
+	lg.StartingDaemon(smtpd.Version, modes)
 	served := make(chan error, len(lns))
 	for i := range lns {
 		go func() { served <- srv.Serve(lns[i], opts[i]) }()

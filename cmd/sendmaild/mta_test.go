@@ -413,7 +413,7 @@ func TestCrashDuringRelay(t *testing.T) {
 	start := func() (*exec.Cmd, chan error, *strings.Builder) {
 		sh := fmt.Sprintf(`set -e
 for f in hosts nsswitch.conf resolv.conf; do mount --bind %[1]s/$f /etc/$f; done
-exec %[2]s -bd -C %[3]s -L %[4]s
+exec %[2]s -bd -q30m -C %[3]s -L %[4]s
 `, w.dir, os.Args[0], w.cf, logPath)
 		cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c", sh)
 		cmd.Env = append(os.Environ(), "SENDMAILD_TEST_MAIN=1")
@@ -469,6 +469,9 @@ exec %[2]s -bd -C %[3]s -L %[4]s
 	logs, _ := os.ReadFile(logPath)
 	if !regexp.MustCompile(qid + `: to=friend@outside\.example, ctladdr=a@hamap\.local \(1023/1023\), delay=.*, mailer=relay, pri=\d+, relay=\[127\.0\.0\.46\] \[127\.0\.0\.46\], dsn=2\.0\.0, stat=Sent \(OK: queued\)\n`).Match(logs) {
 		t.Errorf("no stat=Sent line for %s:\n%s", qid, logs)
+	}
+	if !strings.Contains(string(logs), ": starting daemon (8.17.1.9): SMTP+queueing@00:30:00\n") {
+		t.Errorf("no starting daemon line with the queue interval:\n%s", logs)
 	}
 	if strings.Contains(string(logs), "SYSERR") {
 		t.Errorf("SYSERR in the log:\n%s", logs)
