@@ -29,6 +29,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/imap-bench.XXXXXX")
+chmod 755 "$work" # dovecotd runs as nobody from here
 trap 'rm -rf "$work"' EXIT
 go build -o "$work/dovecotd" ./cmd/dovecotd
 go build -o "$work/imapbench" ./bench/imapbench

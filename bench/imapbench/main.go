@@ -425,7 +425,11 @@ func literalSize(line string) (int64, bool) {
 	if i < 0 {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(strings.TrimSuffix(line[i+1:len(line)-1], "+"), 10, 64)
+	digits := strings.TrimSuffix(line[i+1:len(line)-1], "+")
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
 	if err != nil {
 		return 0, false
 	}
@@ -747,7 +751,15 @@ type idleResult struct {
 // then sums the server's PSS.
 func idleMemory(o *options, s *server) (*idleResult, error) {
 	r := &idleResult{conns: o.idle}
-	time.Sleep(time.Second)
+	// A fresh server (the index is kept), one session, then the base.
+	s.stop()
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	if err := oneSession(s.addr); err != nil {
+		return nil, err
+	}
+	time.Sleep(2 * time.Second)
 	r.base, r.baseProcs = s.pss()
 	conns := make([]*client, o.idle)
 	var firstErr atomic.Value
@@ -968,7 +980,7 @@ func report(o *options, results []*serverResults, dd float64, largest int) {
 		fmt.Printf(" %28s", fmt.Sprintf("%.1f [%.1f]", r.rate, r.sessCPU*1000))
 	}
 	for _, r := range results[1:] {
-		fmt.Printf("  %.2fx [%s]", r.rate/ref.rate, cpuRatio(ref.sessCPU, r.sessCPU))
+		fmt.Printf("  %.2fx [%.2fx]", r.rate/ref.rate, ref.sessCPU/nonzero(r.sessCPU))
 	}
 	fmt.Println()
 	fmt.Printf("%-34s", fmt.Sprintf("PSS KiB/conn, %d IDLE (procs)", o.idle))
