@@ -800,3 +800,43 @@ func TestDownHostOncePerRun(t *testing.T) {
 		}
 	}
 }
+
+func TestNotifyFlags(t *testing.T) {
+	for in, want := range map[string]string{"": "PFD", "NEVER": "PN", "SUCCESS,FAILURE": "PNSF", "delay,success": "PNSD", "FAILURE,DELAY": "PNFD"} {
+		if got := notifyFlags(in); got != want {
+			t.Errorf("notifyFlags(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestNotifyNever: a recipient with NOTIFY=NEVER fails without a bounce.
+func TestNotifyNever(t *testing.T) {
+	f := newFixture(t, nil)
+	n := newTestNet(t)
+	n.dns.AddMX("other.test", "mx.other.test", 10)
+	n.dns.AddA("mx.other.test", "127.0.0.41")
+	n.sinkOn(t, "127.0.0.41")
+	m := newRemoteMTA(t, f, n, nil)
+	id := submit(t, m, "a", []string{"bad@other.test"}, "Subject: x\n\n", false)
+	l, err := m.Queue().Lock(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := *l.Envelope()
+	env.Recipients = []queue.Recipient{env.Recipients[0]}
+	env.Recipients[0].Flags = notifyFlags("NEVER")
+	if err := l.Update(&env); err != nil {
+		t.Fatal(err)
+	}
+	l.Unlock()
+	if err := m.Deliver(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	logHas(t, f, regexp.QuoteMeta(id+": to=bad@other.test, ")+`.*stat=User unknown\n`)
+	if _, err := os.Stat(filepath.Join(f.spool, "a")); err == nil || strings.Contains(f.log.String(), "DSN:") {
+		t.Errorf("a bounce for NOTIFY=NEVER:\n%s", f.log.String())
+	}
+	if q := f.queueFiles(t); len(q) != 0 {
+		t.Errorf("queue: %v", q)
+	}
+}

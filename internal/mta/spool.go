@@ -80,7 +80,7 @@ func (t *txn) Commit() (string, error) {
 		if r.Local && !strings.Contains(addr, "@") {
 			addr = r.User
 		}
-		rcpts = append(rcpts, queue.Recipient{Flags: "PFD", ORcpt: r.ORcpt, Final: "RFC822; " + r.Addr, Addr: "<" + addr + ">"})
+		rcpts = append(rcpts, queue.Recipient{Flags: notifyFlags(r.Notify), ORcpt: r.ORcpt, Final: "RFC822; " + r.Addr, Addr: "<" + addr + ">"})
 	}
 	qenv := &queue.Envelope{
 		Created:    e.Received.Unix(),
@@ -107,6 +107,28 @@ func (t *txn) Commit() (string, error) {
 		t.s.m.background(e.ID)
 	}
 	return e.ID, nil
+}
+
+// notifyFlags are the R line's flags for a NOTIFY= parameter, in
+// sendmail's order: P (primary), then N (NOTIFY given) and S, F, D for
+// SUCCESS, FAILURE, DELAY; without NOTIFY failures and delays are
+// reported ("PFD").
+func notifyFlags(notify string) string {
+	if notify == "" {
+		return "PFD"
+	}
+	flags := "PN"
+	for _, w := range []struct {
+		word string
+		flag string
+	}{{"SUCCESS", "S"}, {"FAILURE", "F"}, {"DELAY", "D"}} {
+		for _, v := range strings.Split(strings.ToUpper(notify), ",") {
+			if v == w.word {
+				flags += w.flag
+			}
+		}
+	}
+	return flags
 }
 
 // Submission is a message given on the command line (sendmail [-t] rcpt...).
