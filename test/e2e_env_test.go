@@ -39,6 +39,7 @@ const (
 	ipNoName    = "127.0.0.64" // an untrusted client without a reverse name
 	ipElsewhere = "127.0.0.65" // an untrusted client named pc65.elsewhere.example
 	ipHamapPC   = "127.0.0.66" // a client named pc66.hamap.local (Connect:hamap.local RELAY)
+	ipLoopback  = "127.0.0.67" // stands for 127.0.0.1 in Rocky's DAEMON_OPTIONS before the runbook's edit
 )
 
 // clientHost is the host name every client runs under (its own UTS

@@ -19,12 +19,14 @@ import (
 	"bufio"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -157,9 +159,30 @@ func (rb *runbook) stepUsers(t *testing.T) {
 	}
 }
 
-// stepStart: systemctl enable --now sendmail dovecot.
+// stepStart: systemctl enable --now sendmail dovecot, first with Rocky's
+// DAEMON_OPTIONS (loopback only: the PC is refused, the runbook's
+// "connection refused"), then, after the runbook's mc edit and compile,
+// restarted on the server's address.
 func (rb *runbook) stepStart(t *testing.T) {
-	rb.mx1.startSendmaild(t)
+	s := rb.mx1
+	rb.sum.step(t, "before the mc edit: loopback only, the PC gets connection refused", nil, func(t *testing.T) {
+		mc, cf := s.path("etc/mail/pre-edit.mc"), s.path("etc/mail/pre-edit.cf")
+		write(t, mc, s.sendmailMCOn(t, ipLoopback), 0o644)
+		s.runOK(t, "", filepath.Join(s.bin, "mc2cf"), "-o", cf, mc)
+		d := s.sb.startDaemon(t, t, s.host, s.env(), []string{net.JoinHostPort(ipLoopback, "25")},
+			filepath.Join(s.bin, "sendmaild"), "-bd", "-C", cf, "-L", s.maillog())
+		defer d.stop(t)
+		dl := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ipPC)}}
+		c, err := dl.Dial("tcp", net.JoinHostPort(ipMX1, "25"))
+		if err == nil {
+			c.Close()
+			t.Fatalf("%s:25 accepted a connection while the daemon listens on %s only", ipMX1, ipLoopback)
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("dial %s:25: %v, want connection refused", ipMX1, err)
+		}
+	})
+	s.startSendmaild(t)
 	rb.mx1.startDovecotd(t, rb.conf)
 	banner := dialLine(t, ipMX1+":25")
 	if !regexp.MustCompile(`^220 mail\.hamap\.local ESMTP Sendmail 8\.17\.1\.9/8\.17\.1\.9; \w{3}, \d+ \w{3} \d{4} \d\d:\d\d:\d\d `).MatchString(banner) {
@@ -351,7 +374,10 @@ poll %s protocol pop3 auth password timeout 20
 // stepImaplib: python3 imaplib marks message 1 read, deletes message 2
 // and expunges; the mbox file then holds only message 1, flagged RO.
 func (rb *runbook) stepImaplib(t *testing.T) {
-	py := testutil.Oracle(t, "python3", "python3")
+	py := debianPython()
+	if py == "" {
+		testutil.Oracle(t, "python3", "python3")
+	}
 	script := `import imaplib, sys
 m = imaplib.IMAP4(sys.argv[1], 143)
 m.login("b", "b-secret")

@@ -92,12 +92,18 @@ func (s *site) env() []string {
 // state directory; the site's domain in place of hamap.local.
 func (s *site) sendmailMC(t *testing.T) string {
 	t.Helper()
+	return s.sendmailMCOn(t, s.ip)
+}
+
+// sendmailMCOn is sendmailMC with the daemon bound to addr.
+func (s *site) sendmailMCOn(t *testing.T, addr string) string {
+	t.Helper()
 	mc := readFile(t, filepath.Join(testutil.RepoRoot(t), "etc", "mail", "sendmail.mc"))
 	const daemonLine = "DAEMON_OPTIONS(`Port=smtp, Name=MTA')dnl"
 	if !strings.Contains(mc, daemonLine) {
 		t.Fatalf("etc/mail/sendmail.mc has no %s line (the runbook's edit)", daemonLine)
 	}
-	mc = strings.Replace(mc, daemonLine, "DAEMON_OPTIONS(`Port=smtp,Addr="+s.ip+", Name=MTA')dnl", 1)
+	mc = strings.Replace(mc, daemonLine, "DAEMON_OPTIONS(`Port=smtp,Addr="+addr+", Name=MTA')dnl", 1)
 	mc = strings.ReplaceAll(mc, "/etc/mail/", s.path("etc/mail")+"/")
 	mc = strings.ReplaceAll(mc, "/var/log/mail/statistics", s.path("var/log/statistics"))
 	mc = strings.ReplaceAll(mc, "LOCAL_DOMAIN(`hamap.local')", "LOCAL_DOMAIN(`"+s.domain+"')")
@@ -213,7 +219,7 @@ func cryptPassword(t *testing.T, password string) string {
 	for i := range salt {
 		salt[i] = b64[int(salt[i])%len(b64)]
 	}
-	if py, err := exec.LookPath("python3"); err == nil {
+	if py := debianPython(); py != "" {
 		out, err := exec.Command(py, "-W", "ignore", "-c", "import crypt,sys; print(crypt.crypt(sys.argv[1], sys.argv[2]) or '')",
 			password, "$y$j9T$"+string(salt)+"$").Output()
 		if h := strings.TrimSpace(string(out)); err == nil && strings.HasPrefix(h, "$y$") {
@@ -232,6 +238,16 @@ func cryptPassword(t *testing.T, password string) string {
 		t.Fatalf("openssl passwd -6: %v", err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// debianPython is Debian's python3 (package python3) when installed, else
+// whatever python3 PATH finds (a version manager's shim starts slowly), or "".
+func debianPython() string {
+	if fi, err := os.Stat("/usr/bin/python3"); err == nil && fi.Mode()&0o111 != 0 {
+		return "/usr/bin/python3"
+	}
+	p, _ := exec.LookPath("python3")
+	return p
 }
 
 // writeDovecot copies the seed's dovecot tree (etc/dovecot) and makes the
