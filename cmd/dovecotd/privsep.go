@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -134,7 +135,7 @@ func newSeparator(set *doveconf.Settings, icfg imapd.Config, pcfg pop3d.Config, 
 	sep.pool = &privsep.Pool{
 		Path:   "/proc/self/exe",
 		Args:   []string{"dovecotd", workerFlag},
-		Env:    os.Environ(),
+		Env:    workerEnv(os.Environ()),
 		Hello:  b,
 		Files:  files,
 		Stderr: stderr,
@@ -145,6 +146,20 @@ func newSeparator(set *doveconf.Settings, icfg imapd.Config, pcfg pop3d.Config, 
 		},
 	}
 	return sep, nil
+}
+
+// workerEnv is the part of the environment a worker gets: nothing of the
+// root process's beyond the locale, the time zone, PATH and mailsuite's
+// own variables (the user may inspect the process that serves them).
+func workerEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if k == "PATH" || k == "TZ" || k == "LANG" || strings.HasPrefix(k, "LC_") || strings.HasPrefix(k, "MAILSUITE_") || strings.HasPrefix(k, "GO") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func lookupGroup(name string) (int, error) {

@@ -333,6 +333,7 @@ func ownedBy(t *testing.T, path string, uid, gid int, mode os.FileMode) {
 // what it creates is hers with Dovecot's modes; bob's mbox stays out of
 // her reach even through a symlink in her own folder tree.
 func TestPrivsepIMAP(t *testing.T) {
+	t.Setenv("DOVECOTD_TEST_SECRET", "root's")
 	s := startPrivServer(t)
 	c := dialClient(t, s.imap, false)
 	c.line()
@@ -356,6 +357,9 @@ func TestPrivsepIMAP(t *testing.T) {
 	}
 	if s.mailGID >= 0 && !strings.Contains(" "+groups+" ", " "+strconv.Itoa(s.mailGID)+" ") {
 		t.Errorf("worker %d: Groups %q lack mail_privileged_group %d", pid, groups, s.mailGID)
+	}
+	if env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); err != nil || bytes.Contains(env, []byte("DOVECOTD_TEST_SECRET")) {
+		t.Errorf("worker environment (%v) carries the root process's variables:\n%q", err, env)
 	}
 	// Is alice's INBOX open in that process (and not in ours)?
 	inbox := filepath.Join(s.spool, "alice")
