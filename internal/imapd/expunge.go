@@ -114,6 +114,15 @@ func (s *Session) copy(v *selected, numSet imap.NumSet, dest string) (*imap.Copy
 		second.mu.Lock()
 		defer second.mu.Unlock()
 	}
+	if dm != sm {
+		// (A copy into the same mailbox only appends, which needs the
+		// write lock this read lock would block.)
+		release, err := sm.readLockLocked(s.ctx(), v)
+		if err != nil {
+			return nil, mailboxError("", err)
+		}
+		defer release()
+	}
 	ts, err := v.resolveLocked(numSet)
 	if err != nil {
 		return nil, err

@@ -144,6 +144,13 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	sm := v.sm
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
+	if fetchReadsFile(options) {
+		release, err := sm.readLockLocked(s.ctx(), v)
+		if err != nil {
+			return mailboxError("", err)
+		}
+		defer release()
+	}
 	ts, err := v.resolveLocked(numSet)
 	if err != nil {
 		return err
@@ -293,6 +300,13 @@ func (v *selected) fetchOne(w *imapserver.FetchWriter, t target, m mbox.Message,
 		rw.WriteBinarySectionSize(bss, uint32(len(binarySection(bin, bss.Part, nil))))
 	}
 	return rw.Close()
+}
+
+// fetchReadsFile reports whether a FETCH reads message bytes from the
+// file (everything else comes from the index).
+func fetchReadsFile(o *imap.FetchOptions) bool {
+	return o.Envelope || o.BodyStructure != nil || len(o.BodySection) > 0 ||
+		len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0
 }
 
 func isWholeBody(bs *imap.FetchItemBodySection) bool {

@@ -22,6 +22,11 @@ func (s *Session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	sm := v.sm
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
+	release, err := sm.readLockLocked(s.ctx(), v)
+	if err != nil {
+		return nil, mailboxError("", err)
+	}
+	defer release()
 	msgs := sm.messagesLocked()
 	var maxUID uint32
 	if len(msgs) > 0 {

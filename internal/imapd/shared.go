@@ -29,6 +29,7 @@ type sharedMailbox struct {
 
 	mu       sync.Mutex
 	mb       *mbox.Mailbox
+	lockOpts mbox.LockOptions // the user's mbox_lock_* settings
 	tracker  *imapserver.MailboxTracker
 	uids     []uint32 // sequence order as the tracker knows it
 	keywords []string
@@ -73,7 +74,7 @@ func (s *Server) acquire(ctx context.Context, f *mbox.Folders, name string) (*sh
 	if err != nil {
 		return nil, err
 	}
-	sm := &sharedMailbox{srv: s, key: key, refs: 1, mb: mb}
+	sm := &sharedMailbox{srv: s, key: key, refs: 1, mb: mb, lockOpts: f.Opts.Lock}
 	sm.reset()
 	s.shared[key] = sm
 	return sm, nil
@@ -278,6 +279,33 @@ func (sm *sharedMailbox) syncLocked(ctx context.Context, from *selected) {
 			sm.tracker.QueueMessageFlags(uint32(i+1), imap.UID(u), imapFlags(m, false), nil)
 		}
 	}
+}
+
+// readLockLocked takes the mailbox file's read lock for a command that
+// reads message bytes (FETCH of bodies or envelopes, SEARCH, COPY) and
+// brings the view up to date under it (sm.mu held). Another writer —
+// a POP3 session's expunge, real Dovecot, a rewrite after a header grew —
+// moves messages in place under the write lock; without the read lock it
+// could do so while the bytes are sent (a literal cut short, another
+// message's text) and without the sync the offsets could be stale, as
+// Dovecot's mbox code also reads only under its read lock. The lock is
+// taken through a descriptor of its own, so that the view's own locking
+// (Sync's read lock) does not release it. release ends it.
+func (sm *sharedMailbox) readLockLocked(ctx context.Context, from *selected) (release func(), err error) {
+	f, err := os.Open(sm.mb.Path())
+	if err != nil {
+		return nil, err
+	}
+	lk, err := mbox.LockFile(ctx, f, sm.mb.Path(), false, sm.lockOpts)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	sm.syncLocked(ctx, from)
+	return func() {
+		lk.Unlock()
+		f.Close()
+	}, nil
 }
 
 // giveRecentLocked hands new \Recent messages to the first read-write
