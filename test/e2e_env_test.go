@@ -347,6 +347,9 @@ func (s *summary) step(t *testing.T, name string, needs []bool, fn func(t *testi
 func (s *summary) table() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.steps) == 0 {
+		return "runbook end-to-end summary: no step ran (see TestRunbook's skip or failure message)\n"
+	}
 	var b strings.Builder
 	width := 4
 	for _, r := range s.steps {
