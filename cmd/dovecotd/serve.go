@@ -17,12 +17,12 @@ import (
 	"sync"
 	"syscall"
 
+	"mailsuite/internal/dovecotauth"
 	"mailsuite/internal/imapd"
 	"mailsuite/internal/maillog"
 	"mailsuite/internal/pop3d"
 	"mailsuite/pkg/doveconf"
 	"mailsuite/pkg/mbox"
-	"mailsuite/pkg/shadowauth"
 )
 
 // serve runs the IMAP and POP3 listeners of the configuration until
@@ -100,7 +100,7 @@ func serveCtx(ctx context.Context, path string, stderr io.Writer, ready func([]n
 	}
 	// POP3 opens its own pop3-login listeners (internal/pop3d).
 	pop3Done := make(chan error, 1)
-	go func() { pop3Done <- pop3d.ServeConfigHandoff(ctx, cfg, icfg.Log, pop3Handoff) }()
+	go func() { pop3Done <- pop3d.ServeConfigHandoff(ctx, cfg, icfg.Log, pop3Handoff, icfg.Penalties) }()
 	// SIGHUP reopens log_path (after logrotate), as Dovecot does.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -203,31 +203,9 @@ func imapConfig(cfg *doveconf.Config, set *doveconf.Settings) (imapd.Config, err
 	if c.TLS == nil {
 		c.SSL = "no"
 	}
-	for _, db := range set.Passdbs {
-		switch db.Driver {
-		case "pam", "shadow", "passwd":
-			c.Auth = imapd.SystemAuth{System: shadowauth.NewSystem()}
-		case "passwd-file":
-			pf := &shadowauth.PasswdFile{}
-			for _, f := range strings.Fields(db.Args) {
-				if v, ok := strings.CutPrefix(f, "scheme="); ok {
-					pf.DefaultScheme = v
-				} else if !strings.Contains(f, "=") {
-					pf.Path = f
-				}
-			}
-			c.Auth = imapd.PasswdFileAuth{File: pf}
-		}
-		if c.Auth != nil {
-			break
-		}
-	}
-	if c.Auth == nil {
-		// Debian's tree includes auth-system.conf.ext (passdb pam,
-		// userdb passwd); a configuration without any passdb gets the
-		// same, where real Dovecot would refuse every login.
-		c.Auth = imapd.SystemAuth{System: shadowauth.NewSystem()}
-	}
+	c.Auth = dovecotauth.FromPassdbs(set.Passdbs)
+	// Dovecot's anvil: one failed-login table for IMAP and POP3.
+	c.Penalties = dovecotauth.NewPenalties()
 	dest := set.LogPath
 	if dest == "" {
 		dest = "syslog"

@@ -86,7 +86,7 @@ func (c *rewriteConn) peek() (net.Conn, []byte) {
 // user without uid when the daemon runs as root): the login succeeds, the
 // mail process fails to start.
 func (s *Session) refuseMail(u User, why string) error {
-	s.srv.pen.succeed(s.st.remote)
+	s.srv.pen.Succeed(s.st.remote)
 	s.st.conn.initFailed()
 	s.initFailed = true
 	if lg := s.srv.cfg.Log; lg != nil {

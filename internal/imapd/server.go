@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"mailsuite/internal/dovecotauth"
 	"mailsuite/internal/maillog"
 	"mailsuite/pkg/doveconf"
 	"mailsuite/pkg/mbox"
@@ -65,6 +66,9 @@ type Config struct {
 	// process: dovecotd started as root gives it to a mail process
 	// running as the user (internal/privsep).
 	Handoff HandoffFunc
+	// Penalties is anvil's failed-login table, shared with POP3 as
+	// Dovecot's anvil is (nil: one of the server's own).
+	Penalties *dovecotauth.Penalties
 	// Clock drives the auth delays; nil is the real clock.
 	Clock Clock
 	// Debug, when set, gets every byte of every connection.
@@ -78,7 +82,7 @@ type Config struct {
 type Server struct {
 	cfg   Config
 	clock Clock
-	pen   penalties
+	pen   *dovecotauth.Penalties
 
 	// servers: the library decides LOGINDISABLED and STARTTLS per
 	// server, so there is one per kind of connection.
@@ -123,6 +127,9 @@ func New(cfg Config) *Server {
 		conns: map[*connState]struct{}{}, lns: map[net.Listener]struct{}{}}
 	if s.clock == nil {
 		s.clock = realClock{}
+	}
+	if s.pen = cfg.Penalties; s.pen == nil {
+		s.pen = dovecotauth.NewPenalties()
 	}
 	var startTLS *tls.Config
 	if cfg.SSL != "no" {

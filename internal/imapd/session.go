@@ -122,20 +122,26 @@ func (s *Session) Login(username, password string) error {
 	clk := s.srv.clock
 	s.attempts++
 	s.lastUser = username
-	s.srv.clock.Sleep(ctx, s.srv.pen.delay(s.st.remote, clk.Now()))
+	// login_trusted_networks are spared anvil's penalty.
+	trusted := s.srv.trusted(s.st.remote)
+	if !trusted {
+		s.srv.clock.Sleep(ctx, s.srv.pen.Delay(s.st.remote, clk.Now()))
+	}
 	var u User
 	err := errAuthFailedPlain
 	if s.srv.cfg.Auth != nil {
 		u, err = s.srv.cfg.Auth.Authenticate(ctx, username, password)
 	}
 	if err != nil {
-		s.srv.pen.fail(s.st.remote, password, clk.Now())
+		if !trusted {
+			s.srv.pen.Fail(s.st.remote, password, clk.Now())
+		}
 		clk.Sleep(ctx, s.srv.cfg.AuthFailureDelay)
 		return errAuthFailed
 	}
 	if !s.srv.validUID(u.UID) {
 		// Dovecot: the login succeeds, the mail process refuses.
-		s.srv.pen.succeed(s.st.remote)
+		s.srv.pen.Succeed(s.st.remote)
 		s.st.conn.initFailed()
 		s.initFailed = true
 		if lg := s.srv.cfg.Log; lg != nil {
@@ -162,10 +168,10 @@ func (s *Session) Login(username, password string) error {
 		return errInternal
 	}
 	if s.srv.cfg.Handoff != nil {
-		s.srv.pen.succeed(s.st.remote)
+		s.srv.pen.Succeed(s.st.remote)
 		return s.handoff(u, "PLAIN")
 	}
-	s.srv.pen.succeed(s.st.remote)
+	s.srv.pen.Succeed(s.st.remote)
 	s.user, s.folders, s.loggedIn = u, f, true
 	s.st.conn.loggedIn()
 	if lg := s.srv.cfg.Log; lg != nil {

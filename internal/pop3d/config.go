@@ -3,66 +3,34 @@
 package pop3d
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
+	"mailsuite/internal/dovecotauth"
 	"mailsuite/internal/maillog"
 	"mailsuite/pkg/doveconf"
 	"mailsuite/pkg/mbox"
-	"mailsuite/pkg/shadowauth"
 )
 
 // User is an authenticated user as the userdb gives it.
-type User struct {
-	Name string
-	UID  int
-	GID  int
-	Home string
-}
+type User = dovecotauth.User
 
 // Authenticator checks a user's password (Dovecot's passdb + userdb).
 // Any error is a failed login; the client only ever sees Dovecot's
 // "Authentication failed." text.
-type Authenticator interface {
-	Authenticate(ctx context.Context, user, password string) (User, error)
-}
+type Authenticator = dovecotauth.Authenticator
 
 // SystemAuth authenticates against passwd and shadow files (Dovecot's
 // pam/shadow passdb with the passwd userdb).
-type SystemAuth struct{ System *shadowauth.System }
-
-// Authenticate implements Authenticator.
-func (a SystemAuth) Authenticate(_ context.Context, user, password string) (User, error) {
-	u, err := a.System.Authenticate(user, password)
-	if err != nil {
-		return User{}, err
-	}
-	return User{Name: u.Name, UID: u.UID, GID: u.GID, Home: u.Home}, nil
-}
+type SystemAuth = dovecotauth.SystemAuth
 
 // PasswdFileAuth authenticates against a Dovecot passwd-file, which also
 // serves as the userdb.
-type PasswdFileAuth struct{ File *shadowauth.PasswdFile }
-
-// Authenticate implements Authenticator.
-func (a PasswdFileAuth) Authenticate(_ context.Context, user, password string) (User, error) {
-	e, err := a.File.Authenticate(user, password)
-	if err != nil {
-		return User{}, err
-	}
-	uid, err1 := strconv.Atoi(e.UID)
-	gid, err2 := strconv.Atoi(e.GID)
-	if err1 != nil || err2 != nil {
-		return User{}, fmt.Errorf("passwd-file %s: user %s: bad uid/gid", a.File.Path, user)
-	}
-	return User{Name: e.User, UID: uid, GID: gid, Home: e.Home}, nil
-}
+type PasswdFileAuth = dovecotauth.PasswdFileAuth
 
 // Config is what a POP3 listener needs. The zero value of each field
 // means Dovecot's default, except Auth and MailLocation, which must be set
@@ -120,9 +88,10 @@ type Config struct {
 	// running as the user (internal/privsep).
 	Handoff HandoffFunc
 
-	// penalty is shared by the listeners ServeConfig starts, as
-	// Dovecot's anvil is one per server.
-	penalty *penalties
+	// Penalties is anvil's failed-login table, shared by the listeners
+	// ServeConfig starts and with IMAP, as Dovecot's anvil is one per
+	// server (nil: one of the listener's own).
+	Penalties *dovecotauth.Penalties
 }
 
 // defaultLogoutFormat is pop3_logout_format's default.

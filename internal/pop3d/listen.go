@@ -12,9 +12,9 @@ import (
 	"strings"
 	"sync"
 
+	"mailsuite/internal/dovecotauth"
 	"mailsuite/internal/maillog"
 	"mailsuite/pkg/doveconf"
-	"mailsuite/pkg/shadowauth"
 )
 
 // ServeConfig serves POP3 as conf asks: when protocols lists pop3, on
@@ -25,12 +25,13 @@ import (
 // passwd). It returns when ctx is done, or at once with an error when a
 // listener cannot be opened.
 func ServeConfig(ctx context.Context, conf *doveconf.Config, log *maillog.Logger) error {
-	return ServeConfigHandoff(ctx, conf, log, nil)
+	return ServeConfigHandoff(ctx, conf, log, nil, nil)
 }
 
 // ServeConfigHandoff is ServeConfig with every logged-in session given
-// to handoff (see Config.Handoff).
-func ServeConfigHandoff(ctx context.Context, conf *doveconf.Config, log *maillog.Logger, handoff HandoffFunc) error {
+// to handoff (see Config.Handoff), and anvil's table pen shared with
+// IMAP (nil: POP3's own).
+func ServeConfigHandoff(ctx context.Context, conf *doveconf.Config, log *maillog.Logger, handoff HandoffFunc, pen *dovecotauth.Penalties) error {
 	s := conf.Settings(doveconf.Match{Protocol: "pop3"})
 	if !s.HasProtocol("pop3") {
 		return nil
@@ -42,7 +43,9 @@ func ServeConfigHandoff(ctx context.Context, conf *doveconf.Config, log *maillog
 	base.Auth = AuthFromSettings(s)
 	base.Log = log
 	base.Handoff = handoff
-	base.penalty = newPenalties()
+	if base.Penalties = pen; pen == nil {
+		base.Penalties = dovecotauth.NewPenalties()
+	}
 	type job struct {
 		ln  net.Listener
 		cfg Config
@@ -122,23 +125,8 @@ func listenAddr(a string, port int) string {
 	return net.JoinHostPort(a, strconv.Itoa(port))
 }
 
-// AuthFromSettings picks the Authenticator for the first passdb: a
-// Dovecot passwd-file (its file path and scheme= taken from args), or
-// the system's passwd and shadow files for pam, shadow and passwd.
+// AuthFromSettings picks the Authenticator for the first passdb (see
+// dovecotauth.FromPassdbs).
 func AuthFromSettings(s *doveconf.Settings) Authenticator {
-	for _, db := range s.Passdbs {
-		if db.Driver != "passwd-file" {
-			continue
-		}
-		pf := &shadowauth.PasswdFile{}
-		for _, f := range strings.Fields(db.Args) {
-			if v, ok := strings.CutPrefix(f, "scheme="); ok {
-				pf.DefaultScheme = v
-			} else if !strings.Contains(f, "=") {
-				pf.Path = f
-			}
-		}
-		return PasswdFileAuth{File: pf}
-	}
-	return SystemAuth{System: shadowauth.NewSystem()}
+	return dovecotauth.FromPassdbs(s.Passdbs)
 }

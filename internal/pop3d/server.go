@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"mailsuite/internal/dovecotauth"
 	"mailsuite/internal/maillog"
 )
 
@@ -32,8 +33,8 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	if cfg.ImplicitTLS && cfg.TLS == nil {
 		return errors.New("pop3d: implicit TLS without a certificate")
 	}
-	srv := &server{cfg: cfg, penalty: cfg.penalty, conns: map[*session]struct{}{}}
-	if srv.penalty == nil {
+	srv := &server{cfg: cfg, penalty: &penalties{cfg.Penalties}, conns: map[*session]struct{}{}}
+	if srv.penalty.p == nil {
 		srv.penalty = newPenalties()
 	}
 	srv.uidl, _ = parseUIDLFormat(cfg.uidlFormat())
@@ -198,66 +199,17 @@ func upper(s string) string {
 	return string(b)
 }
 
-// penalties is Dovecot's anvil auth penalty per client address: after a
-// failure the next attempt from there waits 4 s, then 8 s, then at most
-// 15 s before it is even checked (dovecot-config.md §8 measured 2, 6, 10,
-// 17 s with auth_failure_delay = 2 secs); a repeated wrong password does
-// not raise it, a success or 30 s without failures clears it.
-type penalties struct {
-	mu sync.Mutex
-	m  map[netip.Addr]*penalty
-}
+// penalties is anvil's table (internal/dovecotauth) as the session
+// code calls it.
+type penalties struct{ p *dovecotauth.Penalties }
 
-type penalty struct {
-	count    int
-	last     time.Time
-	lastPass string
-}
+func newPenalties() *penalties { return &penalties{dovecotauth.NewPenalties()} }
 
-const penaltyReset = 30 * time.Second
-
-func newPenalties() *penalties { return &penalties{m: map[netip.Addr]*penalty{}} }
-
-func penaltyKey(ip netip.Addr) netip.Addr {
-	if ip.Is6() && !ip.Is4In6() {
-		p, _ := ip.Prefix(48)
-		return p.Addr()
-	}
-	return ip
-}
-
-func (p *penalties) delay(ip netip.Addr, now time.Time) time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	e := p.m[penaltyKey(ip)]
-	if e == nil || now.Sub(e.last) > penaltyReset {
-		return 0
-	}
-	d := time.Duration(2<<e.count) * time.Second
-	return min(d, 15*time.Second)
-}
-
+func (p *penalties) delay(ip netip.Addr, now time.Time) time.Duration { return p.p.Delay(ip, now) }
 func (p *penalties) fail(ip netip.Addr, password string, now time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	k := penaltyKey(ip)
-	e := p.m[k]
-	if e == nil || now.Sub(e.last) > penaltyReset {
-		e = &penalty{}
-		p.m[k] = e
-	} else if e.lastPass == password {
-		e.last = now
-		return
-	}
-	e.count++
-	e.last, e.lastPass = now, password
+	p.p.Fail(ip, password, now)
 }
-
-func (p *penalties) succeed(ip netip.Addr) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.m, penaltyKey(ip))
-}
+func (p *penalties) succeed(ip netip.Addr) { p.p.Succeed(ip) }
 
 // sleep waits d or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) {
