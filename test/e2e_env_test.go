@@ -59,7 +59,7 @@ type sandbox struct {
 
 func newSandbox(t *testing.T, dir string) *sandbox {
 	t.Helper()
-	testutil.RequireRoot(t, "the suite runs the daemons in private mount namespaces with a loopback-only resolver and binds ports 25, 53, 110 and 143 on addresses it owns")
+	testutil.RequireRoot(t, "the sandbox needs private mount namespaces and port 53")
 	sb := &sandbox{unshare: testutil.Oracle(t, "unshare", "util-linux")}
 	testutil.Oracle(t, "hostname", "hostname")
 	dns, err := dnstest.Start(ipDNS)
