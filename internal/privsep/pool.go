@@ -84,6 +84,12 @@ func (p *Pool) Handoff(cred Cred, msg []byte, f *os.File, before func(pid int)) 
 		return 0, errors.New("privsep: shutting down")
 	}
 	w := p.workers[cred.key()]
+	if w != nil && w.ctrl.send(kindPing, nil, nil) != nil {
+		// It died, and watch has not noticed yet: the session goes to
+		// a new one.
+		p.dropLocked(w)
+		w = nil
+	}
 	if w == nil {
 		var err error
 		if w, err = p.start(cred); err != nil {
@@ -94,8 +100,6 @@ func (p *Pool) Handoff(cred Cred, msg []byte, f *os.File, before func(pid int)) 
 		before(w.cmd.Process.Pid)
 	}
 	if err := w.ctrl.send(kindSession, msg, f); err != nil {
-		// The worker is dying: forget it, so that the next login
-		// starts a new one.
 		p.dropLocked(w)
 		return 0, fmt.Errorf("privsep: hand session to worker %d: %w", w.cmd.Process.Pid, err)
 	}

@@ -33,6 +33,7 @@ const (
 	kindSession = 'S' // root -> worker: a session, with its descriptor
 	kindDone    = 'D' // worker -> root: one session ended
 	kindNotice  = 'N' // root -> worker: a notice, maybe with a descriptor
+	kindPing    = 'P' // root -> worker: is the socket still open? (ignored)
 )
 
 // maxMessage bounds a control message (a session description or the
