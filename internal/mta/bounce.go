@@ -99,6 +99,7 @@ func (m *MTA) queueNotice(ctx context.Context, l *queue.Locked, env *queue.Envel
 		// The daemon's own delivery right after acceptance still
 		// knows the client, as sendmail's child does.
 		if u := macro(env, "_"); u != "" && !strings.HasSuffix(u, "@localhost") {
+			// sendmail's RealHostName: the client's name, else "[ip]".
 			name := strings.TrimSpace(strings.TrimSuffix(u, " (may be forged)"))
 			if i := strings.LastIndexByte(name, '['); i > 0 {
 				name = strings.TrimSpace(name[:i])
