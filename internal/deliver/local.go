@@ -101,71 +101,134 @@ func (s *Spool) Deliver(ctx context.Context, rcpt Recipient, sender string, msg 
 var errBadUser = errors.New("invalid user name")
 
 // Append is Deliver returning a Go error instead of a Status.
+//
+// Appends of this process to one mailbox are queued (see batch.go): the
+// goroutine that finds the mailbox idle takes the lock once for every
+// message waiting by then, writes them one after the other and syncs the
+// file once before any of them is reported delivered. A message whose
+// write fails is cut off again at its own start; a failed sync truncates
+// the file back to its size before the batch and fails the whole batch.
 func (s *Spool) Append(ctx context.Context, rcpt Recipient, sender string, msg io.Reader) (err error) {
 	if rcpt.Name == "" || rcpt.Name == "." || rcpt.Name == ".." || strings.ContainsAny(rcpt.Name, "/\x00") {
 		return fmt.Errorf("deliver to %q: %w", rcpt.Name, errBadUser)
 	}
-	path := s.Path(rcpt.Name)
-	f, created, err := s.openMailbox(path, rcpt)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	lk, err := mbox.LockFile(ctx, f, path, true, s.Lock)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if e := lk.Unlock(); e != nil && err == nil {
-			err = fmt.Errorf("unlock %s: %w", path, e)
-		}
-	}()
-	// The name may have been replaced while we waited for the lock.
-	if err := sameFile(f, path); err != nil {
-		return err
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return fmt.Errorf("stat %s: %w", path, err)
-	}
-	old := st.Size
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
 	}
-	if err := s.write(f, old, sender, now(), msg); err != nil {
+	req := &appendReq{ctx: ctx, rcpt: rcpt, sender: sender, t: now(), msg: msg,
+		done: make(chan error, 1), lead: make(chan struct{})}
+	path := s.Path(rcpt.Name)
+	q := mailboxQueue(path)
+	return s.wait(q, path, req, q.enqueue(req))
+}
+
+// appendBatch writes the messages of batch to the mailbox at path under
+// one lock and one fsync, and returns each message's outcome.
+func (s *Spool) appendBatch(path string, batch []*appendReq) []error {
+	errs := make([]error, len(batch))
+	all := func(err error) []error {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	first := batch[0]
+	f, created, err := s.openMailbox(path, first.rcpt)
+	if err != nil {
+		return all(err)
+	}
+	defer f.Close()
+	lk, err := mbox.LockFile(first.ctx, f, path, true, s.Lock)
+	if err != nil {
+		return all(err)
+	}
+	defer func() {
+		if e := lk.Unlock(); e != nil {
+			for i := range errs {
+				if errs[i] == nil {
+					errs[i] = fmt.Errorf("unlock %s: %w", path, e)
+				}
+			}
+		}
+	}()
+	// The name may have been replaced while we waited for the lock.
+	if err := sameFile(f, path); err != nil {
+		return all(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return all(fmt.Errorf("stat %s: %w", path, err))
+	}
+	old := st.Size
+	off := old
+	wrote := false
+	for i, r := range batch {
+		if r.rcpt.UID != first.rcpt.UID {
+			errs[i] = fmt.Errorf("%s: owned by uid %d, not %d: %w", path, first.rcpt.UID, r.rcpt.UID, ErrUnsafeMailbox)
+			continue
+		}
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		end, err := s.write(f, off, r.sender, r.t, r.msg)
+		wrote = true
+		if err != nil {
+			if terr := f.Truncate(off); terr != nil {
+				err = fmt.Errorf("%w (truncate back to %d: %v)", err, off, terr)
+			}
+			errs[i] = fmt.Errorf("append to %s: %w", path, err)
+			continue
+		}
+		off = end
+	}
+	if !wrote {
+		return errs
+	}
+	if err := f.Sync(); err != nil {
+		// Nothing of the batch is known to be on disk: take it all back.
+		err = fmt.Errorf("append to %s: fsync: %w", path, err)
 		if terr := f.Truncate(old); terr != nil {
 			err = fmt.Errorf("%w (truncate back to %d: %v)", err, old, terr)
 		} else {
 			_ = f.Sync()
 		}
-		return fmt.Errorf("append to %s: %w", path, err)
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return errs
 	}
 	if created {
 		if err := syncDir(filepath.Dir(path)); err != nil {
-			return err
+			for i := range errs {
+				if errs[i] == nil {
+					errs[i] = err
+				}
+			}
 		}
 	}
-	return nil
+	return errs
 }
 
-// write appends the From_ line and the message at offset off and syncs.
-func (s *Spool) write(f *os.File, off int64, sender string, t time.Time, msg io.Reader) error {
-	var w io.Writer = &offsetWriter{f: f, off: off}
+// write appends the From_ line and the message at offset off and
+// returns the offset after it; the caller syncs.
+func (s *Spool) write(f *os.File, off int64, sender string, t time.Time, msg io.Reader) (int64, error) {
+	ow := &offsetWriter{f: f, off: off}
+	var w io.Writer = ow
 	if s.failAfter > 0 {
 		w = &failingWriter{w: w, left: s.failAfter}
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if err := WriteMbox(bw, sender, t, msg); err != nil {
-		return err
+		return ow.off, err
 	}
 	if err := bw.Flush(); err != nil {
-		return err
+		return ow.off, err
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync: %w", err)
-	}
-	return nil
+	return ow.off, nil
 }
 
 // WriteMbox writes one mbox entry as procmail -Y writes it: the From_ line
