@@ -50,9 +50,21 @@ type Recipient struct {
 	// RemoteMTA is the host that gave the reply ("[127.0.0.13]",
 	// "mx.example.org."); empty leaves Remote-MTA out.
 	RemoteMTA string
-	// Diagnostic is the far side's reply ("550 5.1.1 <x>: User unknown");
-	// empty leaves Diagnostic-Code out.
+	// Diagnostic is the far side's reply ("550 5.1.1 <x>: User unknown"),
+	// or for a local failure sendmail's own status ("550 5.1.1 User
+	// unknown") or a mailer's exit status ("1"); empty leaves
+	// Diagnostic-Code out.
 	Diagnostic string
+	// DiagnosticType is the Diagnostic-Code's type: "" means "SMTP" (a
+	// far reply); local failures are "X-Unix".
+	DiagnosticType string
+	// Actual is the X-Actual-Recipient when it is not Final (a program
+	// an alias expanded to: "|/bin/false"), ActualType its type ("" means
+	// "rfc822"; programs are "X-Unix").
+	Actual, ActualType string
+	// ExpandedFrom is the alias the address was expanded from, for the
+	// "(expanded from: …)" line; empty for none.
+	ExpandedFrom string
 	// Reason is the "(reason: …)" text of a failure; empty means
 	// Diagnostic, or Status's text without one.
 	Reason string
@@ -193,6 +205,9 @@ func (r *Report) writeText(w *bufio.Writer) {
 			if why := rc.reason(); why != "" {
 				fmt.Fprintf(w, "    (reason: %s)\n", why)
 			}
+			if rc.ExpandedFrom != "" {
+				fmt.Fprintf(w, "    (expanded from: %s)\n", rc.ExpandedFrom)
+			}
 		}
 		if !first {
 			w.WriteString("\n")
@@ -247,14 +262,25 @@ func (r *Report) writeStatus(w *bufio.Writer) {
 			final = rc.Addr
 		}
 		fmt.Fprintf(w, "Final-Recipient: RFC822; %s\n", final)
-		fmt.Fprintf(w, "X-Actual-Recipient: rfc822; %s\n", final)
+		actual, atype := rc.Actual, rc.ActualType
+		if actual == "" {
+			actual = final
+		}
+		if atype == "" {
+			atype = "rfc822"
+		}
+		fmt.Fprintf(w, "X-Actual-Recipient: %s; %s\n", atype, actual)
 		fmt.Fprintf(w, "Action: %s\n", rc.Action)
 		fmt.Fprintf(w, "Status: %s\n", rc.Status)
 		if rc.RemoteMTA != "" {
 			fmt.Fprintf(w, "Remote-MTA: DNS; %s\n", rc.RemoteMTA)
 		}
 		if rc.Diagnostic != "" {
-			fmt.Fprintf(w, "Diagnostic-Code: SMTP; %s\n", rc.Diagnostic)
+			dt := rc.DiagnosticType
+			if dt == "" {
+				dt = "SMTP"
+			}
+			fmt.Fprintf(w, "Diagnostic-Code: %s; %s\n", dt, rc.Diagnostic)
 		}
 		if !rc.LastAttempt.IsZero() {
 			fmt.Fprintf(w, "Last-Attempt-Date: %s\n", deliver.ArpaDate(rc.LastAttempt))

@@ -79,7 +79,36 @@ func goldenCases() []goldenCase {
 			"550 5.1.1 <bad2@outside.example>: Recipient address rejected: User unknown")},
 		{"warning", report(Delay, "slow@outside.example", "warn", "", false,
 			"451 4.3.0 <slow@outside.example>: Temporary lookup failure")},
+		{"return", returned()},
+		{"bounce-local", local("ghost", "ghost", Recipient{Addr: "ghost", Final: "ghost@mail.hamap.local", Action: "failed",
+			Status: "5.1.1", Diagnostic: "550 5.1.1 User unknown", DiagnosticType: "X-Unix", LastAttempt: masked},
+			"550 5.1.1 ghost... User unknown\n")},
+		{"bounce-prog", local("broken", "prog", Recipient{Addr: `"|/bin/false"`, Final: "broken@mail.hamap.local",
+			Actual: "|/bin/false", ActualType: "X-Unix", ExpandedFrom: "broken", Action: "failed", Status: "5.0.0",
+			Diagnostic: "1", DiagnosticType: "X-Unix", LastAttempt: masked},
+			"554 5.3.0 unknown mailer error 1\n")},
 	}
+}
+
+// returned is the bounce at Timeout.queuereturn (1s in the oracle run)
+// of the message the warning was about.
+func returned() *Report {
+	r := report(Failure, "slow@outside.example", "warn", "", false, "451 4.3.0 <slow@outside.example>: Temporary lookup failure")
+	r.ReturnAfter = time.Second
+	r.Recipients[0].Status = "4.4.7"
+	r.Transcript = "... while talking to [127.0.0.13]:\n>>> DATA\n<<< 451 4.3.0 <slow@outside.example>: Temporary lookup failure\n" +
+		"slow@outside.example... Deferred: 451 4.3.0 <slow@outside.example>: Temporary lookup failure\n" +
+		"<<< 502 5.5.1 Missing RCPT TO command.\nMessage could not be delivered for 1 second\nMessage will be deleted from queue\n"
+	return r
+}
+
+// local is a bounce of a local failure: no remote MTA, sendmail's own
+// status or the mailer's exit code as the diagnostic.
+func local(rcpt, tag string, rc Recipient, transcript string) *Report {
+	r := report(Failure, rcpt, tag, "", false, "550 5.1.1 x")
+	r.Recipients = []Recipient{rc}
+	r.Transcript = transcript
+	return r
 }
 
 // compare checks that r writes want (the real sendmail's notification,

@@ -136,10 +136,12 @@ func runRealSendmail(t *testing.T) []sinkMsg {
 	write("sendmail.cf", string(cfText), 0o644)
 	write("hosts", "127.0.0.1 mail.hamap.local mail localhost\n127.0.0.13 sink.test sink.test.\n127.0.0.14 sender.example\n127.0.0.15 outside.example\n", 0o644)
 	write("resolv.conf", "nameserver 127.0.0.1\n", 0o644)
-	write("aliases", "postmaster: root\nmailer-daemon: postmaster\nroot: root@sink.test\n", 0o644)
+	write("aliases", "postmaster: root\nmailer-daemon: postmaster\nroot: root@sink.test\nbroken: \"|/bin/false\"\n", 0o644)
 	write("bad.eml", fmt.Sprintf(realMsg, "bad@outside.example", "bounce"), 0o644)
 	write("hdrs.eml", fmt.Sprintf(realMsg, "bad2@outside.example", "hdrs"), 0o644)
 	write("slow.eml", fmt.Sprintf(realMsg, "slow@outside.example", "warn"), 0o644)
+	write("ghost.eml", fmt.Sprintf(realMsg, "ghost", "ghost"), 0o644)
+	write("prog.eml", fmt.Sprintf(realMsg, "broken", "prog"), 0o644)
 	for _, d := range []string{"mqueue", "root"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
 			t.Fatal(err)
@@ -158,6 +160,10 @@ sleep 2
 $S -q
 sleep 1
 $S -q
+$S -odi -f sender@sender.example ghost < %[1]s/ghost.eml || true
+$S -odi -f sender@sender.example broken < %[1]s/prog.eml || true
+sleep 1
+$S -q -O Timeout.queuereturn=1s
 `, dir, sendmail)
 	cmd := exec.Command("unshare", "-m", "-u", "sh", "-c", script)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
@@ -171,7 +177,7 @@ $S -q
 		sk.mu.Lock()
 		n := len(sk.msgs)
 		sk.mu.Unlock()
-		if n >= 3 || time.Now().After(deadline) {
+		if n >= 6 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -199,7 +205,9 @@ func mask(b []byte) []byte {
 }
 
 // TestRealSendmailVectors has the real sendmail bounce two messages
-// (one with RET=HDRS) and warn about a third, and compares each with
+// (one with RET=HDRS), warn about a third and return it at
+// Timeout.queuereturn, and bounce an unknown local user and a failing
+// "|program" alias, and compares each with
 // what Report writes for the same failure. With -update it rewrites the
 // vectors TestGolden reads.
 func TestRealSendmailVectors(t *testing.T) {
@@ -210,6 +218,12 @@ func TestRealSendmailVectors(t *testing.T) {
 		switch {
 		case bytes.Contains(m.Data, []byte("Subject: Warning")):
 			name = "warning"
+		case bytes.Contains(m.Data, []byte("test warn")):
+			name = "return"
+		case bytes.Contains(m.Data, []byte("test ghost")):
+			name = "bounce-local"
+		case bytes.Contains(m.Data, []byte("test prog")):
+			name = "bounce-prog"
 		case bytes.Contains(m.Data, []byte("test hdrs")):
 			name = "bounce-hdrs"
 		case bytes.Contains(m.Data, []byte("test bounce")):
