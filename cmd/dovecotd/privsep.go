@@ -4,7 +4,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"mailsuite/internal/dovecotauth"
 	"mailsuite/internal/imapd"
 	"mailsuite/internal/pop3d"
 	"mailsuite/internal/privsep"
@@ -88,6 +88,7 @@ type sessionMsg struct {
 // separator hands logged-in sessions to mail workers running as their
 // users; dovecotd uses it when started as root.
 type separator struct {
+	gids      dovecotauth.GIDRange // first/last_valid_gid
 	pool      *privsep.Pool
 	privGroup int // mail_privileged_group's gid, -1 when unset
 	wg        sync.WaitGroup
@@ -98,7 +99,7 @@ type separator struct {
 
 // newSeparator prepares the worker pool. logPath is log_path ("" for
 // syslog).
-func newSeparator(set *doveconf.Settings, icfg imapd.Config, pcfg pop3d.Config, ident, logPath string, stderr *os.File) (*separator, error) {
+func newSeparator(set *doveconf.Settings, gids dovecotauth.GIDRange, icfg imapd.Config, pcfg pop3d.Config, ident, logPath string, stderr *os.File) (*separator, error) {
 	hello := workerHello{
 		IMAP: imapMail{MailLocation: icfg.MailLocation, Mailboxes: icfg.Mailboxes, IdleNotify: icfg.IdleNotify, Lock: lockSpecOf(icfg.Lock)},
 		POP3: pop3Mail{MailLocation: pcfg.MailLocation, Lock: lockSpecOf(pcfg.Lock), Hostname: pcfg.Hostname, UIDLFormat: pcfg.UIDLFormat,
@@ -106,7 +107,7 @@ func newSeparator(set *doveconf.Settings, icfg imapd.Config, pcfg pop3d.Config, 
 			LogoutFormat: pcfg.LogoutFormat, IdleTimeout: pcfg.IdleTimeout},
 		Log: logSpec{Dest: "syslog", Ident: ident},
 	}
-	sep := &separator{privGroup: -1}
+	sep := &separator{privGroup: -1, gids: gids}
 	var files []*os.File
 	switch logPath {
 	case "", "syslog":
@@ -200,8 +201,9 @@ func (sep *separator) cred(name string, uid, gid int) privsep.Cred {
 // handoff sends one session: a plain TCP connection goes itself, any
 // other (TLS) is proxied through a socketpair.
 func (sep *separator) handoff(name string, uid, gid int, msg sessionMsg, conn net.Conn, logged func(int)) error {
-	if uid < 0 || gid < 0 {
-		return errors.New("user has no uid or gid")
+	u := dovecotauth.User{Name: name, UID: uid, GID: gid}
+	if err := dovecotauth.CheckDropPrivileges(u, sep.gids); err != nil {
+		return err
 	}
 	b, err := json.Marshal(msg)
 	if err != nil {

@@ -99,6 +99,8 @@ func startPrivServer(t *testing.T) *privServer {
 	os.Chmod(filepath.Join(dir, "home"), 0o755)
 	fmt.Fprintf(&passwd, "root0:x:0:0::%s/home/root0:/bin/sh\n", dir)
 	fmt.Fprintf(&shadow, "root0:%s:19000:0:99999:7:::\n", secretHash)
+	fmt.Fprintf(&passwd, "wheel0:x:5003:0::%s/home/root0:/bin/sh\n", dir)
+	fmt.Fprintf(&shadow, "wheel0:%s:19000:0:99999:7:::\n", secretHash)
 	os.WriteFile(filepath.Join(dir, "passwd"), []byte(passwd.String()), 0o644)
 	os.WriteFile(filepath.Join(dir, "shadow"), []byte(shadow.String()), 0o600)
 	t.Setenv("MAILSUITE_PASSWD", filepath.Join(dir, "passwd"))
@@ -540,7 +542,8 @@ func TestPrivsepTLSIdle(t *testing.T) {
 }
 
 // TestPrivsepRoot: a user with uid 0 logs in, and the mail process is
-// refused as Dovecot refuses it, over IMAP and POP3.
+// refused as Dovecot refuses it, over IMAP and POP3; so is one whose
+// group is root's (first_valid_gid = 1 by default).
 func TestPrivsepRoot(t *testing.T) {
 	s := startPrivServer(t)
 	c := dialClient(t, s.imap, false)
@@ -559,10 +562,17 @@ func TestPrivsepRoot(t *testing.T) {
 	if l := p.line(); l != "-ERR [SYS/TEMP] Internal error occurred. Refer to server log for more information." {
 		t.Errorf("POP3: %q", l)
 	}
-	time.Sleep(100 * time.Millisecond)
+	g := dialClient(t, s.imap, false)
+	g.line()
+	g.send("a LOGIN wheel0 secret\r\n")
+	if l := g.line(); l != "a OK Logged in, but initialization failed." {
+		t.Errorf("IMAP gid 0: %q", l)
+	}
+	g.line()
 	b, _ := os.ReadFile(s.log)
 	for _, re := range []string{`imap\(root0\)<\d+><[^>]+>: Error: Mail access not allowed for root`,
-		`pop3\(root0\)<\d+><[^>]+>: Error: Mail access not allowed for root`} {
+		`pop3\(root0\)<\d+><[^>]+>: Error: Mail access not allowed for root`,
+		`imap\(wheel0\)<\d+><[^>]+>: Error: Mail access for users with GID 0 not permitted \(see first_valid_gid in config file, gid from userdb lookup\)\.`} {
 		if !regexp.MustCompile(re).Match(b) {
 			t.Errorf("log has no %s:\n%s", re, b)
 		}

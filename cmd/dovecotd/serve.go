@@ -54,7 +54,7 @@ func serveCtx(ctx context.Context, path string, stderr io.Writer, ready func([]n
 	if os.Geteuid() == 0 {
 		pcfg, _ := pop3d.FromSettings(cfg, netip.Addr{}, netip.Addr{})
 		errOut, _ := stderr.(*os.File)
-		sep, err = newSeparator(set, icfg, pcfg, logIdent(set), set.LogPath, errOut)
+		sep, err = newSeparator(set, gidRange(cfg), icfg, pcfg, logIdent(set), set.LogPath, errOut)
 		if err != nil {
 			fmt.Fprintf(stderr, "Fatal: %v\n", err)
 			return exitFatal
@@ -224,4 +224,22 @@ func logIdent(set *doveconf.Settings) string {
 		return set.InstanceName
 	}
 	return "dovecot"
+}
+
+// gidRange is first_valid_gid and last_valid_gid (Dovecot's defaults 1
+// and 0: root's group is never a mail process's).
+func gidRange(cfg *doveconf.Config) dovecotauth.GIDRange {
+	var r dovecotauth.GIDRange
+	m := doveconf.Match{Protocol: "imap"}
+	if v, ok := cfg.Value(m, "first_valid_gid"); ok {
+		if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+			r.First = uint32(n)
+		}
+	}
+	if v, ok := cfg.Value(m, "last_valid_gid"); ok {
+		if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+			r.Last = uint32(n)
+		}
+	}
+	return r
 }

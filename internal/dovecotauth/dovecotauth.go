@@ -179,3 +179,30 @@ func (p *Penalties) Succeed(ip netip.Addr) {
 	delete(p.m, key(ip))
 	p.mu.Unlock()
 }
+
+// GIDRange is first_valid_gid and last_valid_gid (0: no bound).
+type GIDRange struct{ First, Last uint32 }
+
+// MailAccessError is the mail process refusing to run as a user, after a
+// successful login: Dovecot logs Reason and the client gets the
+// "initialization failed" replies.
+type MailAccessError struct{ Reason string }
+
+func (e *MailAccessError) Error() string { return e.Reason }
+
+// CheckDropPrivileges is what Dovecot's mail process checks before it
+// switches to u (mail-storage-service.c): a uid and gid must be given,
+// root is never served, and the gid must lie in first/last_valid_gid.
+// (first/last_valid_uid are checked at login, in every mode.)
+func CheckDropPrivileges(u User, gids GIDRange) error {
+	switch {
+	case u.UID < 0 || u.GID < 0:
+		return &MailAccessError{"Couldn't drop privileges: User is missing UID (see mail_uid setting)"}
+	case u.UID == 0:
+		return &MailAccessError{"Mail access not allowed for root"}
+	case gids.First != 0 && uint32(u.GID) < gids.First, gids.Last != 0 && uint32(u.GID) > gids.Last:
+		return &MailAccessError{"Mail access for users with GID " + strconv.Itoa(u.GID) +
+			" not permitted (see first_valid_gid in config file, gid from userdb lookup)."}
+	}
+	return nil
+}

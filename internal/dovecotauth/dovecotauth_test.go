@@ -76,3 +76,29 @@ func TestPasswdFile(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckDropPrivileges: Dovecot's mail-process refusals.
+func TestCheckDropPrivileges(t *testing.T) {
+	def := GIDRange{First: 1}
+	for _, tc := range []struct {
+		u    User
+		g    GIDRange
+		want string
+	}{
+		{User{UID: 1000, GID: 1000}, def, ""},
+		{User{UID: 0, GID: 0}, def, "Mail access not allowed for root"},
+		{User{UID: 0, GID: 100}, GIDRange{}, "Mail access not allowed for root"},
+		{User{UID: -1, GID: 100}, def, "Couldn't drop privileges: User is missing UID (see mail_uid setting)"},
+		{User{UID: 1000, GID: 0}, def, "Mail access for users with GID 0 not permitted (see first_valid_gid in config file, gid from userdb lookup)."},
+		{User{UID: 1000, GID: 0}, GIDRange{}, ""},
+		{User{UID: 1000, GID: 600}, GIDRange{First: 1, Last: 500}, "Mail access for users with GID 600 not permitted (see first_valid_gid in config file, gid from userdb lookup)."},
+	} {
+		got := ""
+		if err := CheckDropPrivileges(tc.u, tc.g); err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("%+v %+v: %q, want %q", tc.u, tc.g, got, tc.want)
+		}
+	}
+}

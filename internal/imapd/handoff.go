@@ -12,6 +12,7 @@ import (
 
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"mailsuite/internal/dovecotauth"
 	"mailsuite/internal/maillog"
 )
 
@@ -42,7 +43,9 @@ type Handoff struct {
 // HandoffFunc hands a session to a mail process. It calls logged with
 // the mail process's pid once it is chosen and before the session is
 // sent (so that the login line comes first in the log). An error means
-// the session was not sent and the connection is still the caller's.
+// the session was not sent and the connection is still the caller's; a
+// *dovecotauth.MailAccessError is the mail process refusing the user,
+// answered as Dovecot does ("Logged in, but initialization failed").
 type HandoffFunc func(h *Handoff, logged func(mpid int)) error
 
 // errHandedOff ends the library's handling of a login whose session went
@@ -63,6 +66,10 @@ func (s *Session) handoff(u User, method string) error {
 			lg.LoginOK(g)
 		}
 	})
+	var refused *dovecotauth.MailAccessError
+	if errors.As(err, &refused) {
+		return s.refuseMail(u, refused.Reason)
+	}
 	if err != nil {
 		if lg := s.srv.cfg.Log; lg != nil {
 			lg.Logf(maillog.MailErr, "imap-login: Error: %v: user=<%s>, rip=%s, lip=%s, session=<%s>", err, u.Name, s.st.remote, s.st.local, s.st.session)

@@ -153,16 +153,6 @@ func (s *Session) Login(username, password string) error {
 		}
 		return nil
 	}
-	if s.srv.cfg.Handoff != nil {
-		// Dovecot's mail process refuses root, and cannot run as a
-		// user the userdb gives no uid.
-		if u.UID == 0 {
-			return s.refuseMail(u, "Mail access not allowed for root")
-		}
-		if u.UID < 0 || u.GID < 0 {
-			return s.refuseMail(u, "Couldn't drop privileges: User is missing UID (see mail_uid setting)")
-		}
-	}
 	f, err := s.srv.folders(u)
 	if err != nil {
 		return errInternal

@@ -283,23 +283,6 @@ func (s *session) login(ctx context.Context, user, pass, method string) bool {
 		return true
 	}
 	if s.srv.cfg.Handoff != nil {
-		// Dovecot's mail process refuses root, and cannot run as a
-		// user the userdb gives no uid.
-		why := ""
-		switch {
-		case u.UID == 0:
-			why = "Mail access not allowed for root"
-		case u.UID < 0 || u.GID < 0:
-			why = "Couldn't drop privileges: User is missing UID (see mail_uid setting)"
-		}
-		if why != "" {
-			s.logLoginOK(u.Name, method)
-			s.srv.logf("%s: Error: %s", s.prefix(), why)
-			writeLine(s.bw, replyInternal)
-			s.bw.Flush()
-			s.logDisconnect("Internal error occurred. Refer to server log for more information.")
-			return true
-		}
 		s.handoff(u, method)
 		return true
 	}

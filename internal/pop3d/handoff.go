@@ -4,12 +4,15 @@ package pop3d
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"mailsuite/internal/dovecotauth"
 )
 
 // Handoff describes a logged-in session leaving the login process for a
@@ -50,6 +53,18 @@ func (s *session) handoff(u User, method string) bool {
 			s.srv.cfg.Log.LoginOK(g)
 		}
 	})
+	var refused *dovecotauth.MailAccessError
+	if errors.As(err, &refused) {
+		// Dovecot's mail process refusing the user: the login
+		// succeeded, the session cannot start.
+		s.account = u.Name
+		s.logLoginOK(u.Name, method)
+		s.srv.logf("%s: Error: %s", s.prefix(), refused.Reason)
+		writeLine(s.bw, replyInternal)
+		s.bw.Flush()
+		s.logDisconnect("Internal error occurred. Refer to server log for more information.")
+		return false
+	}
 	if err != nil {
 		s.srv.logf("pop3-login: Error: %v: user=<%s>, rip=%s, lip=%s, session=<%s>", err, u.Name, s.rip, s.lip, s.id)
 		writeLine(s.bw, replyInternal)

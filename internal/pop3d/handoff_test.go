@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"mailsuite/internal/dovecotauth"
 )
 
 const handoffMbox = "From a@x  Fri Nov 27 01:01:09 2026\nSubject: hi\n\nhello\n\n"
@@ -26,6 +28,10 @@ func startHandoff(t *testing.T, mod func(*Config)) (*testServer, chan *Handoff) 
 			t.Fatal(err)
 		}
 		c.Handoff = func(h *Handoff, logged func(int)) error {
+			// What dovecotd's separator checks before choosing a worker.
+			if err := dovecotauth.CheckDropPrivileges(h.User, dovecotauth.GIDRange{First: 1}); err != nil {
+				return err
+			}
 			logged(4242)
 			got <- h
 			w.ServeHandoff(context.Background(), h.Conn, h, func() {})
@@ -70,18 +76,19 @@ func TestHandoffPipelined(t *testing.T) {
 // Dovecot's mail-process refusal; a failed hand-over an internal error.
 func TestHandoffRefusals(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		uid  int
-		fail bool
-		log  string
+		name     string
+		uid, gid int
+		fail     bool
+		log      string
 	}{
-		{"root", 0, false, "Error: Mail access not allowed for root"},
-		{"no uid", -1, false, "Error: Couldn't drop privileges: User is missing UID (see mail_uid setting)"},
-		{"hand-over fails", 1000, true, "pop3-login: Error: no worker: user=<b>"},
+		{"root", 0, 0, false, "Error: Mail access not allowed for root"},
+		{"no uid", -1, -1, false, "Error: Couldn't drop privileges: User is missing UID (see mail_uid setting)"},
+		{"gid 0", 1000, 0, false, "Error: Mail access for users with GID 0 not permitted (see first_valid_gid in config file, gid from userdb lookup)."},
+		{"hand-over fails", 1000, 1000, true, "pop3-login: Error: no worker: user=<b>"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts, _ := startHandoff(t, func(c *Config) {
-				c.Auth = testAuth{home: c.Auth.(testAuth).home, uid: tc.uid}
+				c.Auth = idAuth{c.Auth, tc.uid, tc.gid}
 				if tc.fail {
 					c.Handoff = func(*Handoff, func(int)) error { return errors.New("no worker") }
 				}
@@ -98,4 +105,16 @@ func TestHandoffRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// idAuth gives the user another uid and gid, as a userdb would.
+type idAuth struct {
+	Authenticator
+	uid, gid int
+}
+
+func (a idAuth) Authenticate(ctx context.Context, user, pass string) (User, error) {
+	u, err := a.Authenticator.Authenticate(ctx, user, pass)
+	u.UID, u.GID = a.uid, a.gid
+	return u, err
 }
