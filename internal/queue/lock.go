@@ -150,5 +150,5 @@ func (l *Locked) Done() error {
 		return fmt.Errorf("remove %s: %w", l.DataPath(), err)
 	}
 	os.Remove(l.q.path(prefixXF, l.id))
-	return syncDir(l.q.dir)
+	return syncDirBatched(l.q.dir)
 }

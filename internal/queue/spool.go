@@ -395,7 +395,7 @@ func (q *Queue) writeControl(id string, env *Envelope) (f *os.File, renamed bool
 	if err := os.Rename(tf, qf); err != nil {
 		return fail(fmt.Errorf("rename %s: %w", qf, err))
 	}
-	if err := syncDir(q.dir); err != nil {
+	if err := syncDirBatched(q.dir); err != nil {
 		// The rename may or may not survive a crash: the message is
 		// queued but the caller must not claim so.
 		f.Close()
