@@ -45,6 +45,10 @@ type outcome struct {
 	mailer string
 	res    *remote.Result // for remote recipients
 	keep   *queue.Recipient
+	// exited: st is a mailer program's exit code; parent is the alias
+	// a program target was expanded from.
+	exited bool
+	parent string
 }
 
 // Deliver makes one delivery attempt for every recipient of queued
@@ -154,8 +158,8 @@ func (m *MTA) attempt(ctx context.Context, id string, o attemptOptions) error {
 			switch t.Kind {
 			case aliases.Mailbox:
 				start := m.now()
-				st := m.deliverOne(ctx, localMailer, de, l.DataPath(), &env, t.Addr)
-				oc := outcome{rcpt: r, addr: r.Addr, st: st, mailer: localMailer.Name}
+				st, exited := m.deliverOne(ctx, localMailer, de, l.DataPath(), &env, t.Addr)
+				oc := outcome{rcpt: r, addr: r.Addr, st: st, mailer: localMailer.Name, exited: exited}
 				m.logTo(id, &env, oc, start)
 				if st.Temporary() {
 					nr := r
@@ -166,7 +170,9 @@ func (m *MTA) attempt(ctx context.Context, id string, o attemptOptions) error {
 				}
 				outs = append(outs, oc)
 			case aliases.Program:
-				outs = append(outs, m.runProgram(ctx, de, l.DataPath(), &env, queue.Recipient{Flags: "A", Addr: "|" + t.Addr, Ctl: r.Ctl}, t.Addr))
+				oc := m.runProgram(ctx, de, l.DataPath(), &env, queue.Recipient{Flags: "A", Addr: "|" + t.Addr, Ctl: r.Ctl, Final: r.Final}, t.Addr)
+				oc.parent = r.Addr
+				outs = append(outs, oc)
 			case aliases.File:
 				keep := queue.Recipient{Flags: "A", Addr: t.Addr, Ctl: r.Ctl}
 				outs = append(outs, outcome{rcpt: keep, addr: t.Addr, st: deliver.StatusFor(deliver.ExTempFail, "file delivery not supported"), mailer: "*file*", keep: &keep})
@@ -224,7 +230,7 @@ func (m *MTA) runProgram(ctx context.Context, de *deliver.Envelope, dfPath strin
 	if mailer == nil {
 		mailer = &cf.Mailer{Name: "prog", Path: "/bin/sh", Flags: "lsDFMoqeu9", Argv: []string{"sh", "-c", "$u"}}
 	}
-	oc := outcome{rcpt: r, addr: r.Addr, mailer: mailer.Name}
+	oc := outcome{rcpt: r, addr: r.Addr, mailer: mailer.Name, exited: true}
 	df, err := os.Open(dfPath)
 	if err != nil {
 		oc.st = deliver.StatusFor(deliver.ExTempFail, err.Error())

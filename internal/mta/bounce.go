@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -165,13 +166,31 @@ func (m *MTA) dsnRecipient(oc outcome, kind dsn.Kind) dsn.Recipient {
 		if status == "" || oc.st.DSN == "4.4.7" {
 			status = oc.st.DSN
 		}
-		rc = dsn.Recipient{Status: status, LastAttempt: last, Original: oc.rcpt.ORcpt, Reason: oc.st.Stat}
+		// A local failure's diagnostic is sendmail's own: the mailer's
+		// exit code ("X-Unix; 1"), or the status it chose ("X-Unix; 550
+		// 5.1.1 User unknown"), which is also the "(reason: …)".
+		rc = dsn.Recipient{Status: status, LastAttempt: last, Original: oc.rcpt.ORcpt, DiagnosticType: "X-Unix"}
+		switch {
+		case oc.exited:
+			rc.Diagnostic = strconv.Itoa(oc.st.Code)
+		case oc.st.Reply != "":
+			rc.Diagnostic = oc.st.Reply + " " + oc.st.DSN + " " + oc.st.Stat
+		default:
+			rc.Reason = oc.st.Stat
+		}
 		rc.Action = "failed"
 		if kind == dsn.Delay {
 			rc.Action = "delayed"
 		}
 	}
 	rc.Addr = oc.addr
+	if a := bare(oc.addr); strings.HasPrefix(a, "|") {
+		// Programs are listed quoted, their X-Actual-Recipient is the
+		// command, and the alias they came from is named.
+		rc.Addr = `"` + a + `"`
+		rc.Actual, rc.ActualType = a, "X-Unix"
+		rc.ExpandedFrom = oc.parent
+	}
 	final := oc.rcpt.Final
 	if i := strings.IndexByte(final, ';'); i >= 0 {
 		final = strings.TrimSpace(final[i+1:])

@@ -268,28 +268,30 @@ func (m *MTA) ctlAddr(env *queue.Envelope) string {
 }
 
 // deliverOne hands the message to one local user's mailbox.
-func (m *MTA) deliverOne(ctx context.Context, mailer *cf.Mailer, de *deliver.Envelope, dfPath string, env *queue.Envelope, user string) deliver.Status {
+// exited says the status is a mailer program's exit code (a bounce's
+// diagnostic is then the number, as sendmail's is).
+func (m *MTA) deliverOne(ctx context.Context, mailer *cf.Mailer, de *deliver.Envelope, dfPath string, env *queue.Envelope, user string) (st deliver.Status, exited bool) {
 	u, err := shadowauth.LookupUser(m.passwd, user)
 	if err != nil {
 		if errors.Is(err, shadowauth.ErrNotFound) {
-			return deliver.StatusFor(deliver.ExNoUser, "")
+			return deliver.StatusFor(deliver.ExNoUser, ""), false
 		}
-		return deliver.StatusFor(deliver.ExTempFail, err.Error())
+		return deliver.StatusFor(deliver.ExTempFail, err.Error()), false
 	}
 	df, err := os.Open(dfPath)
 	if err != nil {
-		return deliver.StatusFor(deliver.ExTempFail, err.Error())
+		return deliver.StatusFor(deliver.ExTempFail, err.Error()), false
 	}
 	defer df.Close()
 	msg, err := m.messageReader(de, mailer.Flags, env, df)
 	if err != nil {
-		return deliver.StatusFor(deliver.ExTempFail, err.Error())
+		return deliver.StatusFor(deliver.ExTempFail, err.Error()), false
 	}
 	if deliver.UseBuiltIn(mailer) || (m.override && filepath.Base(mailer.Path) == "procmail") {
-		return m.spool.Deliver(ctx, deliver.Recipient{Name: u.Name, UID: u.UID, GID: u.GID}, de.Sender, msg)
+		return m.spool.Deliver(ctx, deliver.Recipient{Name: u.Name, UID: u.UID, GID: u.GID}, de.Sender, msg), false
 	}
 	p := &deliver.Program{Mailer: mailer, Sender: de.Sender, User: u.Name, Dir: m.q.Dir(), OmitSenderFlag: macro(env, "mailsuite_nof") != ""}
-	return p.Run(ctx, msg)
+	return p.Run(ctx, msg), true
 }
 
 // headerText writes the message's own header back as text, ended by

@@ -339,12 +339,17 @@ func TestBounces(t *testing.T) {
 	s, _ := n.sinkOn(t, "127.0.0.41")
 	m := newRemoteMTA(t, f, n, nil)
 	for _, tc := range []struct {
-		name, rcpt, listed, reason string
+		name, rcpt, listed, reason, ds string
 	}{
-		{"550", "bad@other.test", "bad@other.test", "    (reason: 550 5.1.1 <bad@other.test>: Recipient address rejected: User unknown)\n"},
-		{"unknown domain", "x@nowhere.test", "x@nowhere.test", "    (reason: Host unknown (Name server: nowhere.test: host not found))\n"},
-		{"local user unknown at delivery", "ghost", "ghost", "    (reason: User unknown)\n"},
-		{"program fails", "broken", "|/bin/false", "    (reason: unknown mailer error 1)\n"},
+		{"550", "bad@other.test", "bad@other.test", "    (reason: 550 5.1.1 <bad@other.test>: Recipient address rejected: User unknown)\n",
+			"Final-Recipient: RFC822; bad@other.test\nX-Actual-Recipient: rfc822; bad@other.test\nAction: failed\nStatus: 5.1.1\nRemote-MTA: DNS; mx.other.test\n" +
+				"Diagnostic-Code: SMTP; 550 5.1.1 <bad@other.test>: Recipient address rejected: User unknown\n"},
+		{"unknown domain", "x@nowhere.test", "x@nowhere.test", "    (reason: Host unknown (Name server: nowhere.test: host not found))\n",
+			"Final-Recipient: RFC822; x@nowhere.test\nX-Actual-Recipient: rfc822; x@nowhere.test\nAction: failed\nStatus: 5.1.2\n"},
+		{"local user unknown at delivery", "ghost", "ghost", "    (reason: 550 5.1.1 User unknown)\n",
+			"Final-Recipient: RFC822; ghost@mail.hamap.local\nX-Actual-Recipient: rfc822; ghost@mail.hamap.local\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: X-Unix; 550 5.1.1 User unknown\n"},
+		{"program fails", "broken", `"|/bin/false"`, "    (reason: 1)\n    (expanded from: broken)\n",
+			"Final-Recipient: RFC822; broken@mail.hamap.local\nX-Actual-Recipient: X-Unix; |/bin/false\nAction: failed\nStatus: 5.0.0\nDiagnostic-Code: X-Unix; 1\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			os.Remove(filepath.Join(f.spool, "a"))
@@ -352,14 +357,21 @@ func TestBounces(t *testing.T) {
 			bounce := mboxMessage(t, f.mbox(t, "a"), 0)
 			if !strings.HasPrefix(bounce, "Return-Path: <>\nReceived: from localhost (localhost)\n\tby mail.hamap.local (8.17.1.9/8.17.1.9) id ") ||
 				!strings.Contains(bounce, "\nTo: a\n") || !strings.Contains(bounce, "\n   ----- The following addresses had permanent fatal errors -----\n"+tc.listed+"\n"+tc.reason) ||
-				!strings.Contains(bounce, "\nSubject: will bounce\n\nhi\n") {
+				!strings.Contains(bounce, "\nSubject: will bounce\n\nhi\n") || !strings.Contains(bounce, "\n\n"+tc.ds) {
 				t.Errorf("bounce:\n%s", bounce)
 			}
 			want := []string{"Return-Path:"}
-			for _, l := range vectorShape(t, "real-bounce.eml") {
-				// Only a far server's reply gives these two.
-				if tc.name == "550" || (l != "Remote-MTA:" && l != "Diagnostic-Code:") {
-					want = append(want, l)
+			switch tc.name {
+			case "local user unknown at delivery":
+				want = append(want, vectorShape(t, "real-bounce-local.eml")...)
+			case "program fails":
+				want = append(want, vectorShape(t, "real-bounce-prog.eml")...)
+			default:
+				for _, l := range vectorShape(t, "real-bounce.eml") {
+					// Only a far server's reply gives these two.
+					if tc.name == "550" || (l != "Remote-MTA:" && l != "Diagnostic-Code:") {
+						want = append(want, l)
+					}
 				}
 			}
 			if d := cmp.Diff(want, dsnShape(bounce)); d != "" {
