@@ -501,7 +501,7 @@ func TestRoutes(t *testing.T) {
 	logHas(t, f, regexp.QuoteMeta(id+": to=y@table.test, ctladdr=a (1023/1023), ")+`.*mailer=esmtp, pri=\d+, `+regexp.QuoteMeta("relay=[127.0.0.43] [127.0.0.43], dsn=2.0.0, stat=Sent (OK: queued)\n"))
 	logHas(t, f, regexp.QuoteMeta(id+": to=z@a.sub.test, ctladdr=a (1023/1023), ")+`.*mailer=smtp, pri=\d+, `+regexp.QuoteMeta("relay=mx.sub.test. [127.0.0.44], dsn=2.0.0, stat=Sent (OK: queued)\n"))
 	logHas(t, f, regexp.QuoteMeta(id+": to=w@no.test, ctladdr=a (1023/1023), ")+`.*mailer=error, pri=\d+, dsn=5\.7\.1, stat=No mail for you\n`)
-	if !strings.Contains(f.mbox(t, "a"), "\nw@no.test\n    (reason: No mail for you)\n") {
+	if !strings.Contains(f.mbox(t, "a"), "\nw@no.test\n    (reason: 550 5.7.1 No mail for you)\n") {
 		t.Errorf("bounce:\n%s", f.mbox(t, "a"))
 	}
 }
