@@ -20,7 +20,7 @@
 # the ratios Dovecot/dovecotd. Needs root (Dovecot's master).
 #
 #   bench/imap.sh            full run (100k messages: about 4 GB of disk)
-#   bench/imap.sh quick      1,000 messages, 100 IDLE connections, 3 s of
+#   bench/imap.sh quick      1,000 messages, 50 IDLE connections, 2 s of
 #                            sessions: under a minute
 #   bench/imap.sh -- ARGS    pass ARGS to the driver (bench/imapbench -h)
 #
@@ -38,7 +38,7 @@ modes=${MODES:-user}
 if [ -z "${MODES:-}" ] && [ -d internal/privsep ]; then modes=user,root; fi
 
 case "${1:-}" in
-quick) set -- -sizes 1000 -runs 3 -idle 100 -sessions-for 3s ;;
+quick) set -- -sizes 1000 -runs 3 -idle 50 -sessions-for 2s -settle 1s ;;
 --) shift ;;
 "") ;;
 *) echo "usage: bench/imap.sh [quick | -- driver-args]" >&2; exit 2 ;;

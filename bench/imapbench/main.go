@@ -57,6 +57,7 @@ type options struct {
 	modes    []string
 	work     string
 	skipReal bool
+	settle   time.Duration
 }
 
 func main() {
@@ -72,6 +73,7 @@ func main() {
 	modes := flag.String("modes", "user", "dovecotd modes: user (as nobody, no workers), root (as root, per-user workers)")
 	flag.StringVar(&o.work, "work", "", "work directory (default: a new one under $TMPDIR, removed at the end)")
 	flag.BoolVar(&o.skipReal, "no-dovecot", false, "measure dovecotd only")
+	flag.DurationVar(&o.settle, "settle", 3*time.Second, "pause before reading PSS, and the CPU-quiet time after a cold SELECT is a third of it")
 	flag.Parse()
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -554,13 +556,13 @@ func (s *server) pss() (int64, int) {
 	return sum, n
 }
 
-// quiesce waits until the server has used no CPU for a second (a
+// quiesce waits until the server has used no CPU for quiet (a
 // background header write or index save finishing), at most a minute.
-func (s *server) quiesce() {
+func (s *server) quiesce(quiet time.Duration) {
 	last := s.cpu()
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		time.Sleep(time.Second)
+		time.Sleep(quiet)
 		now := s.cpu()
 		if now == last {
 			return
@@ -649,7 +651,7 @@ func measureSize(o *options, s *server, src string, n int) (*sizeResult, error) 
 		_ = res
 		r.cold = append(r.cold, smp)
 		cl.logout()
-		s.quiesce()
+		s.quiesce(o.settle / 3)
 
 		cl, err = dialIMAP(s.addr)
 		if err != nil {
@@ -759,7 +761,7 @@ func idleMemory(o *options, s *server) (*idleResult, error) {
 	if err := oneSession(s.addr); err != nil {
 		return nil, err
 	}
-	time.Sleep(2 * time.Second)
+	time.Sleep(o.settle)
 	r.base, r.baseProcs = s.pss()
 	conns := make([]*client, o.idle)
 	var firstErr atomic.Value
@@ -795,7 +797,7 @@ func idleMemory(o *options, s *server) (*idleResult, error) {
 	if e, ok := firstErr.Load().(error); ok {
 		return nil, e
 	}
-	time.Sleep(3 * time.Second)
+	time.Sleep(o.settle)
 	r.total, r.procs = s.pss()
 	return r, nil
 }
