@@ -74,6 +74,9 @@ func workerMain(stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dovecotd: mail worker: pop3: %v\n", err)
 		return exitFatal
 	}
+	// SIGHUP is the root process's (log reopening reaches workers on
+	// the control socket); a stray one must not end the sessions.
+	signal.Ignore(syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
