@@ -3,6 +3,7 @@
 package imapd
 
 import (
+	"bytes"
 	"io"
 	"strings"
 
@@ -25,7 +26,6 @@ type target struct {
 // resolveLocked turns a client's number set into messages (sm.mu held).
 func (v *selected) resolveLocked(numSet imap.NumSet) ([]target, error) {
 	sm := v.sm
-	msgs := sm.messagesLocked()
 	if imap.IsSearchRes(numSet) {
 		v.mu.Lock()
 		var uids imap.UIDSet
@@ -68,25 +68,32 @@ func (v *selected) resolveLocked(numSet imap.NumSet) ([]target, error) {
 			}
 			for cs := start; cs <= stop; cs++ {
 				seq := v.tracker.DecodeSeqNum(cs)
-				if seq == 0 || int(seq) > len(msgs) {
+				if seq == 0 || int(seq) > len(sm.uids) {
 					continue
 				}
-				out = append(out, target{seq: seq, clientSeq: cs, msg: msgs[seq-1]})
+				m, ok := sm.messageLocked(sm.uids[seq-1])
+				if !ok {
+					continue
+				}
+				out = append(out, target{seq: seq, clientSeq: cs, msg: m})
 			}
 		}
 	case imap.UIDSet:
 		var maxUID uint32
-		if len(msgs) > 0 {
-			maxUID = msgs[len(msgs)-1].UID
+		if n := len(sm.uids); n > 0 {
+			maxUID = sm.uids[n-1]
 		}
-		for _, m := range msgs {
-			u := m.UID
+		for i, u := range sm.uids {
 			if !uidSetContains(set, u, maxUID) {
 				continue
 			}
-			seq := sm.seqOf(u)
+			seq := uint32(i + 1)
 			cs := v.tracker.EncodeSeqNum(seq)
 			if cs == 0 {
+				continue
+			}
+			m, ok := sm.messageLocked(u)
+			if !ok {
 				continue
 			}
 			out = append(out, target{seq: seq, clientSeq: cs, msg: m})
@@ -174,6 +181,11 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			setSeen = true
 		}
 	}
+	if options.Envelope {
+		// The read lock keeps the file as it is for this command.
+		v.hdrs = sm.mb.HeaderReader()
+		defer func() { v.hdrs = nil }()
+	}
 	for _, t := range ts {
 		m := t.msg
 		flagsChanged := false
@@ -227,19 +239,23 @@ func (v *selected) fetchOne(w *imapserver.FetchWriter, t target, m mbox.Message,
 		}
 	}
 	if options.Envelope {
-		hdr := buf
-		if hdr == nil {
-			r, err := sm.mb.Reader(m.UID)
+		if buf != nil {
+			rw.WriteEnvelope(envelopeRaw(splitEntity(buf).hdr))
+		} else {
+			// Only the header is read, into a buffer the mailbox reuses
+			// (sm.mu held); envelopeRaw unfolds LF and CRLF alike, so only
+			// a NUL needs the IMAP form's replacement.
+			hdr, err := v.hdrs.AppendHeader(sm.hdrBuf[:0], m.UID)
 			if err != nil {
 				rw.Close()
 				return err
 			}
-			if hdr, err = headerBytes(r); err != nil {
-				rw.Close()
-				return err
+			sm.hdrBuf = hdr
+			if bytes.IndexByte(hdr, 0) >= 0 {
+				hdr = toIMAP(hdr, true)
 			}
+			rw.WriteEnvelope(envelopeRaw(hdr))
 		}
-		rw.WriteEnvelope(envelopeRaw(splitEntity(hdr).hdr))
 	}
 	if options.BodyStructure != nil {
 		rw.WriteBodyStructure(bodyStructure(buf))

@@ -35,9 +35,9 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	if options.ReadOnly {
 		sm.mb.Flush(s.ctx()) // Dovecot writes missing UIDs even read-only
 		// EXAMINE shows \Recent without taking it.
-		for _, m := range sm.messagesLocked() {
-			if m.Recent && !sm.taken[m.UID] {
-				v.recent[m.UID] = true
+		for _, u := range sm.mb.RecentUIDs() {
+			if !sm.taken[u] {
+				v.recent[u] = true
 			}
 		}
 	} else {
@@ -49,7 +49,6 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	sm.views = append(sm.views, v)
 	sm.startWatch()
 	s.sel = v
-	msgs := sm.messagesLocked()
 	data := &imap.SelectData{
 		Flags:       mailboxFlags(sm.mb.Keywords()),
 		NumMessages: uint32(len(sm.uids)),
@@ -62,12 +61,7 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	} else {
 		data.PermanentFlags = []imap.Flag{}
 	}
-	for _, m := range msgs {
-		if m.Flags&mbox.Seen == 0 {
-			data.FirstUnseenSeqNum = m.Seq
-			break
-		}
-	}
+	data.FirstUnseenSeqNum = sm.mb.FirstUnseen()
 	return data, nil
 }
 

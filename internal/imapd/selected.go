@@ -24,6 +24,8 @@ type selected struct {
 	recentDirty bool
 	lastRecent  uint32
 	searchRes   []uint32 // UIDs saved by SEARCH RETURN (SAVE)
+
+	hdrs *mbox.HeaderReader // during a FETCH with ENVELOPE (under sm.mu)
 }
 
 func (v *selected) addRecent(uids []uint32) {

@@ -30,6 +30,7 @@ type sharedMailbox struct {
 	mu       sync.Mutex
 	mb       *mbox.Mailbox
 	lockOpts mbox.LockOptions // the user's mbox_lock_* settings
+	hdrBuf   []byte           // scratch for message headers (under mu)
 	tracker  *imapserver.MailboxTracker
 	uids     []uint32 // sequence order as the tracker knows it
 	keywords []string
@@ -116,13 +117,9 @@ func openRetry(ctx context.Context, f *mbox.Folders, name, p string) (*mbox.Mail
 // reset rebuilds the tracker state from the mailbox (under sm.mu or
 // before sharing).
 func (sm *sharedMailbox) reset() {
-	msgs := sm.messagesLocked()
-	sm.uids = make([]uint32, len(msgs))
-	for i, m := range msgs {
-		sm.uids[i] = m.UID
-	}
+	sm.uids = sm.mb.UIDs()
 	sm.keywords = slices.Clone(sm.mb.Keywords())
-	sm.tracker = imapserver.NewMailboxTracker(uint32(len(msgs)))
+	sm.tracker = imapserver.NewMailboxTracker(uint32(len(sm.uids)))
 }
 
 // messagesLocked is the mailbox's message list (under sm.mu).
@@ -243,10 +240,10 @@ func (sm *sharedMailbox) syncLocked(ctx context.Context, from *selected) {
 	// under us, Sync can report new messages while UIDs we still list
 	// are gone, and indexing the message list by our old length then
 	// ran past its end (a panic that took the daemon down).
-	msgs := sm.messagesLocked()
-	present := make(map[uint32]bool, len(msgs))
-	for _, m := range msgs {
-		present[m.UID] = true
+	uids := sm.mb.UIDs()
+	present := make(map[uint32]bool, len(uids))
+	for _, u := range uids {
+		present[u] = true
 	}
 	var gone []uint32
 	for _, u := range sm.uids {
@@ -263,9 +260,9 @@ func (sm *sharedMailbox) syncLocked(ctx context.Context, from *selected) {
 		last = sm.uids[n-1]
 	}
 	grew := false
-	for _, m := range msgs {
-		if m.UID > last {
-			sm.uids = append(sm.uids, m.UID)
+	for _, u := range uids {
+		if u > last {
+			sm.uids = append(sm.uids, u)
 			grew = true
 		}
 	}
@@ -330,8 +327,8 @@ func (sm *sharedMailbox) takeRecentLocked() []uint32 {
 	// Only take when there is something to take: pkg/mbox rewrites the
 	// Status headers at Close once a session took \Recent.
 	any := false
-	for _, m := range sm.messagesLocked() {
-		if m.Recent && !sm.taken[m.UID] {
+	for _, u := range sm.mb.RecentUIDs() {
+		if !sm.taken[u] {
 			any = true
 			break
 		}

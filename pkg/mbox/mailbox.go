@@ -317,6 +317,37 @@ func (mb *Mailbox) Messages() []Message {
 	return out
 }
 
+// UIDs returns the UIDs of the visible messages in sequence order.
+func (mb *Mailbox) UIDs() []uint32 {
+	out := make([]uint32, len(mb.msgs))
+	for i, m := range mb.msgs {
+		out[i] = m.uid
+	}
+	return out
+}
+
+// RecentUIDs returns the UIDs of the messages that are \Recent.
+func (mb *Mailbox) RecentUIDs() []uint32 {
+	var out []uint32
+	for _, m := range mb.msgs {
+		if m.recent {
+			out = append(out, m.uid)
+		}
+	}
+	return out
+}
+
+// FirstUnseen returns the sequence number of the first message without
+// \Seen, or 0 when all are seen.
+func (mb *Mailbox) FirstUnseen() uint32 {
+	for i, m := range mb.msgs {
+		if m.flags&Seen == 0 {
+			return uint32(i + 1)
+		}
+	}
+	return 0
+}
+
 // Message returns the message with the given UID.
 func (mb *Mailbox) Message(uid uint32) (Message, bool) {
 	i, ok := mb.find(uid)
@@ -470,6 +501,86 @@ func (mb *Mailbox) Reader(uid uint32) (io.Reader, error) {
 	}
 	vis := visibleHeader(hdr)
 	return io.MultiReader(bytesReader(vis), io.NewSectionReader(mb.f, m.bodyOff, m.end-m.bodyOff)), nil
+}
+
+// AppendHeader appends the header of the visible message with the given
+// UID to dst, as stored (up to and including the blank line that ends it,
+// private headers left out), and returns the extended slice. It reads the
+// file once and allocates nothing when dst has room.
+func (mb *Mailbox) AppendHeader(dst []byte, uid uint32) ([]byte, error) {
+	return (&HeaderReader{mb: mb}).AppendHeader(dst, uid)
+}
+
+// A HeaderReader reads the headers of many messages (ENVELOPE or header
+// fetches of a whole mailbox) with one read per window of the file
+// instead of one per message. It holds file data, so it is good only
+// until the mailbox changes (a write, Sync, Append): use one per command,
+// under a lock that keeps other writers out.
+type HeaderReader struct {
+	mb  *Mailbox
+	win []byte // file data from off
+	off int64
+}
+
+// headerWindow is how much of the file a HeaderReader reads at once.
+const headerWindow = 128 << 10
+
+// HeaderReader returns a HeaderReader for the mailbox as it is now.
+func (mb *Mailbox) HeaderReader() *HeaderReader { return &HeaderReader{mb: mb} }
+
+// AppendHeader is Mailbox.AppendHeader through the reader's window.
+func (hr *HeaderReader) AppendHeader(dst []byte, uid uint32) ([]byte, error) {
+	mb := hr.mb
+	i, ok := mb.find(uid)
+	if !ok {
+		return dst, fmt.Errorf("read message header: no message with uid %d", uid)
+	}
+	m := mb.msgs[i]
+	n := int(m.bodyOff - m.hdrOff)
+	start := len(dst)
+	dst = slices.Grow(dst, n)[:start+n]
+	hdr := dst[start:]
+	if err := hr.readAt(hdr, m.hdrOff); err != nil {
+		return dst[:start], fmt.Errorf("read message header: %w", err)
+	}
+	mb.lines = splitHeaderInto(mb.lines, hdr)
+	w, last := 0, 0
+	for _, h := range mb.lines {
+		if !h.kind.hidden() {
+			w += copy(hdr[w:], hdr[h.start:h.end])
+		}
+		last = h.end
+	}
+	w += copy(hdr[w:], hdr[last:])
+	return dst[:start+w], nil
+}
+
+// readAt fills p from the file at off, through the window when it fits.
+func (hr *HeaderReader) readAt(p []byte, off int64) error {
+	if len(p) == 0 {
+		return nil
+	}
+	if hr.win != nil && off >= hr.off && off+int64(len(p)) <= hr.off+int64(len(hr.win)) {
+		copy(p, hr.win[off-hr.off:])
+		return nil
+	}
+	if len(p) > headerWindow/2 {
+		_, err := hr.mb.f.ReadAt(p, off)
+		return err
+	}
+	if cap(hr.win) < headerWindow {
+		hr.win = make([]byte, headerWindow)
+	}
+	k, err := hr.mb.f.ReadAt(hr.win[:headerWindow], off)
+	hr.win, hr.off = hr.win[:k], off
+	if k < len(p) {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	copy(p, hr.win)
+	return nil
 }
 
 // visibleHeader drops Dovecot's private header fields.
