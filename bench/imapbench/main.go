@@ -558,12 +558,21 @@ func (s *server) pss() (int64, int) {
 
 // quiesce waits until the server has used no CPU for quiet (a
 // background header write or index save finishing), at most a minute.
+// The mbox must not change either: a rewrite waiting on the disk uses
+// little CPU.
 func (s *server) quiesce(quiet time.Duration) {
-	last := s.cpu()
-	deadline := time.Now().Add(time.Minute)
+	state := func() string {
+		fi, err := os.Stat(filepath.Join(s.home, "inbox"))
+		if err != nil {
+			return fmt.Sprint(s.cpu())
+		}
+		return fmt.Sprint(s.cpu(), fi.Size(), fi.ModTime().UnixNano())
+	}
+	last := state()
+	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		time.Sleep(quiet)
-		now := s.cpu()
+		now := state()
 		if now == last {
 			return
 		}
