@@ -23,6 +23,7 @@ import (
 
 	"mailsuite/internal/deliver/remote"
 	"mailsuite/internal/testutil"
+	"mailsuite/internal/testutil/dnstest"
 )
 
 // mtaWork is a work directory with a cf made by m4 from internal/mta's
@@ -166,7 +167,7 @@ func TestPersonalities(t *testing.T) {
 		}
 		for _, c := range [][]string{{"mailq"}, {"sendmail", "-bp"}} {
 			code, out, errOut := w.invoke(t, c[0], "", c[1:]...)
-			re := regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(filepath.Join(w.dir, "mqueue")) + ` \(1 request\)\n-+Q-ID-+ -+Size-+ -+Q-Time-+ -+Sender/Recipient-+\n\w{14}\s+\d+ \w{3} \w{3} [ \d]\d \d\d:\d\d a@hamap\.local\n\s+\(Deferred: Name server: outside\.example: host name lookup fai\)\n\s+friend@outside\.example\n\s+Total requests: 1\n$`)
+			re := regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(filepath.Join(w.dir, "mqueue")) + ` \(1 request\)\n-+Q-ID-+ -+Size-+ -+Q-Time-+ -+Sender/Recipient-+\n\w{14}[*X-]?\s+\d+ \w{3} \w{3} [ \d]\d \d\d:\d\d a@hamap\.local\n\s+\(Deferred: Name server: outside\.example: host name lookup fai\)\n\s+friend@outside\.example\n\s+Total requests: 1\n$`)
 			if code != 0 || !re.MatchString(out) {
 				t.Errorf("%s: exit %d, stderr %q, listing:\n%s", c, code, errOut, out)
 			}
@@ -536,4 +537,127 @@ func FuzzConvtime(f *testing.F) {
 			t.Fatalf("convtime(%q) = %v", s, d)
 		}
 	})
+}
+
+// TestTwoDaemons runs two sendmaild -bd processes on 127.0.0.51 and
+// 127.0.0.52, each local for its own domain, with the test's DNS server
+// named by MAILSUITE_RESOLV_CONF: a message queued on a.test reaches
+// b's mailbox on b.test through the MX records with both hops in the
+// Received chain, and "ETRN a.test" makes b.test relay the reply.
+func TestTwoDaemons(t *testing.T) {
+	unshare := testutil.Oracle(t, "unshare", "util-linux")
+	l, err := net.Listen("tcp4", "127.0.0.51:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	dns := dnstest.New(t)
+	dns.AddMX("a.test", "mail.a.test", 10)
+	dns.AddA("mail.a.test", "127.0.0.51")
+	dns.AddMX("b.test", "mail.b.test", 10)
+	dns.AddA("mail.b.test", "127.0.0.52")
+	resolv, err := dns.WriteResolvConf(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type side struct {
+		w       *mtaWork
+		log, ip string
+	}
+	mk := func(ip, domain string) side {
+		w := newMTAWork(t, "-DPORT="+strconv.Itoa(port), "-DLISTEN="+ip, "-DESMTP_PORT="+strconv.Itoa(port), "-DDOMAIN_NAME=mail."+domain)
+		w.write(t, "local-host-names", domain+"\nmail."+domain+"\n")
+		// Go's resolver follows nsswitch.conf: without dns on the
+		// hosts line, the MX hosts' addresses are never looked up.
+		w.write(t, "nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n")
+		return side{w, filepath.Join(w.dir, "maillog"), ip}
+	}
+	a, b := mk("127.0.0.51", "a.test"), mk("127.0.0.52", "b.test")
+	start := func(s side) {
+		sh := fmt.Sprintf(`set -e
+for f in hosts nsswitch.conf resolv.conf; do mount --bind %[1]s/$f /etc/$f; done
+exec %[2]s -bd -C %[3]s -L %[4]s
+`, s.w.dir, os.Args[0], s.w.cf, s.log)
+		cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c", sh)
+		cmd.Env = append(os.Environ(), "SENDMAILD_TEST_MAIN=1", "MAILSUITE_SPOOL="+s.w.spool, remote.ResolvConfEnv+"="+resolv)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			c, err := net.DialTimeout("tcp4", net.JoinHostPort(s.ip, strconv.Itoa(port)), time.Second)
+			if err == nil {
+				c.Close()
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("sendmaild not listening: %v; stderr: %s", err, stderr.String())
+			}
+		}
+	}
+	mbox := func(s side, user, want string) string {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			box, _ := os.ReadFile(filepath.Join(s.w.spool, user))
+			if strings.Contains(string(box), want) {
+				return string(box)
+			}
+			if time.Now().After(deadline) {
+				la, _ := os.ReadFile(a.log)
+				lb, _ := os.ReadFile(b.log)
+				t.Fatalf("%s's mailbox lacks %q:\n%s\nlog of a.test:\n%s\nlog of b.test:\n%s", user, want, box, la, lb)
+			}
+		}
+	}
+
+	start(b)
+	// Queued on a.test; the daemon's queue run on start relays it.
+	if code, _, errOut := a.w.invoke(t, "sendmail", "From: a@a.test\nSubject: across\n\nhello b\n", "-O", "DeliveryMode=q", "-f", "a@a.test", "b@b.test"); code != 0 {
+		t.Fatalf("submission on a.test: exit %d: %s", code, errOut)
+	}
+	start(a)
+	got := mbox(b, "b", "\nhello b\n")
+	re := regexp.MustCompile(`(?s)^From a@a\.test  .*\nReturn-Path: <a@a\.test>\nReceived: from mail\.a\.test \(.*\[127\.0\.0\.1\]\)\n\tby mail\.b\.test \(8\.17\.1\.9/8\.17\.1\.9\) with ESMTP id \w{14}\n\tfor <b@b\.test>; .*\nReceived: \(from root@localhost\)\n\tby mail\.a\.test \(8\.17\.1\.9/8\.17\.1\.9\) id \w{14}\n\tfor b@b\.test; .*\nSubject: across\n\nhello b\n`)
+	if !re.MatchString(got) {
+		t.Errorf("b's mailbox on b.test:\n%s", got)
+	}
+
+	// The reply waits in b.test's queue until a.test asks for it.
+	if code, _, errOut := b.w.invoke(t, "sendmail", "Subject: back\n\nhello a\n", "-O", "DeliveryMode=q", "-f", "b@b.test", "a@a.test"); code != 0 {
+		t.Fatalf("submission on b.test: exit %d: %s", code, errOut)
+	}
+	c, err := net.DialTimeout("tcp4", net.JoinHostPort("127.0.0.52", strconv.Itoa(port)), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	var replies []string
+	for _, cmd := range []string{"", "EHLO mail.a.test", "ETRN a.test", "QUIT"} {
+		if cmd != "" {
+			io.WriteString(c, cmd+"\r\n")
+		}
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("after %q: %v (%q)", cmd, err, replies)
+			}
+			if len(line) < 4 || line[3] != '-' {
+				replies = append(replies, strings.TrimSpace(line))
+				break
+			}
+		}
+	}
+	if replies[2] != "250 2.0.0 Queuing for node a.test started" {
+		t.Errorf("ETRN: %q", replies)
+	}
+	mbox(a, "a", "\nhello a\n")
+	logs, _ := os.ReadFile(b.log)
+	if !regexp.MustCompile(`: to=a@a\.test, ctladdr=b@b\.test \(1024/1024\), delay=.*, mailer=esmtp, pri=\d+, relay=mail\.a\.test\. \[127\.0\.0\.51\], dsn=2\.0\.0, stat=Sent \(`).Match(logs) {
+		t.Errorf("b.test's log:\n%s", logs)
+	}
 }

@@ -260,7 +260,7 @@ func TestDeferThenDeliver(t *testing.T) {
 	if len(got) != 1 || got[0].From != "a@mail.hamap.local" || !cmp.Equal(got[0].To, []string{"friend@other.test"}) {
 		t.Fatalf("sink got %+v\nlog:\n%s", got, f.log.String())
 	}
-	if !regexp.MustCompile(`^Received: \(from a@localhost\)\r\n\tby mail\.hamap\.local \(8\.17\.1\.9/8\.17\.1\.9\) id `+id+`\r\n\tfor <friend@other\.test>; `).MatchString(got[0].Data) ||
+	if !regexp.MustCompile(`^Received: \(from a@localhost\)\r\n\tby mail\.hamap\.local \(8\.17\.1\.9/8\.17\.1\.9\) id `+id+`\r\n\tfor friend@other\.test; `).MatchString(got[0].Data) ||
 		!strings.Contains(got[0].Data, "\r\nSubject: far\r\n\r\nhi\r\n") {
 		t.Errorf("data:\n%s", got[0].Data)
 	}
@@ -770,7 +770,7 @@ func TestTwoServers(t *testing.T) {
 	submit(t, a.m, "a", []string{"b@other.test"}, "From: a@hamap.local\nSubject: across\n\nhello b\n", true)
 	b.m.Wait()
 	got := b.f.mbox(t, "b")
-	re := regexp.MustCompile(`(?s)^From a@mail\.hamap\.local  .*\nReturn-Path: <a@mail\.hamap\.local>\nReceived: from mail\.hamap\.local \(.*\[127\.0\.0\.1\]\)\n\tby mail\.other\.test \(8\.17\.1\.9/8\.17\.1\.9\) with ESMTP id \w{14}\n\tfor <b@other\.test>; .*\nReceived: \(from a@localhost\)\n\tby mail\.hamap\.local \(8\.17\.1\.9/8\.17\.1\.9\) id \w{14}\n\tfor <b@other\.test>; .*\nSubject: across\n\nhello b\n`)
+	re := regexp.MustCompile(`(?s)^From a@mail\.hamap\.local  .*\nReturn-Path: <a@mail\.hamap\.local>\nReceived: from mail\.hamap\.local \(.*\[127\.0\.0\.1\]\)\n\tby mail\.other\.test \(8\.17\.1\.9/8\.17\.1\.9\) with ESMTP id \w{14}\n\tfor <b@other\.test>; .*\nReceived: \(from a@localhost\)\n\tby mail\.hamap\.local \(8\.17\.1\.9/8\.17\.1\.9\) id \w{14}\n\tfor b@other\.test; .*\nSubject: across\n\nhello b\n`)
 	if !re.MatchString(got) {
 		t.Errorf("b's mbox on other.test:\n%s\nlog of a:\n%s\nlog of b:\n%s", got, a.f.log.String(), b.f.log.String())
 	}

@@ -204,7 +204,10 @@ func (m *MTA) Submit(ctx context.Context, sub Submission, r io.Reader, deliverNo
 		macros = append(macros, queue.Macro{Name: "mailsuite_nof", Value: "1"})
 	}
 	if len(rcpts) == 1 && !sub.HeaderRecipients {
-		macros = append(macros, queue.Macro{Name: "mailsuite_for", Value: "<" + rcpts[0] + ">"})
+		// $u as given: no angle brackets on the command line (the
+		// real sendmail's "for bad@outside.example;" in
+		// internal/dsn/testdata/real-bounce.eml).
+		macros = append(macros, queue.Macro{Name: "mailsuite_for", Value: rcpts[0]})
 	}
 	qr := make([]queue.Recipient, 0, len(rcpts))
 	for _, a := range rcpts {
