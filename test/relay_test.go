@@ -48,7 +48,9 @@ func (rb *runbook) stepMX(t *testing.T) {
 		// the message with the reason.
 		var q string
 		deadline := time.Now().Add(15 * time.Second)
-		reDeferred := regexp.MustCompile(`(?m)^` + qid + `\s+\d+ \w{3} \w{3} [ \d]\d \d\d:\d\d <a@hamap\.local>\n\s+\(Deferred: Connection refused by mail\.other\.local\.\)\n\t+ <friend@other\.local>\n`)
+		// After the ID, sendmail's status mark: '*' while being delivered,
+		// 'X' when the load average holds the queue back, '-' too young.
+		reDeferred := regexp.MustCompile(`(?m)^` + qid + `[ *X?-] *\d+ \w{3} \w{3} [ \d]\d \d\d:\d\d <a@hamap\.local>\n\s+\(Deferred: Connection refused by mail\.other\.local\.\)\n\t+ <friend@other\.local>\n`)
 		for {
 			q = rb.mailq(t)
 			if reDeferred.MatchString(q) {
