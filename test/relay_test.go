@@ -9,8 +9,8 @@ package test
 // mail.hamap.local; the suite's DNS server answers MX and A records for
 // both domains. Mail crosses in both directions with a Received chain
 // showing both hops; with the receiving server down the message is
-// accepted, mailq lists it as Deferred, and sendmail -q delivers it once
-// the server is back.
+// accepted, mailq lists it as Deferred, and sendmail -q (or the sending
+// daemon's next periodic queue run) delivers it once the server is back.
 
 import (
 	"path/filepath"
@@ -25,7 +25,8 @@ func (rb *runbook) stepMX(t *testing.T) {
 	ok := rb.sum.step(t, "set up mail.other.local", nil, func(t *testing.T) {
 		mx2.configure(t, ipPC)
 		mx2.addUsers(t)
-		mx2.startSendmaild(t)
+		// A short queue interval, so that its periodic run is seen below.
+		mx2.startSendmaildEvery(t, "2s")
 	})
 	rb.sum.step(t, "a@hamap.local -> friend@other.local", []bool{ok}, func(t *testing.T) {
 		subject := "to the other server " + rb.token
@@ -64,7 +65,7 @@ func (rb *runbook) stepMX(t *testing.T) {
 		if !strings.Contains(q, "\t\tTotal requests: 1\n") {
 			t.Errorf("mailq:\n%s", q)
 		}
-		mx2.startSendmaild(t)
+		mx2.startSendmaildEvery(t, "2s")
 		s := rb.mx1
 		out, rc := rb.sb.runAs(t, s.host, s.env(), "", filepath.Join(s.sbin, "sendmail"), "-C", s.cf(), "-L", s.maillog(), "-q")
 		if rc != 0 {
@@ -76,6 +77,16 @@ func (rb *runbook) stepMX(t *testing.T) {
 		if want := s.path("var/spool/mqueue") + " is empty\n\t\tTotal requests: 0\n"; q != want {
 			t.Errorf("mailq after sendmail -q:\n%q\nwant %q", q, want)
 		}
+	})
+	rb.sum.step(t, "deferred while mail.hamap.local is down, the next periodic run delivers", []bool{ok}, func(t *testing.T) {
+		rb.mx1.smtp.stop(t)
+		subject := "while mail.hamap.local was down " + rb.token
+		qid := rb.sendSwaks(t, ipPC, ipMX2, "friend@other.local", "a@hamap.local", subject, "deferred, then sent by the -q2s run\n")
+		mx2.waitLog(t, qid+`: to=<a@hamap\.local>, .*dsn=4\.4\.1, stat=Deferred: Connection refused by mail\.hamap\.local\.`)
+		rb.mx1.startSendmaild(t)
+		mb := rb.mx1.waitMbox(t, "a", subject)
+		checkTwoHops(t, mb, subject, "mail.other.local", "mail.hamap.local", qid)
+		mx2.waitLog(t, qid+`: to=<a@hamap\.local>, .*dsn=2\.0\.0, stat=Sent \(`)
 	})
 }
 

@@ -303,8 +303,14 @@ func (s *site) writeDovecot(t *testing.T) string {
 // on the site's address, port 25.
 func (s *site) startSendmaild(t *testing.T) {
 	t.Helper()
+	s.startSendmaildEvery(t, "1h")
+}
+
+// startSendmaildEvery starts `sendmaild -bd -q<interval>`.
+func (s *site) startSendmaildEvery(t *testing.T, interval string) {
+	t.Helper()
 	s.smtp = s.sb.startDaemon(t, s.owner, s.host, s.env(), []string{net.JoinHostPort(s.ip, "25")},
-		filepath.Join(s.bin, "sendmaild"), "-bd", "-q1h", "-C", s.cf(), "-L", s.maillog())
+		filepath.Join(s.bin, "sendmaild"), "-bd", "-q"+interval, "-C", s.cf(), "-L", s.maillog())
 }
 
 // startDovecotd starts dovecotd in the foreground on the site's address,
