@@ -176,7 +176,9 @@ func lookupGroup(name string) (int, error) {
 
 // cred is the worker identity for a user: the userdb's uid and gid, the
 // user's groups from the group file (Dovecot's initgroups for system
-// users), and mail_privileged_group.
+// users), and mail_privileged_group, which the worker keeps as saved gid
+// only (Dovecot's restrict_access): as a supplementary group it would
+// open every 0660 user:mail spool file to a symlink in the user's folders.
 func (sep *separator) cred(name string, uid, gid int) privsep.Cred {
 	c := privsep.Cred{UID: uint32(uid), GID: uint32(gid)}
 	seen := map[uint32]bool{uint32(gid): true}
@@ -194,7 +196,9 @@ func (sep *separator) cred(name string, uid, gid int) privsep.Cred {
 			}
 		}
 	}
-	add(sep.privGroup)
+	if sep.privGroup > 0 {
+		c.PrivGID = uint32(sep.privGroup)
+	}
 	return c
 }
 

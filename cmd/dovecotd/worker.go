@@ -57,16 +57,20 @@ func workerMain(stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dovecotd: mail worker: log: %v\n", err)
 		return exitFatal
 	}
+	// mail_privileged_group, for the dotlock and creation of an INBOX in
+	// the spool (pkg/mbox uses it for nothing else).
+	ilock, plock := hello.IMAP.Lock.options(), hello.POP3.Lock.options()
+	ilock.Privileged, plock.Privileged = w.Privileged(), w.Privileged()
 	isrv := imapd.New(imapd.Config{
 		MailLocation: hello.IMAP.MailLocation,
 		Mailboxes:    hello.IMAP.Mailboxes,
 		IdleNotify:   hello.IMAP.IdleNotify,
-		Lock:         hello.IMAP.Lock.options(),
+		Lock:         ilock,
 		Log:          lg,
 	})
 	p := hello.POP3
 	pw, err := pop3d.NewWorker(pop3d.Config{
-		MailLocation: p.MailLocation, Lock: p.Lock.options(), Hostname: p.Hostname, UIDLFormat: p.UIDLFormat,
+		MailLocation: p.MailLocation, Lock: plock, Hostname: p.Hostname, UIDLFormat: p.UIDLFormat,
 		NoFlagUpdates: p.NoFlagUpdates, LockSession: p.LockSession, DeleteType: p.DeleteType, DeletedFlag: p.DeletedFlag,
 		LogoutFormat: p.LogoutFormat, IdleTimeout: p.IdleTimeout, Log: lg,
 	})

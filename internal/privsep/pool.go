@@ -15,15 +15,20 @@ import (
 )
 
 // Cred is the identity a worker runs with: Dovecot's mail process uid,
-// gid and supplementary groups.
+// gid and supplementary groups, and mail_privileged_group.
 type Cred struct {
 	UID, GID uint32
 	Groups   []uint32
+	// PrivGID, when not 0, is mail_privileged_group: the worker keeps it
+	// as its saved gid only (never in Groups), and takes it as effective
+	// gid on one thread for the dotlock and INBOX creation
+	// (Worker.Privileged), as Dovecot does. The root group is never kept.
+	PrivGID uint32
 }
 
 func (c Cred) key() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d:%d", c.UID, c.GID)
+	fmt.Fprintf(&b, "%d:%d:%d", c.UID, c.GID, c.PrivGID)
 	for _, g := range c.Groups {
 		b.WriteString("," + strconv.FormatUint(uint64(g), 10))
 	}
@@ -62,6 +67,7 @@ type Pool struct {
 
 type worker struct {
 	key      string
+	uid      uint32
 	cmd      *exec.Cmd
 	ctrl     *ctrlConn
 	sessions int
@@ -126,15 +132,30 @@ func (p *Pool) start(cred Cred) (*worker, error) {
 	if path == "" {
 		path = "/proc/self/exe"
 	}
+	env := make([]string, 0, len(p.Env)+1)
+	for _, kv := range p.Env {
+		if !strings.HasPrefix(kv, dropEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	start := &syscall.Credential{Uid: cred.UID, Gid: cred.GID, Groups: cred.Groups}
+	if cred.PrivGID != 0 {
+		// A saved gid different from the real one cannot be given at
+		// exec: the worker starts as root with the user's groups and
+		// drops to uid and gid itself before reading anything
+		// (Worker's dropPrivileges).
+		start = &syscall.Credential{Uid: 0, Gid: 0, Groups: cred.Groups}
+		env = append(env, fmt.Sprintf("%s=%d:%d:%d", dropEnv, cred.UID, cred.GID, cred.PrivGID))
+	}
 	cmd := &exec.Cmd{
 		Path:       path,
 		Args:       p.Args,
-		Env:        p.Env,
+		Env:        env,
 		Dir:        "/",
 		ExtraFiles: append([]*os.File{theirs}, p.Files...),
 
 		SysProcAttr: &syscall.SysProcAttr{
-			Credential: &syscall.Credential{Uid: cred.UID, Gid: cred.GID, Groups: cred.Groups},
+			Credential: start,
 			Setsid:     true,
 			// The control socket's end tells the worker when we
 			// are gone; SIGTERM covers a root process killed
@@ -149,7 +170,7 @@ func (p *Pool) start(cred Cred) (*worker, error) {
 		ctrl.close()
 		return nil, fmt.Errorf("privsep: start worker for uid %d: %w", cred.UID, err)
 	}
-	w := &worker{key: cred.key(), cmd: cmd, ctrl: ctrl}
+	w := &worker{key: cred.key(), uid: cred.UID, cmd: cmd, ctrl: ctrl}
 	if err := ctrl.send(kindHello, p.Hello, nil); err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -210,7 +231,7 @@ func (p *Pool) watch(w *worker) {
 	err := w.cmd.Wait()
 	var ee *exec.ExitError
 	if err != nil && p.Errorf != nil && !(errors.As(err, &ee) && ee.Exited() && ee.ExitCode() == 0) {
-		p.Errorf("mail worker %d (uid %d) ended: %v", w.cmd.Process.Pid, w.cmd.SysProcAttr.Credential.Uid, err)
+		p.Errorf("mail worker %d (uid %d) ended: %v", w.cmd.Process.Pid, w.uid, err)
 	}
 }
 

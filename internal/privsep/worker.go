@@ -19,11 +19,19 @@ type Worker struct {
 
 	ctrl *ctrlConn
 	mu   sync.Mutex // serialises Done
+	priv *PrivGroup
 }
 
-// NewWorker opens the control socket the root process passed as fd 3
-// and returns the worker with the configuration (the Hello message).
+// NewWorker first drops to the worker's identity when it was started as
+// root to keep mail_privileged_group as saved gid (Pool.start), then
+// opens the control socket the root process passed as fd 3 and returns
+// the worker with the configuration (the Hello message). Call it before
+// anything else.
 func NewWorker() (*Worker, []byte, error) {
+	priv, err := dropPrivileges()
+	if err != nil {
+		return nil, nil, err
+	}
 	c, err := newCtrl(os.NewFile(CtrlFD, "control"))
 	if err != nil {
 		return nil, nil, err
@@ -40,7 +48,17 @@ func NewWorker() (*Worker, []byte, error) {
 		c.close()
 		return nil, nil, errors.New("control socket: no configuration")
 	}
-	return &Worker{ctrl: c}, body, nil
+	return &Worker{ctrl: c, priv: priv}, body, nil
+}
+
+// Privileged returns the function that runs file operations with
+// mail_privileged_group as effective gid (mbox.LockOptions.Privileged),
+// or nil when the worker keeps no such group.
+func (w *Worker) Privileged() func(fn func() error) error {
+	if w.priv == nil {
+		return nil
+	}
+	return w.priv.Run
 }
 
 // Next waits for the next session: its description and connection. An

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,8 +22,11 @@ import (
 // directory, link(2) it to the lock name and trust the link count, which also
 // works over NFS where O_EXCL does not. A lock whose owner is a dead process
 // on this host is removed at once; any other lock is overridden once it has
-// not changed for DotlockChangeTimeout.
-func createDotlock(ctx context.Context, lockPath string, deadline time.Time, opts LockOptions) (string, error) {
+// not changed for DotlockChangeTimeout. When the directory refuses the
+// user and opts.Privileged is set, the lock is made (and stale ones
+// removed) through it; the function returned is then the one to remove
+// the lock with.
+func createDotlock(ctx context.Context, lockPath string, deadline time.Time, opts LockOptions) (string, func(func() error) error, error) {
 	host := opts.Hostname
 	if host == "" {
 		host, _ = os.Hostname()
@@ -31,22 +35,33 @@ func createDotlock(ctx context.Context, lockPath string, deadline time.Time, opt
 	dir := filepath.Dir(lockPath)
 	wait := 5 * time.Millisecond
 	var lastNotice time.Time
+	var priv func(func() error) error
 	for {
-		ok, err := tryDotlock(dir, lockPath, content)
+		var ok bool
+		err := asPrivileged(priv, func() (err error) {
+			ok, err = tryDotlock(dir, lockPath, content)
+			return err
+		})
+		if err != nil && priv == nil && opts.Privileged != nil && errors.Is(err, fs.ErrPermission) {
+			// Dovecot's order: as the user first, then with the
+			// privileged group.
+			priv = opts.Privileged
+			continue
+		}
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		if ok {
-			return lockPath, nil
+			return lockPath, priv, nil
 		}
 		if stale, why := dotlockStale(lockPath, host, opts.DotlockChangeTimeout); stale {
-			if err := os.Remove(lockPath); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return "", fmt.Errorf("remove stale dotlock %s (%s): %w", lockPath, why, err)
+			if err := asPrivileged(priv, func() error { return os.Remove(lockPath) }); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return "", nil, fmt.Errorf("remove stale dotlock %s (%s): %w", lockPath, why, err)
 			}
 			continue
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("dotlock %s: %w", lockPath, ErrLockTimeout)
+			return "", nil, fmt.Errorf("dotlock %s: %w", lockPath, ErrLockTimeout)
 		}
 		if opts.Notify != nil && time.Since(lastNotice) >= 30*time.Second {
 			lastNotice = time.Now()
@@ -59,7 +74,7 @@ func createDotlock(ctx context.Context, lockPath string, deadline time.Time, opt
 			}
 		}
 		if err := sleepCtx(ctx, wait); err != nil {
-			return "", err
+			return "", nil, err
 		}
 		wait = min(wait*2, 200*time.Millisecond)
 	}

@@ -91,12 +91,53 @@ func (f *Folders) Open(ctx context.Context, name string) (*Mailbox, error) {
 	}
 	opts.Create = isInbox(name)
 	opts.NewUIDValidity = f.allocUIDValidity
-	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("open %s: %w", name, ErrNotMbox)
-	} else if err != nil && !opts.Create {
-		return nil, fmt.Errorf("open %s: %w", name, ErrNoMailbox)
+	if !opts.Create || f.inRoot(p) {
+		// mail_privileged_group serves only an INBOX in the spool, as
+		// in Dovecot: never a folder, which may be a symlink the user
+		// made into the spool.
+		opts.Lock.Privileged = nil
 	}
+	fi, err := os.Stat(p)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil, fmt.Errorf("open %s: %w", name, ErrNotMbox)
+	case err != nil && !opts.Create:
+		return nil, fmt.Errorf("open %s: %w", name, ErrNoMailbox)
+	case err != nil && errors.Is(err, fs.ErrNotExist):
+		if err := createInbox(p, opts.Lock.Privileged); err != nil {
+			return nil, err
+		}
+	}
+	f.makeIndexDir(name, p, opts.IndexPath)
 	return Open(ctx, p, opts)
+}
+
+// inRoot tells whether path lies under the mail root.
+func (f *Folders) inRoot(path string) bool {
+	rel, err := filepath.Rel(f.Root, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// makeIndexDir creates the control directory that holds a mailbox's
+// index with the modes Dovecot gives it (from the mailbox file; its
+// level's .imap from the level), before the index code creates it with
+// its private 0700.
+func (f *Folders) makeIndexDir(name, path, indexPath string) {
+	dir := filepath.Dir(indexPath)
+	if _, err := os.Stat(dir); err == nil {
+		return
+	}
+	level := f.rootPerm()
+	if !isInbox(name) {
+		if i := strings.LastIndex(name, "/"); i > 0 {
+			level = f.mailboxPerm(name[:i])
+		}
+	}
+	if err := level.mkdirAll(filepath.Dir(dir)); err != nil {
+		return
+	}
+	own, _ := permOf(path)
+	own.mkdir(dir)
 }
 
 // allocUIDValidity hands out UIDVALIDITY values the way Dovecot does for a
@@ -114,9 +155,10 @@ func (f *Folders) allocUIDValidity() uint32 {
 			next = uint32(last) + 1
 		}
 	}
-	if err := os.MkdirAll(dir, 0o700); err == nil {
+	pm := f.rootPerm()
+	if err := pm.mkdirAll(dir); err == nil {
 		hex := fmt.Sprintf("%08x", next)
-		if writeFileAtomic(path, []byte(hex), 0o600) == nil {
+		if writeFileAtomic(path, []byte(hex), pm) == nil {
 			old, _ := filepath.Glob(path + ".*")
 			for _, o := range old {
 				os.Remove(o)
@@ -169,7 +211,8 @@ func (f *Folders) List() ([]MailboxInfo, error) {
 }
 
 // Create makes a mailbox: an empty file, or with a trailing "/" a
-// directory; missing parent levels become directories.
+// directory; missing parent levels become directories. Modes and group
+// follow Dovecot's rule (perm): from the closest existing parent level.
 func (f *Folders) Create(name string) error {
 	if isInbox(name) {
 		return ErrExists
@@ -181,20 +224,20 @@ func (f *Folders) Create(name string) error {
 	if _, err := os.Lstat(p); err == nil {
 		return ErrExists
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+	pm := f.mailboxPerm(name)
+	if err := pm.mkdirAll(filepath.Dir(p)); err != nil {
 		return fmt.Errorf("create %s: %w", name, err)
 	}
 	if strings.HasSuffix(name, "/") {
-		if err := os.Mkdir(p, 0o700); err != nil {
+		if err := pm.mkdir(p); err != nil {
 			return fmt.Errorf("create %s: %w", name, err)
 		}
 		return nil
 	}
-	fl, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := pm.create(p); err != nil {
 		return fmt.Errorf("create %s: %w", name, err)
 	}
-	return fl.Close()
+	return nil
 }
 
 // Delete removes a mailbox file and its control directory, or an empty
@@ -249,7 +292,7 @@ func (f *Folders) Rename(from, to string) error {
 	if _, err := os.Lstat(pt); err == nil {
 		return ErrExists
 	}
-	if err := os.MkdirAll(filepath.Dir(pt), 0o700); err != nil {
+	if err := f.mailboxPerm(to).mkdirAll(filepath.Dir(pt)); err != nil {
 		return fmt.Errorf("rename %s: %w", from, err)
 	}
 	if err := os.Rename(pf, pt); err != nil {
@@ -258,7 +301,7 @@ func (f *Folders) Rename(from, to string) error {
 	ctlFrom := filepath.Join(filepath.Dir(pf), ".imap", filepath.Base(pf))
 	if _, err := os.Stat(ctlFrom); err == nil {
 		ctlTo := filepath.Join(filepath.Dir(pt), ".imap", filepath.Base(pt))
-		os.MkdirAll(filepath.Dir(ctlTo), 0o700)
+		f.mailboxPerm(to).mkdirAll(filepath.Dir(ctlTo))
 		if err := os.Rename(ctlFrom, ctlTo); err != nil {
 			return fmt.Errorf("rename %s control dir: %w", from, err)
 		}
@@ -317,24 +360,32 @@ func (f *Folders) Subscribe(name string, on bool) error {
 		b.WriteString(strings.ReplaceAll(s, "/", "\t"))
 		b.WriteByte('\n')
 	}
-	if err := os.MkdirAll(f.Root, 0o700); err != nil {
+	if err := defaultPerm.mkdirAll(f.Root); err != nil {
 		return fmt.Errorf("write subscriptions: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(f.Root, ".subscriptions"), []byte(b.String()), 0o600)
+	return writeFileAtomic(filepath.Join(f.Root, ".subscriptions"), []byte(b.String()), f.rootPerm())
 }
 
 // writeFileAtomic writes a small state file: temporary name, fsync,
-// rename, fsync of the directory.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+// rename, fsync of the directory. The file gets pm's file mode and
+// group.
+func writeFileAtomic(path string, data []byte, pm perm) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err == nil {
+	if _, err = tmp.Write(data); err == nil {
 		err = tmp.Sync()
 	}
-	if err := tmp.Chmod(mode); err != nil {
+	if err == nil {
+		// A file's mode is its owner's to set whatever the umask.
+		err = tmp.Chmod(fs.FileMode(pm.file))
+	}
+	if err == nil && pm.gid >= 0 {
+		tmp.Chown(-1, pm.gid)
+	}
+	if err != nil {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}

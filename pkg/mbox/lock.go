@@ -40,6 +40,14 @@ type LockOptions struct {
 	// Notify, when set, receives progress notices while waiting, in
 	// Dovecot's words ("Mailbox is locked, will abort in N seconds").
 	Notify func(msg string)
+	// Privileged, when set, runs fn with mail_privileged_group as
+	// effective gid (dovecotd's mail worker keeps that group as its
+	// saved gid only). As Dovecot does, the dotlock is first tried
+	// without it and, when the directory refuses (EACCES, as Debian's
+	// 2775 root:mail /var/mail does), created and later removed through
+	// it. Folders sets it only for an INBOX outside the mail root, and
+	// uses it to create that INBOX. Nil runs nothing privileged.
+	Privileged func(fn func() error) error
 }
 
 // A Lock is a held mbox lock: an fcntl lock on the open file and, for
@@ -48,6 +56,8 @@ type Lock struct {
 	f       *os.File
 	dotlock string
 	write   bool
+	// priv removes the dotlock when it was created privileged.
+	priv func(fn func() error) error
 }
 
 // LockFile takes a read (F_RDLCK) or write (F_WRLCK, then dotlock) lock on
@@ -96,12 +106,12 @@ func LockFile(ctx context.Context, f *os.File, path string, write bool, opts Loc
 	}
 	l := &Lock{f: f, write: write}
 	if write && !opts.NoDotlock {
-		dl, err := createDotlock(ctx, path+".lock", deadline, opts)
+		dl, priv, err := createDotlock(ctx, path+".lock", deadline, opts)
 		if err != nil {
 			l.unlockFcntl()
 			return nil, err
 		}
-		l.dotlock = dl
+		l.dotlock, l.priv = dl, priv
 	}
 	return l, nil
 }
@@ -130,10 +140,18 @@ func (l *Lock) Unlock() error {
 	}
 	err := l.unlockFcntl()
 	if l.dotlock != "" {
-		if e := os.Remove(l.dotlock); e != nil && !errors.Is(e, os.ErrNotExist) && err == nil {
+		if e := asPrivileged(l.priv, func() error { return os.Remove(l.dotlock) }); e != nil && !errors.Is(e, os.ErrNotExist) && err == nil {
 			err = fmt.Errorf("remove dotlock: %w", e)
 		}
 	}
 	l.f = nil
 	return err
+}
+
+// asPrivileged runs fn through priv, or directly when priv is nil.
+func asPrivileged(priv func(fn func() error) error, fn func() error) error {
+	if priv == nil {
+		return fn()
+	}
+	return priv(fn)
 }
