@@ -36,6 +36,19 @@ type Target struct {
 	// Owner is the owner-<list> alias that receives errors for this
 	// target, if one exists (it also becomes the envelope sender).
 	Owner string
+	// Ctl is the controlling user of a program or file target,
+	// sendmail's ctladdr: the owner (and group) of the ~/.forward or
+	// :include: file the target came from, the first such file on the
+	// way down. Nil for a target written in the aliases file itself,
+	// which sendmail runs as DefaultUser.
+	Ctl *Ctl
+}
+
+// Ctl is a controlling user: the uid and gid of the file that named a
+// target, and the login name of that uid when known.
+type Ctl struct {
+	Name     string
+	UID, GID int
 }
 
 // User is a local account as the expander needs it.
@@ -68,6 +81,12 @@ type Expander struct {
 	ReadFile func(path string) ([]byte, error)
 	// MaxDepth is MaxAliasRecursion; 0 means Sendmail's 10.
 	MaxDepth int
+	// LookupUID finds the login name of a uid (the owner of a
+	// :include: file); nil leaves such controlling users nameless.
+	LookupUID func(uid int) (User, bool, error)
+	// Stat returns the owner and group of a .forward or :include:
+	// file; nil means the file system's.
+	Stat func(path string) (uid, gid int, err error)
 }
 
 // ErrUserUnknown is the error of a local address that is neither an
@@ -95,7 +114,7 @@ func (e *LoopError) Error() string {
 // targets that did resolve.
 func (x *Expander) Expand(addr string) ([]Target, []error) {
 	s := &expansion{x: x, seen: map[string]bool{}}
-	s.expand(addr, "", "", nil, 0)
+	s.expand(addr, "", "", nil, 0, nil)
 	if len(s.out) == 0 && len(s.errs) == 0 && s.aliased {
 		s.errs = append(s.errs, ErrAliasLoop)
 	}
@@ -133,7 +152,7 @@ func stripAngles(a string) string {
 
 // expand resolves one address; chain holds the names being expanded
 // above it.
-func (s *expansion) expand(addr, via, owner string, chain []string, depth int) {
+func (s *expansion) expand(addr, via, owner string, chain []string, depth int, ctl *Ctl) {
 	limit := s.x.MaxDepth
 	if limit <= 0 {
 		limit = 10
@@ -148,16 +167,16 @@ func (s *expansion) expand(addr, via, owner string, chain []string, depth int) {
 	}
 	switch {
 	case strings.HasPrefix(addr, "|"):
-		s.add(Target{Kind: Program, Addr: addr[1:], Via: via, Owner: owner})
+		s.add(Target{Kind: Program, Addr: addr[1:], Via: via, Owner: owner, Ctl: ctl})
 		return
 	case strings.HasPrefix(addr, "\"|") && strings.HasSuffix(addr, "\"") && len(addr) > 2:
-		s.add(Target{Kind: Program, Addr: addr[2 : len(addr)-1], Via: via, Owner: owner})
+		s.add(Target{Kind: Program, Addr: addr[2 : len(addr)-1], Via: via, Owner: owner, Ctl: ctl})
 		return
 	case strings.HasPrefix(addr, "/"):
-		s.add(Target{Kind: File, Addr: addr, Via: via, Owner: owner})
+		s.add(Target{Kind: File, Addr: addr, Via: via, Owner: owner, Ctl: ctl})
 		return
 	case strings.HasPrefix(strings.ToLower(addr), ":include:"):
-		s.include(strings.TrimSpace(addr[len(":include:"):]), owner, chain, depth)
+		s.include(strings.TrimSpace(addr[len(":include:"):]), owner, chain, depth, ctl)
 		return
 	}
 	noAlias := strings.HasPrefix(addr, "\\")
@@ -209,19 +228,19 @@ func (s *expansion) expand(addr, via, owner string, chain []string, depth int) {
 			for _, m := range Split(v) {
 				if strings.EqualFold(stripAngles(m), local) || strings.EqualFold(stripAngles(m), addr) {
 					// "b: b, c": b's own mailbox.
-					s.user(local, name, o, true, sub, depth+1)
+					s.user(local, name, o, true, sub, depth+1, ctl)
 					continue
 				}
-				s.expand(m, name, o, sub, depth+1)
+				s.expand(m, name, o, sub, depth+1, ctl)
 			}
 			return
 		}
 	}
-	s.user(local, via, owner, noAlias, chain, depth)
+	s.user(local, via, owner, noAlias, chain, depth, ctl)
 }
 
 // user delivers to a local user, through ~/.forward unless noForward.
-func (s *expansion) user(name, via, owner string, noForward bool, chain []string, depth int) {
+func (s *expansion) user(name, via, owner string, noForward bool, chain []string, depth int, ctl *Ctl) {
 	u, ok, err := s.x.LookupUser(name)
 	if err != nil {
 		s.errs = append(s.errs, fmt.Errorf("user %s: %w", name, err))
@@ -235,12 +254,13 @@ func (s *expansion) user(name, via, owner string, noForward bool, chain []string
 		s.seen["f:"+u.Name] = true
 		if content, path := s.forward(u); path != "" {
 			sub := append(chain[:len(chain):len(chain)], strings.ToLower(u.Name))
+			fctl := s.fileCtl(ctl, path, u.Name)
 			for _, m := range forwardLines(content) {
 				if strings.EqualFold(strings.TrimPrefix(stripAngles(m), "\\"), u.Name) {
 					s.add(Target{Kind: Mailbox, Addr: u.Name, Via: path, Owner: owner})
 					continue
 				}
-				s.expand(m, path, owner, sub, depth+1)
+				s.expand(m, path, owner, sub, depth+1, fctl)
 			}
 			return
 		}
@@ -284,15 +304,55 @@ func safeForward(path string, uid int) bool {
 	return ok && (int(st.Uid) == uid || st.Uid == 0)
 }
 
-func (s *expansion) include(path, owner string, chain []string, depth int) {
+func (s *expansion) include(path, owner string, chain []string, depth int, ctl *Ctl) {
 	b, err := s.read(path)
 	if err != nil {
 		s.errs = append(s.errs, fmt.Errorf(":include:%s: %w", path, err))
 		return
 	}
+	ictl := s.fileCtl(ctl, path, "")
 	for _, m := range forwardLines(b) {
-		s.expand(m, ":include:"+path, owner, chain, depth+1)
+		s.expand(m, ":include:"+path, owner, chain, depth+1, ictl)
 	}
+}
+
+// fileCtl is the controlling user below a .forward or :include: file, as
+// sendmail's include() sets it: an address that already has one keeps
+// it, otherwise the file's owner and group become it. name is the
+// owner's login name when the caller knows it; otherwise LookupUID
+// finds it (a uid without a passwd entry stays nameless).
+func (s *expansion) fileCtl(ctl *Ctl, path, name string) *Ctl {
+	if ctl != nil {
+		return ctl
+	}
+	stat := s.x.Stat
+	if stat == nil {
+		stat = fileOwner
+	}
+	uid, gid, err := stat(path)
+	if err != nil {
+		return nil
+	}
+	c := &Ctl{Name: name, UID: uid, GID: gid}
+	if s.x.LookupUID != nil {
+		if u, ok, err := s.x.LookupUID(uid); err == nil && ok {
+			c.Name = u.Name
+		}
+	}
+	return c
+}
+
+// fileOwner returns the owner and group of path.
+func fileOwner(path string) (uid, gid int, err error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, fmt.Errorf("stat %s: no owner", path)
+	}
+	return int(st.Uid), int(st.Gid), nil
 }
 
 // forwardLines splits a .forward or :include: file: one or more addresses

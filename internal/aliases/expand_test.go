@@ -165,3 +165,59 @@ func TestExists(t *testing.T) {
 		t.Errorf("lookup failure: %v", err)
 	}
 }
+
+// TestExpandCtl checks the controlling user of program and file
+// targets, sendmail's ctladdr: the owner of the first .forward or
+// :include: file on the way down, none for the aliases file itself.
+func TestExpandCtl(t *testing.T) {
+	src := "prog: \"|/usr/bin/vacation b\"\nrootinc: :include:/etc/mail/root.list\ncinc: :include:/etc/mail/c.list\n"
+	files := map[string]string{
+		"/home/b/.forward":    "\\b, \"|/usr/bin/vacation b\", :include:/etc/mail/b.list\n",
+		"/etc/mail/b.list":    "/var/log/b.copy\n",
+		"/etc/mail/root.list": "|/bin/root-prog\n",
+		"/etc/mail/c.list":    "/var/log/c.copy\n",
+	}
+	owners := map[string][2]int{
+		"/home/b/.forward": {1024, 1024}, "/etc/mail/b.list": {0, 0},
+		"/etc/mail/root.list": {0, 0}, "/etc/mail/c.list": {1025, 50},
+	}
+	x := testExpander(t, src, files)
+	x.Stat = func(p string) (int, int, error) {
+		o, ok := owners[p]
+		if !ok {
+			return 0, 0, os.ErrNotExist
+		}
+		return o[0], o[1], nil
+	}
+	x.LookupUID = func(uid int) (User, bool, error) {
+		switch uid {
+		case 0:
+			return User{Name: "root"}, true, nil
+		case 1025:
+			return User{Name: "c"}, true, nil
+		}
+		return User{}, false, nil
+	}
+	b := &Ctl{Name: "b", UID: 1024, GID: 1024}
+	for _, tc := range []struct {
+		addr string
+		want []Target
+	}{
+		{"prog", []Target{{Kind: Program, Addr: "/usr/bin/vacation b", Via: "prog"}}},
+		{"b", []Target{{Kind: Mailbox, Addr: "b", Via: "/home/b/.forward"},
+			{Kind: Program, Addr: "/usr/bin/vacation b", Via: "/home/b/.forward", Ctl: b},
+			{Kind: File, Addr: "/var/log/b.copy", Via: ":include:/etc/mail/b.list", Ctl: b}}},
+		{"rootinc", []Target{{Kind: Program, Addr: "/bin/root-prog", Via: ":include:/etc/mail/root.list", Ctl: &Ctl{Name: "root"}}}},
+		{"cinc", []Target{{Kind: File, Addr: "/var/log/c.copy", Via: ":include:/etc/mail/c.list", Ctl: &Ctl{Name: "c", UID: 1025, GID: 50}}}},
+	} {
+		t.Run(tc.addr, func(t *testing.T) {
+			got, errs := x.Expand(tc.addr)
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("targets (-want +got):\n%s", d)
+			}
+		})
+	}
+}
