@@ -40,9 +40,20 @@ type sharedMailbox struct {
 	stop chan struct{}
 	done chan struct{}
 	// closed is set (guarded by srv.mu) once the last reference is gone
-	// and closed when the file has been written back and closed.
+	// and closed when the file has been written back (and closed, or
+	// left lingering).
 	closed chan struct{}
+	// linger is the timer (guarded by srv.mu) that closes a mailbox no
+	// session has used for mailboxLinger; nil while in use.
+	linger    *time.Timer
+	lingerGen uint64 // which linger the timer belongs to
 }
+
+// mailboxLinger is how long a mailbox stays open after its last session
+// left it, its changes written: a client that logs in again (or a STATUS,
+// or the next APPEND) within it finds the message list in memory instead
+// of reading the index, when the file did not change meanwhile.
+var mailboxLinger = 10 * time.Second
 
 // acquire opens (or shares) the mailbox name of folders.
 func (s *Server) acquire(ctx context.Context, f *mbox.Folders, name string) (*sharedMailbox, error) {
@@ -60,6 +71,23 @@ func (s *Server) acquire(ctx context.Context, f *mbox.Folders, name string) (*sh
 		sm := s.shared[key]
 		if sm == nil {
 			break
+		}
+		if sm.closed == nil && sm.linger != nil {
+			// Lingering: reuse it if nobody wrote the file since;
+			// otherwise an open through the index (and the new tail)
+			// is cheaper than syncing this one.
+			sm.linger.Stop()
+			sm.linger = nil
+			sm.mu.Lock()
+			same := sm.mb.Unchanged()
+			if !same {
+				sm.mb.Close(context.Background())
+			}
+			sm.mu.Unlock()
+			if !same {
+				delete(s.shared, key)
+				break
+			}
 		}
 		if sm.closed == nil {
 			sm.refs++
@@ -145,14 +173,67 @@ func (sm *sharedMailbox) release() {
 	if sm.stop != nil {
 		close(sm.stop)
 		<-sm.done
+		sm.stop, sm.done = nil, nil
 	}
+	// Write pending changes now, as Dovecot does when the session
+	// closes the mailbox; the file itself stays open for a while.
+	sm.mu.Lock()
+	err := sm.mb.Flush(context.Background())
+	sm.mu.Unlock()
+	s.mu.Lock()
+	closed := sm.closed
+	sm.closed = nil
+	if err != nil || mailboxLinger <= 0 || s.closing {
+		sm.mu.Lock()
+		sm.mb.Close(context.Background())
+		sm.mu.Unlock()
+		delete(s.shared, sm.key)
+	} else {
+		sm.lingerGen++
+		gen := sm.lingerGen
+		sm.linger = time.AfterFunc(mailboxLinger, func() { sm.expire(gen) })
+	}
+	close(closed)
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		// The server is shutting down: the mailboxes left lingering
+		// before are closed with the last sessions.
+		s.closeLingering()
+	}
+}
+
+// expire closes a lingering mailbox when the timer of its linger number
+// gen fires, unless a session took it up again meanwhile.
+func (sm *sharedMailbox) expire(gen uint64) {
+	s := sm.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sm.linger == nil || sm.lingerGen != gen || sm.refs > 0 || s.shared[sm.key] != sm {
+		return
+	}
+	sm.linger = nil
 	sm.mu.Lock()
 	sm.mb.Close(context.Background())
 	sm.mu.Unlock()
-	s.mu.Lock()
 	delete(s.shared, sm.key)
-	close(sm.closed)
-	s.mu.Unlock()
+}
+
+// closeLingering closes every lingering mailbox (at server shutdown).
+func (s *Server) closeLingering() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, sm := range s.shared {
+		if sm.linger == nil || sm.refs > 0 {
+			continue
+		}
+		sm.linger.Stop()
+		sm.linger = nil
+		sm.mu.Lock()
+		sm.mb.Close(context.Background())
+		sm.mu.Unlock()
+		delete(s.shared, key)
+	}
 }
 
 // startWatch starts the goroutine that notices other processes' changes:

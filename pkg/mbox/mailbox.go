@@ -450,6 +450,21 @@ func (mb *Mailbox) Sync(ctx context.Context) (Changes, error) {
 	return mb.syncLocked()
 }
 
+// Unchanged reports whether the mailbox's path still names the file
+// that is open and nobody wrote it since the last look (Open, Sync, or a
+// write through this Mailbox).
+func (mb *Mailbox) Unchanged() bool {
+	st, err := statFile(mb.f)
+	if err != nil || st != mb.st {
+		return false
+	}
+	var ps unix.Stat_t
+	if err := unix.Stat(mb.path, &ps); err != nil {
+		return false
+	}
+	return ps.Ino == st.ino && uint64(ps.Dev) == st.dev
+}
+
 // Close writes pending changes (marking taken \Recent messages 'O') and
 // closes the file.
 func (mb *Mailbox) Close(ctx context.Context) error {
