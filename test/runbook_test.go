@@ -176,6 +176,11 @@ func (rb *runbook) stepStart(t *testing.T) {
 		d := s.sb.startDaemon(t, t, s.host, s.env(), []string{net.JoinHostPort(ipLoopback, "25")},
 			filepath.Join(s.bin, "sendmaild"), "-bd", "-C", cf, "-L", s.maillog())
 		defer d.stop(t)
+		// A full SMTP greeting on the loopback address before the stop
+		// (sendmaild installs its SIGTERM handler only after it listens).
+		if l := dialLine(t, net.JoinHostPort(ipLoopback, "25")); !strings.HasPrefix(l, "220 ") {
+			t.Errorf("greeting on %s:25: %q", ipLoopback, l)
+		}
 		dl := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ipPC)}}
 		c, err := dl.Dial("tcp", net.JoinHostPort(ipMX1, "25"))
 		if err == nil {
