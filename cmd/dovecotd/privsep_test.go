@@ -72,9 +72,9 @@ func startPrivServer(t *testing.T) *privServer {
 	}
 	if s.mailGID >= 0 {
 		os.Chown(s.spool, 0, s.mailGID)
-		os.Chmod(s.spool, 0o2775)
+		os.Chmod(s.spool, 0o775|os.ModeSetgid)
 	} else {
-		os.Chmod(s.spool, 0o1777)
+		os.Chmod(s.spool, 0o777|os.ModeSticky)
 	}
 	var passwd, shadow strings.Builder
 	for _, u := range privUsers {
@@ -542,6 +542,14 @@ func TestPrivsepTLSIdle(t *testing.T) {
 			}
 		}
 	}
+	// Until the root process has reaped it, a dying worker's control
+	// socket may still take a session.
+	for i := 0; i < 500; i++ {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	e := dialClient(t, s.imap, false)
 	e.line()
 	e.send("a LOGIN alice secret\r\nb STATUS INBOX (MESSAGES)\r\n")
@@ -652,4 +660,85 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestPrivsepMailGroup: with Debian's spool (2775 root:mail, INBOXes
+// 0660 user:mail) the worker keeps the mail group only as saved gid, as
+// Dovecot does. A symlink alice makes in her folders to bob's INBOX gets
+// her nowhere (with mail as a supplementary group it would), while her
+// own INBOX is still created in the spool when missing (0600 alice:mail,
+// as Dovecot makes it) and dotlocked there, waiting for a dotlock a
+// delivery holds.
+func TestPrivsepMailGroup(t *testing.T) {
+	s := startPrivServer(t)
+	if s.mailGID < 0 {
+		t.Skip("no mail group on this system")
+	}
+	bobInbox, inbox := filepath.Join(s.spool, "bob"), filepath.Join(s.spool, "alice")
+	os.Chown(bobInbox, 5002, s.mailGID)
+	os.Chmod(bobInbox, 0o660)
+	if err := os.Remove(inbox); err != nil {
+		t.Fatal(err)
+	}
+	mail := filepath.Join(s.home["alice"], "mail")
+	if err := os.Symlink(bobInbox, filepath.Join(mail, "steal")); err != nil {
+		t.Fatal(err)
+	}
+	os.Lchown(filepath.Join(mail, "steal"), 5001, 5001)
+
+	c := dialClient(t, s.imap, false)
+	c.line()
+	c.send("a LOGIN alice secret\r\nb SELECT INBOX\r\n")
+	if got := strings.Join(c.until("b"), "\n"); !strings.Contains(got, "* 0 EXISTS") || !strings.Contains(got, "b OK [READ-WRITE]") {
+		t.Fatalf("SELECT of a missing INBOX:\n%s", got)
+	}
+	ownedBy(t, inbox, 5001, s.mailGID, 0o600)
+	pid := s.mpid(t, "imap", "alice")
+	if _, gid, groups := procIDs(t, pid); gid != s.workerGid(5001) || strings.Contains(" "+groups+" ", " "+strconv.Itoa(s.mailGID)+" ") {
+		t.Errorf("worker %d: Gid %q Groups %q, want the mail group %d as saved gid only", pid, gid, groups, s.mailGID)
+	}
+
+	for _, cmd := range []string{"SELECT steal", "STATUS steal (MESSAGES)", "EXAMINE steal"} {
+		c.send("c " + cmd + "\r\n")
+		if got := strings.Join(c.until("c"), "\n"); strings.Contains(got, "c OK") || strings.Contains(got, "MESSAGES 1") {
+			t.Errorf("%s reached bob's INBOX:\n%s", cmd, got)
+		}
+	}
+
+	// A delivery holds the dotlock (its pid is alive, on this host):
+	// APPEND waits for it, then locks and unlocks through the mail
+	// group, leaving no lock behind.
+	os.Chmod(inbox, 0o660)
+	host, _ := os.Hostname()
+	lock := inbox + ".lock"
+	if err := os.WriteFile(lock, []byte(fmt.Sprintf("%d:%s", os.Getpid(), host)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	held, _ := os.Stat(lock)
+	msg := "Subject: waited\r\n\r\nafter the lock\r\n"
+	c.send(fmt.Sprintf("d SELECT INBOX\r\ne APPEND INBOX {%d+}\r\n%s\r\n", len(msg), msg))
+	c.until("d")
+	time.Sleep(500 * time.Millisecond)
+	if fi, err := os.Stat(lock); err != nil || !os.SameFile(fi, held) {
+		t.Errorf("the delivery's dotlock was overridden while its owner lives (%v)", err)
+	}
+	os.Remove(lock)
+	if got := strings.Join(c.until("e"), "\n"); !strings.Contains(got, "e OK [APPENDUID ") {
+		t.Fatalf("APPEND after the dotlock went:\n%s", got)
+	}
+	c.send("f FETCH 1 BODY[TEXT]\r\nz LOGOUT\r\n")
+	if got := strings.Join(c.until("f"), "\n"); !strings.Contains(got, "after the lock") {
+		t.Errorf("FETCH:\n%s", got)
+	}
+	c.until("z")
+	ents, _ := os.ReadDir(s.spool)
+	for _, e := range ents {
+		if n := e.Name(); n != "alice" && n != "bob" {
+			t.Errorf("left in the spool: %s", n)
+		}
+	}
+	ownedBy(t, inbox, 5001, s.mailGID, 0o660)
+	if b, _ := os.ReadFile(bobInbox); !bytes.Contains(b, []byte("hello bob")) || bytes.Contains(b, []byte("X-UID")) {
+		t.Errorf("bob's INBOX changed:\n%s", b)
+	}
 }
