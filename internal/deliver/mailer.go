@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -44,6 +45,46 @@ type Program struct {
 	// SysProcAttr, when set, is given to the child (credentials of the
 	// recipient when running as root).
 	SysProcAttr *syscall.SysProcAttr
+	// Home is $z, the home directory of the user a program runs as, for
+	// the mailer's D= directories.
+	Home string
+}
+
+// workDir is where the program starts: Dir, or for a program given
+// other credentials, the first of the mailer's D= directories ($z is
+// Home) that user can enter, as openmailer's chdir loop does, else "/".
+func (p *Program) workDir() string {
+	if p.SysProcAttr == nil || p.SysProcAttr.Credential == nil {
+		return p.Dir
+	}
+	c := p.SysProcAttr.Credential
+	for _, d := range p.Mailer.Dirs {
+		d = strings.ReplaceAll(d, "$z", p.Home)
+		if d != "" && searchable(d, c) {
+			return d
+		}
+	}
+	if p.Dir != "" && searchable(p.Dir, c) {
+		return p.Dir
+	}
+	return "/"
+}
+
+// searchable reports whether the user of c may enter directory d.
+func searchable(d string, c *syscall.Credential) bool {
+	var st syscall.Stat_t
+	if err := syscall.Stat(d, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return false
+	}
+	switch {
+	case c.Uid == 0:
+		return true
+	case st.Uid == c.Uid:
+		return st.Mode&0o100 != 0
+	case st.Gid == c.Gid || slices.Contains(c.Groups, st.Gid):
+		return st.Mode&0o010 != 0
+	}
+	return st.Mode&0o001 != 0
 }
 
 // UseBuiltIn reports whether local delivery should use the built-in agent
@@ -144,7 +185,7 @@ func (p *Program) Run(ctx context.Context, msg io.Reader) Status {
 	}
 	cmd := exec.CommandContext(ctx, p.Mailer.Path, argv[1:]...)
 	cmd.Args[0] = argv[0]
-	cmd.Dir = p.Dir
+	cmd.Dir = p.workDir()
 	cmd.Env = p.Env
 	if cmd.Env == nil {
 		cmd.Env = []string{"AGENT=sendmail"}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"mailsuite/internal/aliases"
@@ -20,6 +21,7 @@ import (
 	"mailsuite/internal/maillog"
 	"mailsuite/internal/queue"
 	"mailsuite/pkg/cf"
+	"mailsuite/pkg/shadowauth"
 )
 
 // attemptOptions tune one delivery attempt.
@@ -129,7 +131,7 @@ func (m *MTA) attempt(ctx context.Context, id string, o attemptOptions) error {
 	for _, r := range env.Recipients {
 		a := bare(r.Addr)
 		if strings.HasPrefix(a, "|") {
-			outs = append(outs, m.runProgram(ctx, de, l.DataPath(), &env, r, a[1:]))
+			outs = append(outs, m.runProgram(ctx, de, l.DataPath(), &env, r, a[1:], parseCtl(r.Ctl)))
 			continue
 		}
 		if strings.HasPrefix(a, "/") {
@@ -170,7 +172,7 @@ func (m *MTA) attempt(ctx context.Context, id string, o attemptOptions) error {
 				}
 				outs = append(outs, oc)
 			case aliases.Program:
-				oc := m.runProgram(ctx, de, l.DataPath(), &env, queue.Recipient{Flags: "A", Addr: "|" + t.Addr, Ctl: r.Ctl, Final: r.Final}, t.Addr)
+				oc := m.runProgram(ctx, de, l.DataPath(), &env, queue.Recipient{Flags: "A", Addr: "|" + t.Addr, Ctl: ctlText(t.Ctl, "|"+t.Addr, r.Ctl), Final: r.Final}, t.Addr, t.Ctl)
 				oc.parent = r.Addr
 				outs = append(outs, oc)
 			case aliases.File:
@@ -224,7 +226,7 @@ func (m *MTA) logTo(id string, env *queue.Envelope, oc outcome, start time.Time)
 
 // runProgram delivers to a "|command" target through the cf's prog
 // mailer (sendmail's Mprog, "sh -c $u").
-func (m *MTA) runProgram(ctx context.Context, de *deliver.Envelope, dfPath string, env *queue.Envelope, r queue.Recipient, command string) outcome {
+func (m *MTA) runProgram(ctx context.Context, de *deliver.Envelope, dfPath string, env *queue.Envelope, r queue.Recipient, command string, ctl *aliases.Ctl) outcome {
 	start := m.now()
 	mailer := m.cf.Mailers["prog"]
 	if mailer == nil {
@@ -241,6 +243,19 @@ func (m *MTA) runProgram(ctx context.Context, de *deliver.Envelope, dfPath strin
 			oc.st = deliver.StatusFor(deliver.ExTempFail, err.Error())
 		} else {
 			p := &deliver.Program{Mailer: mailer, Sender: de.Sender, User: command, Host: m.hostname, Dir: m.q.Dir()}
+			// As root, the program runs as sendmail runs it: as the
+			// owner of the .forward or :include: that named it, else
+			// as DefaultUser.
+			var dc *deliver.Controller
+			if ctl != nil {
+				dc = &deliver.Controller{Name: ctl.Name, UID: ctl.UID, GID: ctl.GID}
+			}
+			if cred := deliver.MailerCredential(mailer, dc, m.cf.DefaultUser, deliver.Users{Passwd: m.passwd}); cred != nil {
+				p.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+				if u, err := shadowauth.LookupUID(m.passwd, int(cred.Uid)); err == nil {
+					p.Home = u.Home // $z for D=
+				}
+			}
 			oc.st = p.Run(ctx, msg)
 		}
 	}
