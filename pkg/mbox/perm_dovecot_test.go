@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: MIT
+
+package mbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"mailsuite/internal/testutil"
+)
+
+// permHelperEnv makes the test binary run permOps on the mail root it
+// names (as the mail user, when the tests run as root) instead of tests.
+const permHelperEnv = "MBOX_TEST_PERM_ROOT"
+
+func TestMain(m *testing.M) {
+	if root, ok := os.LookupEnv(permHelperEnv); ok {
+		// Started as root (the test binary's directory is root's
+		// alone): become the mail user on every thread first.
+		var uid, gid int
+		if _, err := fmt.Sscanf(os.Getenv(permHelperEnv+"_ID"), "%d:%d", &uid, &gid); err == nil {
+			if err := syscall.Setgroups([]int{gid}); err != nil {
+				fmt.Println(err)
+				os.Exit(1)
+			}
+			if err := syscall.Setresgid(gid, gid, gid); err != nil {
+				fmt.Println(err)
+				os.Exit(1)
+			}
+			if err := syscall.Setresuid(uid, uid, uid); err != nil {
+				fmt.Println(err)
+				os.Exit(1)
+			}
+		}
+		if err := permOps(root); err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// permOps does through Folders what permScript asks real Dovecot to do.
+func permOps(root string) error {
+	f := &Folders{Root: root, Inbox: filepath.Join(filepath.Dir(root), "inbox")}
+	for _, n := range []string{"Work", "dir/sub", "empty/"} {
+		if err := f.Create(n); err != nil {
+			return err
+		}
+	}
+	if err := f.Subscribe("Work", true); err != nil {
+		return err
+	}
+	mb, err := f.Open(context.Background(), "Work")
+	if err != nil {
+		return err
+	}
+	return mb.Close(context.Background())
+}
+
+var permScript = []string{"CREATE Work", "CREATE dir/sub", "CREATE empty/", "SUBSCRIBE Work", "SELECT Work"}
+
+// permPaths are the files and directories both create, compared by
+// mode and group.
+var permPaths = []string{".", "Work", "dir", "dir/sub", "empty", ".subscriptions", ".imap", ".imap/Work", ".imap/dovecot-uidvalidity"}
+
+// TestPermsDovecot: folders, directories, .subscriptions and control
+// directories get the modes and group real Dovecot gives them, which
+// follow the mail root's (0700, 0755, and a setgid 2770 root whose group
+// the user is no member of, when run as root).
+func TestPermsDovecot(t *testing.T) {
+	bin := testutil.Oracle(t, "/usr/lib/dovecot/imap", "dovecot-imapd")
+	uid, gid, group := os.Getuid(), os.Getgid(), os.Getgid()
+	if uid == 0 {
+		uid, gid, group = 5001, 5001, 5099
+	}
+	for _, tc := range []struct {
+		name  string
+		mode  os.FileMode
+		group int
+	}{
+		{"0700", 0o700, gid},
+		{"0755", 0o755, gid},
+		{"2770", 0o770 | os.ModeSetgid, group},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base, err := os.MkdirTemp("", "mboxperm")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(base) })
+			os.Chmod(base, 0o755)
+			roots := map[string]string{}
+			for _, who := range []string{"dovecot", "ours"} {
+				dir := filepath.Join(base, who)
+				root := filepath.Join(dir, "mail")
+				if err := os.MkdirAll(root, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				os.WriteFile(filepath.Join(dir, "inbox"), nil, 0o600)
+				if os.Getuid() == 0 {
+					for _, p := range []string{dir, filepath.Join(dir, "inbox"), root} {
+						os.Chown(p, uid, gid)
+					}
+					os.Chown(root, uid, tc.group)
+				}
+				if err := os.Chmod(root, tc.mode); err != nil {
+					t.Fatal(err)
+				}
+				roots[who] = root
+			}
+			runDovecotPerms(t, bin, roots["dovecot"], uid, gid)
+			if os.Getuid() == 0 {
+				exe, _ := os.Executable()
+				cmd := exec.Command(exe)
+				cmd.Env = []string{permHelperEnv + "=" + roots["ours"], fmt.Sprintf("%s_ID=%d:%d", permHelperEnv, uid, gid), "PATH=/usr/bin:/bin"}
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("our side: %v\n%s", err, out)
+				}
+			} else if err := permOps(roots["ours"]); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range permPaths {
+				want, got := permFacts(t, filepath.Join(roots["dovecot"], p)), permFacts(t, filepath.Join(roots["ours"], p))
+				if want == "missing" {
+					t.Errorf("%s: Dovecot did not create it", p)
+				} else if want != got {
+					t.Errorf("%s: ours %s, Dovecot's %s", p, got, want)
+				}
+			}
+		})
+	}
+}
+
+// permFacts is a path's mode, owner and group as ls -n shows them.
+func permFacts(t *testing.T, p string) string {
+	t.Helper()
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return "missing"
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return fmt.Sprintf("%v %d:%d", fi.Mode(), st.Uid, st.Gid)
+}
+
+// runDovecotPerms runs Dovecot's imap in PREAUTH stdio mode on root, as
+// uid:gid (Dovecot's mail_uid/mail_gid when we are root).
+func runDovecotPerms(t *testing.T, bin, root string, uid, gid int) {
+	t.Helper()
+	dir := filepath.Dir(root)
+	conf := filepath.Join(dir, "dovecot.conf")
+	extra := ""
+	if os.Getuid() == 0 {
+		extra = fmt.Sprintf("mail_uid = %d\nmail_gid = %d\nfirst_valid_uid = 1\n", uid, gid)
+	}
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("mail_location = mbox:%s:INBOX=%s/inbox\nbase_dir = %s/run\nssl = no\n%s", root, dir, dir, extra)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var in strings.Builder
+	for i, c := range permScript {
+		fmt.Fprintf(&in, "x%d %s\r\n", i, c)
+	}
+	in.WriteString("z LOGOUT\r\n")
+	cmd := exec.Command(bin, "-c", conf)
+	cmd.Env = []string{"HOME=" + dir, "USER=mailuser", "PATH=/usr/bin:/bin"}
+	cmd.Stdin = strings.NewReader(in.String())
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.Count(string(out), " OK ") < len(permScript) {
+		t.Fatalf("dovecot imap: %v\n%s", err, out)
+	}
+	os.RemoveAll(filepath.Join(dir, "run"))
+}
