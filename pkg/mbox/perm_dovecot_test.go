@@ -16,11 +16,14 @@ import (
 )
 
 // permHelperEnv makes the test binary run permOps on the mail root it
-// names (as the mail user, when the tests run as root) instead of tests.
+// names instead of tests; with permHelperEnv+"_ID" set to "uid:gid" it
+// first becomes that user (the tests run as root).
 const permHelperEnv = "MBOX_TEST_PERM_ROOT"
 
 func TestMain(m *testing.M) {
-	if root, ok := os.LookupEnv(permHelperEnv); ok {
+	root, perms := os.LookupEnv(permHelperEnv)
+	privDir, priv := os.LookupEnv(privHelperEnv)
+	if perms || priv {
 		// Started as root (the test binary's directory is root's
 		// alone): become the mail user on every thread first.
 		var uid, gid int
@@ -38,7 +41,11 @@ func TestMain(m *testing.M) {
 				os.Exit(1)
 			}
 		}
-		if err := permOps(root); err != nil {
+		run := func() error { return permOps(root) }
+		if priv {
+			run = func() error { return privOps(privDir) }
+		}
+		if err := run(); err != nil {
 			fmt.Println(err)
 			os.Exit(1)
 		}
