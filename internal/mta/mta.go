@@ -256,9 +256,19 @@ func (m *MTA) localPart(addr string) (string, bool) {
 // ctlAddr is the log's ctladdr: the sender with its uid/gid when the
 // sender is a local user, "" otherwise.
 func (m *MTA) ctlAddr(env *queue.Envelope) string {
+	if bare(env.Sender) == "" {
+		return ""
+	}
 	name, ok := m.localPart(env.Sender)
 	if !ok || name == "" {
-		return ""
+		// A command-line submission's sender that is no local user
+		// runs as the submitting user: sendmail logs
+		// "ctladdr=sender@sender.example (0/0)" for root.
+		user, isCmd := strings.CutSuffix(macro(env, "_"), "@localhost")
+		if !isCmd || user == "" {
+			return ""
+		}
+		name = user
 	}
 	u, err := shadowauth.LookupUser(m.passwd, name)
 	if err != nil {

@@ -852,3 +852,21 @@ func TestNotifyNever(t *testing.T) {
 		t.Errorf("queue: %v", q)
 	}
 }
+
+// TestCtlAddr: a command-line submission by root with -f and a sender
+// that is not local is logged with root's ids, as the real sendmail
+// logged "ctladdr=sender@sender.example (0/0)".
+func TestCtlAddr(t *testing.T) {
+	f := newFixture(t, nil)
+	n := newTestNet(t)
+	n.dns.AddMX("other.test", "mx.other.test", 10)
+	n.dns.AddA("mx.other.test", "127.0.0.41")
+	n.sinkOn(t, "127.0.0.41")
+	m := newRemoteMTA(t, f, n, nil)
+	id, err := m.Submit(context.Background(), Submission{Sender: "sender@sender.example", ExplicitSender: true, LocalUser: "root",
+		Recipients: []string{"x@other.test"}, IgnoreDots: true}, strings.NewReader("Subject: c\n\n"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logHas(t, f, regexp.QuoteMeta(id+": to=x@other.test, ctladdr=sender@sender.example (0/0), delay="))
+}
