@@ -135,10 +135,7 @@ func (m *MTA) attempt(ctx context.Context, id string, o attemptOptions) error {
 			continue
 		}
 		if strings.HasPrefix(a, "/") {
-			// Files named by aliases are not written yet: they stay
-			// queued under their own address.
-			keep := r
-			outs = append(outs, outcome{rcpt: r, addr: r.Addr, st: deliver.StatusFor(deliver.ExTempFail, "file delivery not supported"), mailer: "*file*", keep: &keep})
+			outs = append(outs, m.writeFile(ctx, de, l.DataPath(), &env, r, a, parseCtl(r.Ctl)))
 			continue
 		}
 		user, isLocal := m.localPart(r.Addr)
@@ -176,8 +173,9 @@ func (m *MTA) attempt(ctx context.Context, id string, o attemptOptions) error {
 				oc.parent = r.Addr
 				outs = append(outs, oc)
 			case aliases.File:
-				keep := queue.Recipient{Flags: "A", Addr: t.Addr, Ctl: r.Ctl}
-				outs = append(outs, outcome{rcpt: keep, addr: t.Addr, st: deliver.StatusFor(deliver.ExTempFail, "file delivery not supported"), mailer: "*file*", keep: &keep})
+				oc := m.writeFile(ctx, de, l.DataPath(), &env, queue.Recipient{Flags: "A", Addr: t.Addr, Ctl: ctlText(t.Ctl, t.Addr, r.Ctl), Final: r.Final}, t.Addr, t.Ctl)
+				oc.parent = r.Addr
+				outs = append(outs, oc)
 			case aliases.Remote:
 				addRemote(queue.Recipient{Flags: "A", Addr: "<" + t.Addr + ">", Ctl: r.Ctl, Final: r.Final})
 			}

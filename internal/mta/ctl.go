@@ -3,10 +3,15 @@
 package mta
 
 import (
+	"context"
+	"os"
 	"strconv"
 	"strings"
 
 	"mailsuite/internal/aliases"
+	"mailsuite/internal/deliver"
+	"mailsuite/internal/queue"
+	"mailsuite/pkg/cf"
 )
 
 // The controlling user of a queued program or file recipient is kept
@@ -34,4 +39,45 @@ func parseCtl(s string) *aliases.Ctl {
 		return nil
 	}
 	return &aliases.Ctl{Name: f[0], UID: uid, GID: gid}
+}
+
+// writeFile delivers to a "/path" target through sendmail's *file*
+// mailer: as root, the file is written by a child running as the
+// controlling user (else DefaultUser), as sendmail's mailfile does.
+func (m *MTA) writeFile(ctx context.Context, de *deliver.Envelope, dfPath string, env *queue.Envelope, r queue.Recipient, path string, ctl *aliases.Ctl) outcome {
+	start := m.now()
+	mailer := m.cf.Mailers["*file*"]
+	if mailer == nil {
+		mailer = &cf.Mailer{Name: "*file*", Flags: "lsDFMPEouq9"}
+	}
+	oc := outcome{rcpt: r, addr: r.Addr, mailer: mailer.Name}
+	df, err := os.Open(dfPath)
+	if err != nil {
+		oc.st = deliver.StatusFor(deliver.ExTempFail, err.Error())
+	} else {
+		defer df.Close()
+		msg, err := m.messageReader(de, mailer.Flags, env, df)
+		if err != nil {
+			oc.st = deliver.StatusFor(deliver.ExTempFail, err.Error())
+		} else {
+			f := &deliver.File{Path: path, Sender: de.Sender, Now: m.now}
+			var dc *deliver.Controller
+			if ctl != nil {
+				dc = &deliver.Controller{Name: ctl.Name, UID: ctl.UID, GID: ctl.GID}
+			}
+			if cred := deliver.MailerCredential(mailer, dc, m.cf.DefaultUser, deliver.Users{Passwd: m.passwd}); cred != nil {
+				f.Cred = cred
+				if exe, err := os.Executable(); err == nil {
+					f.Helper = []string{exe, deliver.FileHelperArg}
+				}
+			}
+			oc.st = f.Deliver(ctx, msg)
+		}
+	}
+	m.logTo(de.QID, env, oc, start)
+	if oc.st.Temporary() {
+		keep := r
+		oc.keep = &keep
+	}
+	return oc
 }
