@@ -180,7 +180,8 @@ func lookupGroup(name string) (int, error) {
 // only (Dovecot's restrict_access): as a supplementary group it would
 // open every 0660 user:mail spool file to a symlink in the user's folders.
 func (sep *separator) cred(name string, uid, gid int) privsep.Cred {
-	c := privsep.Cred{UID: uint32(uid), GID: uint32(gid)}
+	// Dovecot's setgroups list starts with the user's own gid.
+	c := privsep.Cred{UID: uint32(uid), GID: uint32(gid), Groups: []uint32{uint32(gid)}}
 	seen := map[uint32]bool{uint32(gid): true}
 	add := func(g int) {
 		if g >= 0 && !seen[uint32(g)] {

@@ -694,7 +694,8 @@ func TestPrivsepMailGroup(t *testing.T) {
 	}
 	ownedBy(t, inbox, 5001, s.mailGID, 0o600)
 	pid := s.mpid(t, "imap", "alice")
-	if _, gid, groups := procIDs(t, pid); gid != s.workerGid(5001) || strings.Contains(" "+groups+" ", " "+strconv.Itoa(s.mailGID)+" ") {
+	// Dovecot: setresgid(5001, 5001, mail), setgroups(1, [5001]).
+	if _, gid, groups := procIDs(t, pid); gid != s.workerGid(5001) || groups != "5001" {
 		t.Errorf("worker %d: Gid %q Groups %q, want the mail group %d as saved gid only", pid, gid, groups, s.mailGID)
 	}
 
