@@ -20,7 +20,11 @@ import (
 // hierarchy separator "/" a directory level. Dovecot's control files live
 // in a ".imap" directory per level (".imap/<name>/" for the mailbox <name>
 // there); our index for a mailbox is <level>/.imap/<name>/mailsuite.mbox-index,
-// beside Dovecot's dovecot.index* files, which we never touch.
+// beside Dovecot's dovecot.index* files, which we never touch. What it
+// creates under Root gets the modes and group Dovecot would give it,
+// taken from the closest existing level (see perm); a missing INBOX is
+// created 0600, through Opts.Lock.Privileged when the spool refuses the
+// user.
 type Folders struct {
 	Root  string  // the mail root, e.g. ~/mail
 	Inbox string  // the INBOX file, e.g. /var/mail/<user>
