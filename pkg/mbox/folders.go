@@ -386,8 +386,8 @@ func writeFileAtomic(path string, data []byte, pm perm) error {
 		// A file's mode is its owner's to set whatever the umask.
 		err = tmp.Chmod(fs.FileMode(pm.file))
 	}
-	if err == nil && pm.gid >= 0 {
-		tmp.Chown(-1, pm.gid)
+	if err == nil {
+		err = pm.chgrp(tmp.Name())
 	}
 	if err != nil {
 		tmp.Close()

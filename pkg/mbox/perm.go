@@ -112,7 +112,10 @@ func (p perm) mkdir(dir string) error {
 	if err != nil {
 		return err
 	}
-	p.chgrp(dir)
+	if err := p.chgrp(dir); err != nil {
+		os.Remove(dir)
+		return err
+	}
 	return nil
 }
 
@@ -146,18 +149,25 @@ func (p perm) create(path string) error {
 	if err != nil {
 		return err
 	}
-	if p.gid >= 0 {
-		fl.Chown(-1, p.gid)
+	if err := p.chgrp(path); err != nil {
+		fl.Close()
+		os.Remove(path)
+		return err
 	}
 	return fl.Close()
 }
 
-// chgrp gives path the rule's group. Dovecot logs a failure and goes on
-// with the group the file got; so do we, silently.
-func (p perm) chgrp(path string) {
-	if p.gid >= 0 {
-		os.Lchown(path, -1, p.gid)
+// chgrp gives path the rule's group. Like Dovecot, a failure (a root
+// whose group the user is no member of, without the setgid bit) fails
+// the creation: the file would be readable by the wrong group.
+func (p perm) chgrp(path string) error {
+	if p.gid < 0 {
+		return nil
 	}
+	if err := os.Lchown(path, -1, p.gid); err != nil {
+		return fmt.Errorf("chgrp %s to %d (the group of the level above; egid %d): %w", path, p.gid, os.Getegid(), err)
+	}
+	return nil
 }
 
 // createInbox creates a missing INBOX as Dovecot does: mode 0600 (its

@@ -123,16 +123,11 @@ func TestPermsDovecot(t *testing.T) {
 				}
 				roots[who] = root
 			}
-			runDovecotPerms(t, bin, roots["dovecot"], uid, gid)
-			if os.Getuid() == 0 {
-				exe, _ := os.Executable()
-				cmd := exec.Command(exe)
-				cmd.Env = []string{permHelperEnv + "=" + roots["ours"], fmt.Sprintf("%s_ID=%d:%d", permHelperEnv, uid, gid), "PATH=/usr/bin:/bin"}
-				if out, err := cmd.CombinedOutput(); err != nil {
-					t.Fatalf("our side: %v\n%s", err, out)
-				}
-			} else if err := permOps(roots["ours"]); err != nil {
-				t.Fatal(err)
+			if out := runDovecotPerms(t, bin, roots["dovecot"], uid, gid); strings.Count(out, " OK ") < len(permScript) {
+				t.Fatalf("dovecot imap:\n%s", out)
+			}
+			if out, err := runPermOps(roots["ours"], uid, gid); err != nil {
+				t.Fatalf("our side: %v\n%s", err, out)
 			}
 			for _, p := range permPaths {
 				want, got := permFacts(t, filepath.Join(roots["dovecot"], p)), permFacts(t, filepath.Join(roots["ours"], p))
@@ -146,6 +141,63 @@ func TestPermsDovecot(t *testing.T) {
 	}
 }
 
+// TestPermsForeignGroup: a mail root that is not setgid and whose group
+// the user is no member of (0750 alice:other) lets nothing be created,
+// as in Dovecot, whose chgrp of the new file fails.
+func TestPermsForeignGroup(t *testing.T) {
+	bin := testutil.Oracle(t, "/usr/lib/dovecot/imap", "dovecot-imapd")
+	testutil.RequireRoot(t, "only root can give a directory a group its owner is no member of")
+	base, err := os.MkdirTemp("", "mboxperm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	os.Chmod(base, 0o755)
+	for _, who := range []string{"dovecot", "ours"} {
+		dir := filepath.Join(base, who)
+		root := filepath.Join(dir, "mail")
+		os.MkdirAll(root, 0o750)
+		os.WriteFile(filepath.Join(dir, "inbox"), nil, 0o600)
+		for _, p := range []string{dir, filepath.Join(dir, "inbox")} {
+			os.Chown(p, 5001, 5001)
+		}
+		os.Chown(root, 5001, 5099)
+		os.Chmod(root, 0o750)
+	}
+	if out := runDovecotPerms(t, bin, filepath.Join(base, "dovecot", "mail"), 5001, 5001); !strings.Contains(out, "x0 NO ") {
+		t.Fatalf("Dovecot's CREATE did not fail:\n%s", out)
+	}
+	out, err := runPermOps(filepath.Join(base, "ours", "mail"), 5001, 5001)
+	if err == nil || !strings.Contains(out, "operation not permitted") {
+		t.Errorf("our CREATE: %v\n%s", err, out)
+	}
+	for _, who := range []string{"dovecot", "ours"} {
+		if ents, _ := os.ReadDir(filepath.Join(base, who, "mail")); len(ents) != 0 {
+			t.Errorf("%s left %d entries in the mail root", who, len(ents))
+		}
+	}
+}
+
+// runPermOps runs permOps as uid:gid: in a helper process when we are
+// root, else here (uid and gid are ours then).
+func runPermOps(root string, uid, gid int) (string, error) {
+	if os.Getuid() != 0 {
+		err := permOps(root)
+		if err != nil {
+			return err.Error(), err
+		}
+		return "", nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = []string{permHelperEnv + "=" + root, fmt.Sprintf("%s_ID=%d:%d", permHelperEnv, uid, gid), "PATH=/usr/bin:/bin"}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 // permFacts is a path's mode, owner and group as ls -n shows them.
 func permFacts(t *testing.T, p string) string {
 	t.Helper()
@@ -157,9 +209,10 @@ func permFacts(t *testing.T, p string) string {
 	return fmt.Sprintf("%v %d:%d", fi.Mode(), st.Uid, st.Gid)
 }
 
-// runDovecotPerms runs Dovecot's imap in PREAUTH stdio mode on root, as
-// uid:gid (Dovecot's mail_uid/mail_gid when we are root).
-func runDovecotPerms(t *testing.T, bin, root string, uid, gid int) {
+// runDovecotPerms runs permScript with Dovecot's imap in PREAUTH stdio
+// mode on root, as uid:gid (Dovecot's mail_uid/mail_gid when we are
+// root), and returns its output.
+func runDovecotPerms(t *testing.T, bin, root string, uid, gid int) string {
 	t.Helper()
 	dir := filepath.Dir(root)
 	conf := filepath.Join(dir, "dovecot.conf")
@@ -179,8 +232,9 @@ func runDovecotPerms(t *testing.T, bin, root string, uid, gid int) {
 	cmd.Env = []string{"HOME=" + dir, "USER=mailuser", "PATH=/usr/bin:/bin"}
 	cmd.Stdin = strings.NewReader(in.String())
 	out, err := cmd.CombinedOutput()
-	if err != nil || strings.Count(string(out), " OK ") < len(permScript) {
+	if err != nil {
 		t.Fatalf("dovecot imap: %v\n%s", err, out)
 	}
 	os.RemoveAll(filepath.Join(dir, "run"))
+	return string(out)
 }
