@@ -134,6 +134,24 @@ func BenchmarkIMAP(b *testing.B) {
 				b.StartTimer()
 			}
 		})
+		// The same with the mailbox closed after each session (a login
+		// after mailboxLinger, or in a new worker): open via the index.
+		b.Run("ours/"+name+"/warmSELECT-reopen", func(b *testing.B) {
+			old := mailboxLinger
+			mailboxLinger = 0
+			defer func() { mailboxLinger = old }()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				cl := dial(b, e.addr, "")
+				cl.mustOK("LOGIN b " + passB)
+				b.StartTimer()
+				cl.mustOK("SELECT INBOX")
+				b.StopTimer()
+				cl.cmd("LOGOUT")
+				cl.c.Close()
+				b.StartTimer()
+			}
+		})
 		b.Run("ours/"+name+"/FETCH", func(b *testing.B) {
 			cl := dial(b, e.addr, "")
 			cl.mustOK("LOGIN b " + passB)

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -270,7 +271,13 @@ func (v *selected) fetchOne(w *imapserver.FetchWriter, t target, m mbox.Message,
 			}
 			wc := rw.WriteBodySection(bs, m.Size)
 			cr := newCRLFReader(r)
-			_, err = io.CopyN(wc, cr, m.Size)
+			cb := copyBufs.Get().(*[]byte)
+			var n int64
+			n, err = io.CopyBuffer(wc, io.LimitReader(cr, m.Size), *cb)
+			if err == nil && n < m.Size {
+				err = io.ErrUnexpectedEOF
+			}
+			copyBufs.Put(cb)
 			cr.release()
 			if cerr := wc.Close(); err == nil {
 				err = cerr
@@ -317,6 +324,10 @@ func (v *selected) fetchOne(w *imapserver.FetchWriter, t target, m mbox.Message,
 	}
 	return rw.Close()
 }
+
+// copyBufs are io.CopyBuffer's buffers for streamed bodies (io.CopyN
+// would allocate one per message).
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // fetchReadsFile reports whether a FETCH reads message bytes from the
 // file (everything else comes from the index).
