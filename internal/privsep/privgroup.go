@@ -105,21 +105,9 @@ func dropPrivileges() (*PrivGroup, error) {
 		}
 		return nil, nil
 	}
-	var ids [3]uint32
-	parts := strings.Split(v, ":")
-	if len(parts) != 3 {
-		return nil, fmt.Errorf("%s: bad value %q", dropEnv, v)
-	}
-	for i, s := range parts {
-		n, err := strconv.ParseUint(s, 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("%s: bad value %q", dropEnv, v)
-		}
-		ids[i] = uint32(n)
-	}
-	uid, gid, priv := ids[0], ids[1], ids[2]
-	if uid == 0 {
-		return nil, errors.New("a mail worker does not run as root")
+	uid, gid, priv, err := parseIdentity(v)
+	if err != nil {
+		return nil, err
 	}
 	// Every thread: Go's syscall.Setresgid and Setresuid change them all.
 	if err := syscall.Setresgid(int(gid), int(gid), int(priv)); err != nil {
@@ -140,6 +128,25 @@ func dropPrivileges() (*PrivGroup, error) {
 	}
 	unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0)
 	return &PrivGroup{gid: gid, priv: priv}, nil
+}
+
+// parseIdentity reads dropEnv's value: three decimal ids, none of them
+// 0 (a worker is never root, and the root group is never the privileged
+// one).
+func parseIdentity(v string) (uid, gid, priv uint32, err error) {
+	parts := strings.Split(v, ":")
+	if len(parts) != 3 {
+		return 0, 0, 0, fmt.Errorf("%s: bad value %q", dropEnv, v)
+	}
+	var ids [3]uint32
+	for i, s := range parts {
+		n, err := strconv.ParseUint(s, 10, 32)
+		if err != nil || n == 0 || n == 1<<32-1 {
+			return 0, 0, 0, fmt.Errorf("%s: bad value %q", dropEnv, v)
+		}
+		ids[i] = uint32(n)
+	}
+	return ids[0], ids[1], ids[2], nil
 }
 
 // checkThreads reads every thread's ids from /proc and compares them

@@ -189,3 +189,26 @@ func TestDropRefusesRoot(t *testing.T) {
 		t.Fatal("dropPrivileges accepted a malformed identity")
 	}
 }
+
+// FuzzParseIdentity: dropEnv's value parses to three ids, none 0 or -1,
+// that print back to it, or is refused.
+func FuzzParseIdentity(f *testing.F) {
+	for _, s := range []string{"5001:5001:8", "0:0:8", "1:2", "1:2:3:4", "x:1:2", "4294967295:1:1", "+1:1:1", "01:1:1", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		uid, gid, priv, err := parseIdentity(v)
+		if err != nil {
+			return
+		}
+		for _, id := range []uint32{uid, gid, priv} {
+			if id == 0 || id == 1<<32-1 {
+				t.Fatalf("%q gave id %d", v, id)
+			}
+		}
+		var u, g, p uint64
+		if n, _ := fmt.Sscanf(v, "%d:%d:%d", &u, &g, &p); n != 3 || uint32(u) != uid || uint32(g) != gid || uint32(p) != priv {
+			t.Fatalf("%q gave %d:%d:%d", v, uid, gid, priv)
+		}
+	})
+}
