@@ -200,3 +200,10 @@ func (l *Logger) DSN(qid, dsnQID, msg string, postmaster bool) {
 	}
 	l.Log(MailInfo, withQID(qid, fmt.Sprintf("%s: %s: %s", dsnQID, kind, msg)))
 }
+
+// AuthClient logs our successful SMTP AUTH to another server (client
+// side): "AUTH=client, relay=smtp.isp.example, mech=PLAIN, bits=0",
+// without a queue id as sendmail writes it.
+func (l *Logger) AuthClient(relay, mech string) {
+	l.Log(MailInfo, fmt.Sprintf("AUTH=client, relay=%s, mech=%s, bits=0", relay, mech))
+}

@@ -185,6 +185,9 @@ func (m *MTA) attempt(ctx context.Context, id string, o attemptOptions) error {
 		start := m.now()
 		c := m.courier(ctx, g.rt, o)
 		results := c.Deliver(ctx, m.remoteMessage(g.rt.mailer, de, l.DataPath(), &env, g.domain, g.rcpts))
+		if len(results) > 0 && results[0].AuthMech != "" {
+			m.log.AuthClient(strings.TrimSuffix(results[0].RemoteMTA, "."), results[0].AuthMech)
+		}
 		for i, res := range results {
 			res := res
 			r := g.rcpts[i]

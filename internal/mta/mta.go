@@ -36,6 +36,7 @@ import (
 	"mailsuite/internal/maillog"
 	"mailsuite/internal/queue"
 	"mailsuite/internal/smtpd"
+	"mailsuite/pkg/accessdb"
 	"mailsuite/pkg/cf"
 	"mailsuite/pkg/shadowauth"
 )
@@ -214,8 +215,8 @@ func (m *MTA) Wait() { m.wg.Wait() }
 // and the mailertable.
 func (m *MTA) Close() error {
 	m.wg.Wait()
-	if m.rs.mailertable != nil {
-		if c, ok := m.rs.mailertable.(interface{ Close() error }); ok {
+	for _, mp := range []accessdb.Map{m.rs.mailertable, m.rs.authinfo} {
+		if c, ok := mp.(interface{ Close() error }); ok && mp != nil {
 			c.Close()
 		}
 	}

@@ -39,6 +39,7 @@ type remoteSetup struct {
 	localNames  []string
 	localAddrs  []netip.Addr
 	mailertable accessdb.Map
+	authinfo    accessdb.Map
 }
 
 func (m *MTA) remote(ctx context.Context) *remoteSetup {
@@ -63,13 +64,17 @@ func (m *MTA) remote(ctx context.Context) *remoteSetup {
 			}
 			r.localNames = append(r.localNames, name)
 		}
-		if mt := m.cf.Maps["mailertable"]; mt != nil {
+		for name, dst := range map[string]*accessdb.Map{"mailertable": &r.mailertable, "authinfo": &r.authinfo} {
+			mt := m.cf.Maps[name]
+			if mt == nil {
+				continue
+			}
 			db, err := accessdb.OpenDB(mt.File, accessdb.DBOptions{NoFoldCase: mt.NoFoldCase(), IncludeNull: mt.IncludeNull(),
 				NoTryNull: mt.NoTryNull(), Optional: mt.Optional(), DontBlameSendmail: m.cf.DontBlameSendmail})
 			if err != nil {
-				m.log.Logf(0o23, "SYSERR: mailertable %s: %v", mt.File, err)
+				m.log.Logf(0o23, "SYSERR: %s %s: %v", name, mt.File, err)
 			} else {
-				r.mailertable = db
+				*dst = db
 			}
 		}
 	})
@@ -150,6 +155,12 @@ func (m *MTA) courier(ctx context.Context, rt route, o attemptOptions) *remote.C
 		SmartHost:  rt.relay,
 		Port:       remote.MailerPort(m.cf.Mailers[rt.mailer]),
 		Timeouts:   m.cf.Timeouts,
+	}
+	if rs.authinfo != nil {
+		c.AuthInfo = func(key string) (string, bool) {
+			v, ok, err := rs.authinfo.Lookup(key)
+			return v, ok && err == nil
+		}
 	}
 	dial := m.dial
 	if dial == nil {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
 
@@ -869,4 +870,89 @@ func TestCtlAddr(t *testing.T) {
 		t.Fatal(err)
 	}
 	logHas(t, f, regexp.QuoteMeta(id+": to=x@other.test, ctladdr=sender@sender.example (0/0), delay="))
+}
+
+// authSink is a smart host that takes only authenticated mail.
+type authSink struct {
+	mu    sync.Mutex
+	users []string // who logged in, per accepted message
+}
+
+func (s *authSink) NewSession(*smtp.Conn) (smtp.Session, error) { return &authSession{s: s}, nil }
+
+type authSession struct {
+	s    *authSink
+	user string
+}
+
+func (a *authSession) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
+func (a *authSession) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(identity, user, pass string) error {
+		if user != "relayuser" || pass != "s3cret" {
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication failed"}
+		}
+		a.user = user
+		return nil
+	}), nil
+}
+func (a *authSession) Mail(string, *smtp.MailOptions) error {
+	if a.user == "" {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+	}
+	return nil
+}
+func (a *authSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (a *authSession) Data(r io.Reader) error {
+	io.Copy(io.Discard, r)
+	a.s.mu.Lock()
+	a.s.users = append(a.s.users, a.user)
+	a.s.mu.Unlock()
+	return nil
+}
+func (a *authSession) Reset()        {}
+func (a *authSession) Logout() error { return nil }
+
+// TestSmartHostAuth: with FEATURE(authinfo), the relay logs in to the
+// smart host with the credentials of its "AuthInfo:" entry (and logs
+// AUTH=client); a wrong password is refused by the far side and the
+// message waits.
+func TestSmartHostAuth(t *testing.T) {
+	dir := t.TempDir()
+	ai := filepath.Join(dir, "authinfo")
+	var out, errb bytes.Buffer
+	src := "AuthInfo:127.0.0.48 \"U:relayuser\" \"P:s3cret\" \"M:PLAIN\"\n"
+	if code := makemap.Main([]string{"makemap", "hash", ai}, strings.NewReader(src), &out, &errb); code != 0 {
+		t.Fatalf("makemap: %d %s", code, errb.String())
+	}
+	f := newFixture(t, map[string]string{"SMART": "relay:[127.0.0.48]", "AUTHINFO": ai})
+	n := newTestNet(t)
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.48", strconv.Itoa(n.port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk := &authSink{}
+	srv := smtp.NewServer(sk)
+	srv.Domain = "smart.test"
+	srv.AllowInsecureAuth = true
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	go srv.Serve(ln)
+	t.Cleanup(func() { ln.Close(); srv.Close() })
+	m := newRemoteMTA(t, f, n, nil)
+	id := submit(t, m, "a", []string{"far@outside.example"}, "Subject: auth\n\nhi\n", true)
+	sk.mu.Lock()
+	users := append([]string(nil), sk.users...)
+	sk.mu.Unlock()
+	if !cmp.Equal(users, []string{"relayuser"}) {
+		t.Errorf("smart host got messages from %q\n%s", users, f.log.String())
+	}
+	logHas(t, f, `: AUTH=client, relay=\[127\.0\.0\.48\], mech=PLAIN, bits=0\n`)
+	logHas(t, f, regexp.QuoteMeta(id+": to=far@outside.example, ")+`.*mailer=relay, .*stat=Sent`)
+
+	// A wrong password: no login, the server's 530 bounces the message.
+	if code := makemap.Main([]string{"makemap", "hash", ai}, strings.NewReader("AuthInfo: \"U:relayuser\" \"P:wrong\"\n"), &out, &errb); code != 0 {
+		t.Fatalf("makemap: %d %s", code, errb.String())
+	}
+	m2 := newRemoteMTA(t, f, n, nil)
+	id2 := submit(t, m2, "a", []string{"far@outside.example"}, "Subject: auth 2\n\nhi\n", true)
+	logHas(t, f, regexp.QuoteMeta(id2+": to=far@outside.example, ")+`.*reply=530 5\.7\.0 Authentication required, stat=`)
 }

@@ -69,6 +69,10 @@ type Courier struct {
 	VerifyTLS bool
 	// Dial opens connections; nil means a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// AuthInfo looks a key up in the authinfo map
+	// (FEATURE(authinfo)): "AuthInfo:smtp.isp.example" gives
+	// `"U:user" "P:secret" "M:PLAIN"`. Nil means no client AUTH.
+	AuthInfo func(key string) (string, bool)
 }
 
 // MailerPort returns the port of a mailer's "A=TCP $h port" arguments,
@@ -120,8 +124,10 @@ type Result struct {
 	// Relay is the log's relay= ("mx.example. [192.0.2.1]"); RemoteMTA
 	// the bounce's Remote-MTA; Reply the far side's reply line, if any.
 	Relay, RemoteMTA, Reply string
-	// TLS says the message went over STARTTLS.
-	TLS bool
+	// TLS says the message went over STARTTLS; AuthMech names the SASL
+	// mechanism we logged in with ("" for none).
+	TLS      bool
+	AuthMech string
 	// Transcript is the bounce transcript for this recipient.
 	Transcript string
 }
@@ -282,6 +288,7 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h mxHost, a netip.A
 	if err := cl.Hello(c.HeloName); err != nil {
 		return all(msg, replyStatus(base, "EHLO", err, false)), true
 	}
+	base.AuthMech = c.authenticate(cl, h, a)
 	body, err := msg.Open()
 	if err != nil {
 		s := deliver.StatusFor(deliver.ExTempFail, err.Error())
