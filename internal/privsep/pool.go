@@ -56,7 +56,11 @@ type Pool struct {
 	Stderr *os.File
 	// Linger is how long a worker without sessions stays (0: 10 s).
 	Linger time.Duration
-	// Errorf receives errors that reach no caller (a worker's exit).
+	// AckTimeout bounds the wait for a worker to acknowledge a session
+	// (0: DefaultAckTimeout).
+	AckTimeout time.Duration
+	// Errorf receives errors that reach no caller (a worker's exit, a
+	// hand-over that was retried).
 	Errorf func(format string, args ...any)
 
 	mu      sync.Mutex
@@ -70,24 +74,89 @@ type worker struct {
 	uid      uint32
 	cmd      *exec.Cmd
 	ctrl     *ctrlConn
-	sessions int
+	sessions int // served and being handed over
 	gone     bool
 	linger   *time.Timer
+	seq      uint64                   // last session number sent
+	acks     map[uint64]chan struct{} // sessions sent and not yet acknowledged
+	dead     chan struct{}            // closed once gone
+
+	ackTimeout time.Duration // the tests' AckTimeout for this worker only
 }
+
+// AckTimeout is how long Handoff waits for a worker to acknowledge a
+// session before it gives up on the worker (0: DefaultAckTimeout).
+const DefaultAckTimeout = 10 * time.Second
+
+// testHook, when set, is called by Handoff with "send" just before a
+// session message goes to the worker and "sent" just after (the tests
+// make a worker die in between).
+var testHook func(event string, pid int)
 
 // Handoff gives the session described by msg, with its connection f, to
 // the worker for cred, starting one when none runs. before, when set, is
-// called with the worker's pid (the mpid of Dovecot's login line) just
-// before the session is sent. It returns the worker's pid. f stays the
-// caller's to close.
+// called with the worker's pid (the mpid of Dovecot's login line) once
+// the worker holds the session and before it serves it, so the login
+// line comes before anything the worker logs. It returns the worker's
+// pid. f stays the caller's to close; Handoff keeps no reference to it
+// once it returns.
+//
+// A worker that cannot take the session (its control socket is closed,
+// it dies before acknowledging, or it does not acknowledge within
+// AckTimeout: it is left to finish its other sessions and gets no new
+// one) is marked dead and the session goes to a new worker, once; the
+// client notices nothing.
 func (p *Pool) Handoff(cred Cred, msg []byte, f *os.File, before func(pid int)) (int, error) {
 	if cred.UID == 0 {
 		return 0, errors.New("privsep: refusing a worker with uid 0")
 	}
+	var last error
+	for attempt := 0; attempt < 2; attempt++ {
+		w, seq, err := p.offer(cred, msg, f)
+		if err != nil {
+			if w == nil {
+				// No worker to blame (none could be started,
+				// or the pool is closing): no retry helps.
+				return 0, err
+			}
+			if p.Errorf != nil && attempt == 0 {
+				p.Errorf("%v; trying a new mail worker", err)
+			}
+			last = err
+			continue
+		}
+		pid := w.cmd.Process.Pid
+		if before != nil {
+			before(pid)
+		}
+		p.mu.Lock()
+		if !w.gone && w.ctrl.send(kindGo, putSeq(seq, nil), nil) == nil {
+			p.mu.Unlock()
+			// A worker that dies from here on takes the session
+			// along, as it takes the sessions it serves.
+			return pid, nil
+		}
+		// It died after its ack: it never served the session, which
+		// is still ours to give.
+		last = fmt.Errorf("privsep: mail worker %d ended before it was told to serve the session", pid)
+		p.failLocked(w, 0)
+		p.mu.Unlock()
+		if p.Errorf != nil && attempt == 0 {
+			p.Errorf("%v; trying a new mail worker", last)
+		}
+	}
+	return 0, last
+}
+
+// offer sends the session to the worker for cred (a new one if none runs
+// or the one running is dead) and waits for its acknowledgement. On
+// failure it returns the worker that failed, or nil when none was there
+// to try.
+func (p *Pool) offer(cred Cred, msg []byte, f *os.File) (*worker, uint64, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed {
-		return 0, errors.New("privsep: shutting down")
+		p.mu.Unlock()
+		return nil, 0, errors.New("privsep: shutting down")
 	}
 	w := p.workers[cred.key()]
 	if w != nil && w.ctrl.send(kindPing, nil, nil) != nil {
@@ -99,22 +168,75 @@ func (p *Pool) Handoff(cred Cred, msg []byte, f *os.File, before func(pid int)) 
 	if w == nil {
 		var err error
 		if w, err = p.start(cred); err != nil {
-			return 0, err
+			p.mu.Unlock()
+			return nil, 0, err
 		}
 	}
-	if before != nil {
-		before(w.cmd.Process.Pid)
-	}
-	if err := w.ctrl.send(kindSession, msg, f); err != nil {
-		p.dropLocked(w)
-		return 0, fmt.Errorf("privsep: hand session to worker %d: %w", w.cmd.Process.Pid, err)
-	}
+	pid := w.cmd.Process.Pid
+	// Counted from now on, so that lingering does not end the worker
+	// while it is being handed the session.
 	w.sessions++
 	if w.linger != nil {
 		w.linger.Stop()
 		w.linger = nil
 	}
-	return w.cmd.Process.Pid, nil
+	w.seq++
+	seq := w.seq
+	ack := make(chan struct{})
+	w.acks[seq] = ack
+	if testHook != nil {
+		testHook("send", pid)
+	}
+	err := w.ctrl.send(kindSession, putSeq(seq, msg), f)
+	if testHook != nil {
+		testHook("sent", pid)
+	}
+	if err != nil {
+		p.failLocked(w, seq)
+		p.mu.Unlock()
+		return w, 0, fmt.Errorf("privsep: hand session to worker %d: %w", pid, err)
+	}
+	p.mu.Unlock()
+
+	timeout := p.AckTimeout
+	if w.ackTimeout > 0 {
+		timeout = w.ackTimeout
+	}
+	if timeout <= 0 {
+		timeout = DefaultAckTimeout
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-ack:
+		return w, seq, nil
+	case <-w.dead:
+		err = fmt.Errorf("privsep: mail worker %d ended before it took the session", pid)
+	case <-t.C:
+		err = fmt.Errorf("privsep: mail worker %d did not take the session within %v", pid, timeout)
+	}
+	select {
+	case <-ack:
+		// It came after all (along with the end of the socket).
+		return w, seq, nil
+	default:
+	}
+	p.mu.Lock()
+	p.failLocked(w, seq)
+	p.mu.Unlock()
+	return w, 0, err
+}
+
+// failLocked gives up on w after a failed hand-over of session seq: w
+// gets no more sessions, and if it is alive it finishes the ones it
+// serves (closing its control socket also makes it drop seq, which it
+// never got a go for). p.mu is held.
+func (p *Pool) failLocked(w *worker, seq uint64) {
+	delete(w.acks, seq)
+	if w.sessions > 0 {
+		w.sessions--
+	}
+	p.dropLocked(w)
 }
 
 // start runs a worker for cred; p.mu is held.
@@ -170,7 +292,7 @@ func (p *Pool) start(cred Cred) (*worker, error) {
 		ctrl.close()
 		return nil, fmt.Errorf("privsep: start worker for uid %d: %w", cred.UID, err)
 	}
-	w := &worker{key: cred.key(), uid: cred.UID, cmd: cmd, ctrl: ctrl}
+	w := &worker{key: cred.key(), uid: cred.UID, cmd: cmd, ctrl: ctrl, acks: map[uint64]chan struct{}{}, dead: make(chan struct{})}
 	if err := ctrl.send(kindHello, p.Hello, nil); err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -191,12 +313,23 @@ func (p *Pool) start(cred Cred) (*worker, error) {
 func (p *Pool) watch(w *worker) {
 	defer p.wg.Done()
 	for {
-		kind, _, f, err := w.ctrl.recv()
+		kind, body, f, err := w.ctrl.recv()
 		if f != nil {
 			f.Close()
 		}
 		if err != nil {
 			break
+		}
+		if kind == kindAck {
+			if seq, _, ok := getSeq(body); ok {
+				p.mu.Lock()
+				if ch := w.acks[seq]; ch != nil {
+					delete(w.acks, seq)
+					close(ch)
+				}
+				p.mu.Unlock()
+			}
+			continue
 		}
 		if kind != kindDone {
 			continue
@@ -241,6 +374,7 @@ func (p *Pool) dropLocked(w *worker) {
 		return
 	}
 	w.gone = true
+	close(w.dead)
 	if w.linger != nil {
 		w.linger.Stop()
 	}

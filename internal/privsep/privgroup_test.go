@@ -23,6 +23,9 @@ import (
 const helperEnv = "PRIVSEP_TEST_PRIVGROUP"
 
 func TestMain(m *testing.M) {
+	if _, ok := os.LookupEnv(workerEnv); ok {
+		os.Exit(poolWorker())
+	}
 	if dir, ok := os.LookupEnv(helperEnv); ok {
 		if err := privGroupHelper(dir); err != nil {
 			fmt.Println("FAIL:", err)

@@ -9,8 +9,13 @@
 // a session's state and no process.
 //
 // A session travels to its worker as one message on the worker's control
-// socket (an AF_UNIX SOCK_SEQPACKET pair): an opaque description the
-// caller encodes, and the connection's descriptor by SCM_RIGHTS. A plain
+// socket (an AF_UNIX SOCK_SEQPACKET pair): a sequence number, an opaque
+// description the caller encodes, and the connection's descriptor by
+// SCM_RIGHTS. The worker acknowledges it as soon as it holds the
+// descriptor and serves it only when the root process says go, which it
+// does after logging the login line; a worker that dies or does not
+// acknowledge in time never serves it, and the root process, which kept
+// its own copy of the descriptor, gives the session to a new worker. A plain
 // TCP connection is passed itself, as Dovecot passes it; a TLS one is
 // passed as one end of a socketpair whose other end the root process
 // splices to the TLS connection (Dovecot's login process is the TLS proxy
@@ -19,22 +24,29 @@ package privsep
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"syscall"
+	"time"
 )
 
 // Message kinds on the control socket (first byte of every message).
 const (
 	kindHello   = 'H' // root -> worker: configuration, first message
-	kindSession = 'S' // root -> worker: a session, with its descriptor
+	kindSession = 'S' // root -> worker: a session (sequence number, description), with its descriptor
+	kindAck     = 'A' // worker -> root: session <seq> and its descriptor arrived
+	kindGo      = 'G' // root -> worker: serve session <seq>
 	kindDone    = 'D' // worker -> root: one session ended
 	kindNotice  = 'N' // root -> worker: a notice, maybe with a descriptor
 	kindPing    = 'P' // root -> worker: is the socket still open? (ignored)
 )
+
+// sendTimeout bounds the wait for room on a control socket.
+const sendTimeout = 10 * time.Second
 
 // maxMessage bounds a control message (a session description or the
 // configuration).
@@ -77,6 +89,10 @@ func (c *ctrlConn) send(kind byte, body []byte, f *os.File) error {
 	if f != nil {
 		oob = syscall.UnixRights(int(f.Fd()))
 	}
+	// A peer that stopped reading (a stopped or wedged worker whose
+	// queue is full) must not hold the sender, which may be the pool
+	// with its lock.
+	c.c.SetWriteDeadline(time.Now().Add(sendTimeout))
 	n, oobn, err := c.c.WriteMsgUnix(msg, oob, nil)
 	if err != nil {
 		return err
@@ -138,6 +154,21 @@ func (c *ctrlConn) close() error { return c.c.Close() }
 
 // errEOF is a closed control socket (SOCK_SEQPACKET reads 0 bytes).
 var errEOF = errors.New("control socket closed")
+
+// seqLen is the size of a session's sequence number in the session, ack
+// and go messages.
+const seqLen = 8
+
+func putSeq(seq uint64, rest []byte) []byte {
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, seqLen+len(rest)), seq), rest...)
+}
+
+func getSeq(body []byte) (uint64, []byte, bool) {
+	if len(body) < seqLen {
+		return 0, nil, false
+	}
+	return binary.BigEndian.Uint64(body), body[seqLen:], true
+}
 
 // IsClosed tells whether err is the end of the control socket.
 func IsClosed(err error) bool { return errors.Is(err, errEOF) || errors.Is(err, net.ErrClosed) }

@@ -70,8 +70,10 @@ func TestControlMessages(t *testing.T) {
 	}
 }
 
-// TestWorkerNotice: Next hands notices to Notice and skips session
-// messages without a descriptor.
+// TestWorkerNotice: Next hands notices to Notice, skips session
+// messages without a descriptor, acknowledges a session at once and
+// returns it only after its go; sessions without a go are closed when
+// the control socket ends.
 func TestWorkerNotice(t *testing.T) {
 	root, end := ctrlPair(t)
 	w := &Worker{ctrl: end}
@@ -85,8 +87,12 @@ func TestWorkerNotice(t *testing.T) {
 	r, pw, _ := os.Pipe()
 	defer r.Close()
 	root.send(kindNotice, []byte("log"), pw)
-	root.send(kindSession, []byte("no fd"), nil)
-	root.send(kindSession, []byte("with fd"), pw)
+	root.send(kindSession, putSeq(1, []byte("no fd")), nil)
+	root.send(kindSession, putSeq(2, []byte("with fd")), pw)
+	root.send(kindSession, []byte("short"), pw)
+	root.send(kindSession, putSeq(3, []byte("never go")), pw)
+	root.send(kindGo, putSeq(7, nil), nil)
+	root.send(kindGo, putSeq(2, nil), nil)
 	pw.Close()
 	body, f, err := w.Next()
 	if err != nil || string(body) != "with fd" || f == nil {
@@ -96,9 +102,25 @@ func TestWorkerNotice(t *testing.T) {
 	if len(notices) != 1 || notices[0] != "log" {
 		t.Errorf("notices %q", notices)
 	}
+	for _, want := range []uint64{2, 3} {
+		kind, b, _, err := root.recv()
+		if seq, _, _ := getSeq(b); err != nil || kind != kindAck || seq != want {
+			t.Fatalf("ack: %c %x %v, want the ack of %d", kind, b, err, want)
+		}
+	}
 	w.Done()
 	if kind, _, _, err := root.recv(); err != nil || kind != kindDone {
 		t.Errorf("Done: %c %v", kind, err)
+	}
+	// Session 3 never got its go: when the root process closes the
+	// socket, Next closes it, and the pipe's last writer is gone.
+	root.close()
+	if _, _, err := w.Next(); !IsClosed(err) {
+		t.Errorf("Next after close: %v", err)
+	}
+	r.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if b, err := io.ReadAll(r); err != nil || len(b) != 0 {
+		t.Errorf("pipe after the held session was dropped: %q %v", b, err)
 	}
 }
 

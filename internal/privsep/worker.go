@@ -18,8 +18,9 @@ type Worker struct {
 	Notice func(msg []byte, f *os.File)
 
 	ctrl *ctrlConn
-	mu   sync.Mutex // serialises Done
+	mu   sync.Mutex // serialises Done and the acks
 	priv *PrivGroup
+	held map[uint64]heldSession // used by Next only
 }
 
 // NewWorker first drops to the worker's identity when it was started as
@@ -65,24 +66,59 @@ func (w *Worker) Privileged() func(fn func() error) error {
 // error for which IsClosed is true means the root process has nothing
 // more to give (it lingered out or is gone): finish the sessions served
 // and exit.
+//
+// A session arrives in two steps: its descriptor, which Next
+// acknowledges at once, then the root process's go once it has logged
+// the login; only then does Next return it. A session the root process
+// gave up on (it closed the control socket before its go) is closed
+// unserved: it went to another worker.
 func (w *Worker) Next() ([]byte, *os.File, error) {
 	for {
 		kind, body, f, err := w.ctrl.recv()
 		if err != nil {
+			for seq, s := range w.held {
+				s.f.Close()
+				delete(w.held, seq)
+			}
 			return nil, nil, err
 		}
-		if kind == kindNotice && w.Notice != nil {
+		switch {
+		case kind == kindNotice && w.Notice != nil:
 			w.Notice(body, f)
 			continue
-		}
-		if kind != kindSession || f == nil {
-			if f != nil {
-				f.Close()
+		case kind == kindSession && f != nil:
+			seq, desc, ok := getSeq(body)
+			if !ok {
+				break
 			}
+			if old := w.held[seq]; old.f != nil {
+				old.f.Close()
+			}
+			if w.held == nil {
+				w.held = map[uint64]heldSession{}
+			}
+			w.held[seq] = heldSession{desc, f}
+			w.mu.Lock()
+			w.ctrl.send(kindAck, putSeq(seq, nil), nil)
+			w.mu.Unlock()
 			continue
+		case kind == kindGo:
+			seq, _, _ := getSeq(body)
+			if s, ok := w.held[seq]; ok {
+				delete(w.held, seq)
+				return s.desc, s.f, nil
+			}
 		}
-		return body, f, nil
+		if f != nil {
+			f.Close()
+		}
 	}
+}
+
+// heldSession is a session acknowledged and waiting for its go.
+type heldSession struct {
+	desc []byte
+	f    *os.File
 }
 
 // Done reports one session ended, so that the root process knows when
