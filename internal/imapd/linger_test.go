@@ -86,3 +86,35 @@ func TestLingeringMailbox(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestLogoutWriteTakesInDelivery: a delivery that the logout's write takes
+// in (the watcher had not seen it: here it never does) must reach the next
+// session of the lingering mailbox, and a FETCH 1:* there must list it.
+// The mailbox's message list and the sessions' UID list used to part
+// ways there: SELECT said 1 EXISTS and FETCH returned nothing new.
+func TestLogoutWriteTakesInDelivery(t *testing.T) {
+	e := newEnv(t, "127.0.0.1", func(c *Config) { c.IdleCheck = time.Hour })
+	e.srv.noInotify.Store(true)
+	cl := dial(t, e.addr, "")
+	cl.mustOK("LOGIN b " + passB)
+	cl.mustOK("SELECT INBOX")
+	cl.mustOK("STORE 1 +FLAGS.SILENT (\\Flagged)")
+	deliver(t, e.spool, "From d@x  Fri Nov 27 02:00:00 2026\nSubject: taken-in\n\nbody\n")
+	cl.mustOK("LOGOUT")
+	for i := 0; !lingering(e, e.spool); i++ {
+		if i > 1000 {
+			t.Fatalf("INBOX not kept open after the session")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c2 := dial(t, e.addr, "")
+	c2.mustOK("LOGIN b " + passB)
+	sel := strings.Join(c2.mustOK("EXAMINE INBOX"), "\n")
+	if !strings.Contains(sel, "* 2 EXISTS") {
+		t.Errorf("EXAMINE: %q", sel)
+	}
+	got := strings.Join(c2.mustOK("UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])"), "\n")
+	if !strings.Contains(got, "taken-in") || !strings.Contains(got, "\\Flagged") {
+		t.Errorf("UID FETCH: %q", got)
+	}
+}

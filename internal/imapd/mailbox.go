@@ -303,14 +303,7 @@ func (s *Session) Append(name string, r imap.LiteralReader, options *imap.Append
 
 // addedLocked tells the tracker about messages this process appended.
 func (sm *sharedMailbox) addedLocked() {
-	msgs := sm.messagesLocked()
-	if len(msgs) <= len(sm.uids) {
-		return
-	}
-	for _, m := range msgs[len(sm.uids):] {
-		sm.uids = append(sm.uids, m.UID)
-	}
-	sm.checkKeywordsLocked()
-	sm.tracker.QueueNumMessages(uint32(len(sm.uids)))
-	sm.giveRecentLocked()
+	// Not just the appended messages: the append's write lock may have
+	// taken in other writers' changes (expunges too), which Sync reports.
+	sm.syncLocked(context.Background(), nil)
 }

@@ -310,7 +310,17 @@ func (sm *sharedMailbox) watchSync() {
 // watcher).
 func (sm *sharedMailbox) syncLocked(ctx context.Context, from *selected) {
 	ch, err := sm.mb.Sync(ctx)
-	if err != nil || (len(ch.Expunged) == 0 && len(ch.New) == 0 && len(ch.Flags) == 0) {
+	if err != nil {
+		return
+	}
+	sm.reconcileLocked(ch)
+}
+
+// reconcileLocked brings the sessions' UID list and the tracker in line
+// with the Mailbox after ch (what Sync reported) or a change of ours
+// (APPEND, COPY into it).
+func (sm *sharedMailbox) reconcileLocked(ch mbox.Changes) {
+	if len(ch.Expunged) == 0 && len(ch.New) == 0 && len(ch.Flags) == 0 && sm.mb.Len() == len(sm.uids) {
 		return
 	}
 	if len(ch.Expunged) > 0 {

@@ -105,6 +105,10 @@ type Mailbox struct {
 
 	st fileID
 
+	// unreported are the changes by other writers that a write of ours
+	// took in first (writeLock); the next Sync reports them.
+	unreported Changes
+
 	// indexStale: the index on disk lags behind (tail parsed at open);
 	// Flush/Close rewrite it even when nothing else changed.
 	indexStale bool
@@ -433,21 +437,26 @@ type Changes struct {
 }
 
 // Sync notices changes made to the file by other processes (deliveries,
-// other IMAP servers) since the last look, keeping UIDs, and reports them.
+// other IMAP servers) since the last look, keeping UIDs, and reports them,
+// together with those taken in before a write of ours (Append, Expunge,
+// Flush) and not reported yet.
 func (mb *Mailbox) Sync(ctx context.Context) (Changes, error) {
+	ch := mb.unreported
+	mb.unreported = Changes{}
 	st, err := statFile(mb.f)
 	if err != nil {
-		return Changes{}, err
+		return ch, err
 	}
 	if st == mb.st {
-		return Changes{}, nil
+		return ch, nil
 	}
 	lk, err := LockFile(ctx, mb.f, mb.path, false, mb.opts.Lock)
 	if err != nil {
-		return Changes{}, err
+		return ch, err
 	}
 	defer lk.Unlock()
-	return mb.syncLocked()
+	now, err := mb.syncLocked()
+	return mergeChanges(ch, now), err
 }
 
 // Unchanged reports whether the mailbox's path still names the file

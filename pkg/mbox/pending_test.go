@@ -183,3 +183,36 @@ func TestPendingChangesSurviveOtherWriters(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteReportsOthersChanges: changes of other writers that a write of
+// ours takes in first (the write lock's sync) are reported by the next
+// Sync, so that a server that writes (a session's flag changes written at
+// logout, an APPEND, an EXPUNGE) still tells its sessions about them. An
+// IMAP server kept a mailbox's message list and its sessions' UID list
+// apart this way: sessions never saw messages delivered just before.
+func TestWriteReportsOthersChanges(t *testing.T) {
+	ctx := context.Background()
+	_, _, a, b := twoHandles(t, 3)
+	must(t, b.SetFlags(1, Deleted, nil))
+	must(t, b.SetFlags(2, Flagged, nil))
+	if _, err := b.Expunge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Append(ctx, strings.NewReader("Subject: new\n\nbody\n"), AppendOptions{Sender: "a@example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	must(t, a.SetFlags(3, Seen, nil))
+	must(t, a.Flush(ctx)) // takes b's changes in before writing
+	ch, err := a.Sync(ctx)
+	must(t, err)
+	want := Changes{Expunged: []uint32{1}, New: []uint32{4}, Flags: []uint32{2}}
+	if diff := cmp.Diff(want, ch); diff != "" {
+		t.Errorf("Sync after the flush (-want +got):\n%s", diff)
+	}
+	// Reported once.
+	ch, err = a.Sync(ctx)
+	must(t, err)
+	if diff := cmp.Diff(Changes{}, ch); diff != "" {
+		t.Errorf("second Sync (-want +got):\n%s", diff)
+	}
+}

@@ -60,12 +60,32 @@ func (mb *Mailbox) writeLock(ctx context.Context) (*Lock, error) {
 	if st != mb.st {
 		// Someone else wrote since we looked: take their changes in first
 		// (the read lock inside load is ours already through this fd).
-		if _, err := mb.syncLocked(); err != nil {
+		ch, err := mb.syncLocked()
+		if err != nil {
 			lk.Unlock()
 			return nil, err
 		}
+		// The caller asked to write, not to sync: the next Sync reports
+		// these changes, so that a server's sessions hear of them.
+		mb.unreported = mergeChanges(mb.unreported, ch)
 	}
 	return lk, nil
+}
+
+// mergeChanges adds b, found after a, to a.
+func mergeChanges(a, b Changes) Changes {
+	add := func(dst, src []uint32) []uint32 {
+		for _, u := range src {
+			if !slices.Contains(dst, u) {
+				dst = append(dst, u)
+			}
+		}
+		return dst
+	}
+	a.Expunged = add(a.Expunged, b.Expunged)
+	a.New = add(a.New, b.New)
+	a.Flags = add(a.Flags, b.Flags)
+	return a
 }
 
 // syncLocked re-reads a changed file while the caller holds a lock.
