@@ -41,7 +41,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"-Z"}, exUsage, "sendmaild: invalid option -- 'Z'"},
 		{[]string{"-f"}, exUsage, "sendmaild: option requires an argument -- 'f'"},
 		{[]string{"-q5m"}, exUsage, "-q with an interval needs -bd"},
-		{[]string{"-bs", "-L", "-"}, exUsage, "-bs (SMTP on standard input) is not implemented"},
+		{[]string{"-bs", "-L", "-", "-C", "/nonexistent/sendmail.cf"}, exConfig, "/nonexistent/sendmail.cf"},
+		{[]string{"-bt", "-L", "-", "-C", "/nonexistent/sendmail.cf"}, exConfig, "/nonexistent/sendmail.cf"},
 		{[]string{"-bd", "-L", "-", "-C", "/nonexistent/sendmail.cf"}, exConfig, "/nonexistent/sendmail.cf"},
 		{[]string{"-bp", "-L", "-", "-C", "/nonexistent/sendmail.cf"}, exConfig, "/nonexistent/sendmail.cf"},
 	} {
