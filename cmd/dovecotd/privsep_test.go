@@ -542,14 +542,8 @@ func TestPrivsepTLSIdle(t *testing.T) {
 			}
 		}
 	}
-	// Until the root process has reaped it, a dying worker's control
-	// socket may still take a session.
-	for i := 0; i < 500; i++ {
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// No wait for the reap: a session sent to the dying worker is not
+	// acknowledged, and goes to a new one.
 	e := dialClient(t, s.imap, false)
 	e.line()
 	e.send("a LOGIN alice secret\r\nb STATUS INBOX (MESSAGES)\r\n")
@@ -558,6 +552,33 @@ func TestPrivsepTLSIdle(t *testing.T) {
 	}
 	if p2 := s.mpid(t, "imap", "alice"); p2 == pid {
 		t.Errorf("new login went to the dead worker %d", pid)
+	}
+}
+
+// TestPrivsepKillLogin: a login right after the user's worker was
+// killed (SIGKILL, not waited for) is served by a new worker, every time.
+func TestPrivsepKillLogin(t *testing.T) {
+	s := startPrivServer(t)
+	login := func(round int) {
+		c := dialClient(t, s.imap, false)
+		c.line()
+		c.send("a LOGIN alice secret\r\nb STATUS INBOX (MESSAGES)\r\nc LOGOUT\r\n")
+		if got := strings.Join(c.until("b"), "\n"); !strings.Contains(got, "* STATUS INBOX (MESSAGES ") {
+			t.Fatalf("round %d: login after the worker was killed:\n%s", round, got)
+		}
+		c.until("c")
+		c.c.Close()
+	}
+	login(0)
+	for round := 1; round <= 10; round++ {
+		pid := s.mpid(t, "imap", "alice")
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		login(round)
+		if p2 := s.mpid(t, "imap", "alice"); p2 == pid {
+			t.Fatalf("round %d: login went to the killed worker %d", round, pid)
+		}
 	}
 }
 
