@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"mailsuite/internal/testutil"
 )
@@ -32,9 +35,112 @@ func poolWorker() int {
 		if err != nil {
 			return 0
 		}
+		if string(desc) == "tty?" {
+			desc = []byte(fmt.Sprintf("sid %d, %s", getsid(), ttyState()))
+		}
 		f.Write(desc)
 		f.Close()
 		w.Done()
+	}
+}
+
+func getsid() int {
+	sid, _ := unix.Getsid(0)
+	return sid
+}
+
+// ttyState tells whether the process can open its controlling terminal.
+func ttyState() string {
+	fd, err := unix.Open("/dev/tty", unix.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return "no tty"
+	}
+	unix.Close(fd)
+	return "tty"
+}
+
+// ttyRootEnv makes the test binary ttyRoot: a root process in a
+// terminal that hands a session to a worker.
+const ttyRootEnv = "PRIVSEP_TEST_TTYROOT"
+
+// ttyRoot runs a pool from a process with a controlling terminal and
+// prints its session and terminal, then the worker's answer.
+func ttyRoot() int {
+	exe, _ := os.Executable()
+	p := &Pool{Path: exe, Args: []string{exe}, Env: []string{workerEnv + "=1"}, Stderr: os.Stderr}
+	defer p.Close()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	client, conn := os.NewFile(uintptr(fds[0]), "client"), os.NewFile(uintptr(fds[1]), "conn")
+	_, err = p.Handoff(Cred{UID: testUID, GID: testGID, Groups: []uint32{testGID}, PrivGID: testPriv}, []byte("tty?"), conn, nil)
+	conn.Close()
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	client.SetReadDeadline(time.Now().Add(20 * time.Second))
+	b, err := io.ReadAll(client)
+	fmt.Printf("root: sid %d, %s\nworker: %s %v\n", getsid(), ttyState(), b, err)
+	return 0
+}
+
+// TestWorkerSessionAndTerminal: a worker stays in the root process's
+// session (Linux's autogroup schedules each session as a group, and a
+// worker in a session of its own got half the throughput on a loaded
+// machine), but gives up the controlling terminal it would share with
+// a root process run from a shell.
+func TestWorkerSessionAndTerminal(t *testing.T) {
+	testutil.RequireRoot(t, "workers run as another user")
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer m.Close()
+	n, err := unix.IoctlGetUint32(int(m.Fd()), unix.TIOCGPTN)
+	if err == nil {
+		err = unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pts.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = []string{ttyRootEnv + "=1"}
+	cmd.Stdin = pts
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var rootSid, workerSid int
+	var rootTTY, workerTTY string
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("output:\n%s", out)
+	}
+	fmt.Sscanf(lines[0], "root: sid %d, %s", &rootSid, &rootTTY)
+	rest, _ := strings.CutPrefix(lines[1], "worker: ")
+	fmt.Sscanf(rest, "sid %d,", &workerSid)
+	workerTTY = strings.TrimSpace(rest[strings.Index(rest, ",")+1:])
+	if rootSid != cmd.Process.Pid || rootTTY != "tty" {
+		t.Fatalf("the root process (pid %d) is not a session leader with a terminal:\n%s", cmd.Process.Pid, out)
+	}
+	if workerSid != rootSid {
+		t.Errorf("worker in session %d, root process in %d", workerSid, rootSid)
+	}
+	if workerTTY != "no tty <nil>" {
+		t.Errorf("worker's terminal: %q (want no tty)", workerTTY)
 	}
 }
 

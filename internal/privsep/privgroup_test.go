@@ -26,6 +26,9 @@ func TestMain(m *testing.M) {
 	if _, ok := os.LookupEnv(workerEnv); ok {
 		os.Exit(poolWorker())
 	}
+	if _, ok := os.LookupEnv(ttyRootEnv); ok {
+		os.Exit(ttyRoot())
+	}
 	if dir, ok := os.LookupEnv(helperEnv); ok {
 		if err := privGroupHelper(dir); err != nil {
 			fmt.Println("FAIL:", err)

@@ -4,8 +4,11 @@ package privsep
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // CtrlFD is the worker's control socket descriptor (ExtraFiles[0]).
@@ -33,6 +36,9 @@ func NewWorker() (*Worker, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := leaveTerminal(); err != nil {
+		return nil, nil, err
+	}
 	c, err := newCtrl(os.NewFile(CtrlFD, "control"))
 	if err != nil {
 		return nil, nil, err
@@ -50,6 +56,24 @@ func NewWorker() (*Worker, []byte, error) {
 		return nil, nil, errors.New("control socket: no configuration")
 	}
 	return &Worker{ctrl: c, priv: priv}, body, nil
+}
+
+// leaveTerminal gives up the controlling terminal the worker inherits
+// when the root process runs in one (dovecotd -F from a shell): the
+// worker shares the root process's session (see Pool.start), and as the
+// user it must not be able to open /dev/tty and feed the administrator's
+// shell (TIOCSTI) or read what is typed there.
+func leaveTerminal() error {
+	fd, err := unix.Open("/dev/tty", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		// ENXIO: no controlling terminal.
+		return nil
+	}
+	defer unix.Close(fd)
+	if err := unix.IoctlSetInt(fd, unix.TIOCNOTTY, 0); err != nil {
+		return fmt.Errorf("leave the controlling terminal: %w", err)
+	}
+	return nil
 }
 
 // Privileged returns the function that runs file operations with
