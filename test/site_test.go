@@ -135,7 +135,7 @@ func (s *site) accessText(t *testing.T, trusted string) string {
 
 // configure writes and compiles the site's sendmail configuration: the mc
 // (mc2cf), access (makemap hash), local-host-names and aliases
-// (newaliases). It returns the mc2cf output's path.
+// (newaliases).
 func (s *site) configure(t *testing.T, trusted string) {
 	t.Helper()
 	etc := s.path("etc/mail")
