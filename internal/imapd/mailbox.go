@@ -110,7 +110,10 @@ func statusData(name string, sm *sharedMailbox, options *imap.StatusOptions) *im
 		if m.Flags&mbox.Deleted != 0 {
 			deleted++
 		}
-		if m.Recent {
+		// \Recent belongs to one session: once a session of ours took
+		// it, other sessions' STATUS no longer counts it (Dovecot moves
+		// first_recent_uid past it).
+		if m.Recent && !sm.taken[m.UID] {
 			recent++
 		}
 		size += m.Size
@@ -163,7 +166,7 @@ func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		names = append(names, n)
 		infoOf[n] = in
 	}
-	if options.SelectSubscribed {
+		if options.SelectSubscribed {
 		// Subscribed names that no longer exist are listed \NonExistent.
 		for _, n := range subs {
 			n = canonName(n)
@@ -173,28 +176,57 @@ func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		}
 	}
 	lsub := isLSUB(w)
-	// With LIST-EXTENDED options Dovecot adds child information only
-	// when RETURN (CHILDREN) asks for it (RFC 5258 §4).
-	extended := options.SelectSubscribed && !lsub || options.SelectSpecialUse || options.SelectRecursiveMatch ||
-		options.ReturnSubscribed || options.ReturnChildren || options.ReturnStatus != nil || options.ReturnSpecialUse
-	children := !extended || options.ReturnChildren
-	for _, n := range names {
-		match := false
+	lsubParent := map[string]bool{}
+	matches := func(n string) bool {
 		for _, p := range patterns {
 			if imapserver.MatchList(n, '/', ref, p) {
-				match = true
-				break
+				return true
 			}
 		}
-		if !match {
+		return false
+	}
+	if lsub {
+		// RFC 3501 §6.3.9: a parent of a subscribed mailbox that the
+		// pattern does not reach (through %) is listed \Noselect when
+		// it is not subscribed itself, existing or not, as Dovecot does.
+		seen := map[string]bool{}
+		for _, n := range names {
+			seen[n] = true
+		}
+		for _, n := range subs {
+			n = canonName(n)
+			if matches(n) {
+				continue
+			}
+			for p := parentName(n); p != ""; p = parentName(p) {
+				if !subscribed[p] && matches(p) {
+					lsubParent[p] = true
+					if !seen[p] {
+						seen[p] = true
+						names = append(names, p)
+					}
+				}
+			}
+		}
+	}
+	// With LIST-EXTENDED options (or more than one pattern, which is
+	// the extended syntax too) Dovecot adds child information only
+	// when RETURN (CHILDREN) asks for it (RFC 5258 §4).
+	extended := options.SelectSubscribed && !lsub || options.SelectSpecialUse || options.SelectRecursiveMatch ||
+		options.ReturnSubscribed || options.ReturnChildren || options.ReturnStatus != nil || options.ReturnSpecialUse ||
+		len(patterns) > 1
+	children := !extended || options.ReturnChildren
+	for _, n := range names {
+		if !matches(n) {
 			continue
 		}
 		var childInfo *imap.ListDataChildInfo
-		if options.SelectRecursiveMatch && hasSubscribedChild(n, subscribed) {
-			// RFC 5258 §3.5: a parent of a subscribed mailbox.
+		if options.SelectRecursiveMatch && hasSubscribedChild(n, subscribed, matches) {
+			// RFC 5258 §3.5: a parent of a subscribed mailbox the
+			// patterns do not return themselves.
 			childInfo = &imap.ListDataChildInfo{Subscribed: true}
 		}
-		if options.SelectSubscribed && !subscribed[n] && childInfo == nil {
+		if options.SelectSubscribed && !subscribed[n] && childInfo == nil && !lsubParent[n] {
 			continue
 		}
 		if options.SelectSpecialUse && len(special[n]) == 0 {
@@ -203,8 +235,9 @@ func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		in, ok := infoOf[n]
 		d := &imap.ListData{Delim: '/', Mailbox: n}
 		if lsub {
-			// LSUB shows \Noselect and special-use only.
-			if !ok || in.NoSelect {
+			// LSUB shows \Noselect (for a parent that is not
+			// subscribed) and special-use only.
+			if !subscribed[n] {
 				d.Attrs = append(d.Attrs, imap.MailboxAttrNoSelect)
 			}
 			d.Attrs = append(d.Attrs, special[n]...)
@@ -219,6 +252,11 @@ func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		switch {
 		case !ok:
 			d.Attrs = append(d.Attrs, imap.MailboxAttrNonExistent)
+			if children && hasChild(n, exists) {
+				d.Attrs = append(d.Attrs, imap.MailboxAttrHasChildren)
+			} else if children {
+				d.Attrs = append(d.Attrs, imap.MailboxAttrHasNoChildren)
+			}
 		case in.NoSelect:
 			d.Attrs = append(d.Attrs, imap.MailboxAttrNoSelect)
 			if children && in.HasChildren {
@@ -252,13 +290,35 @@ func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	return nil
 }
 
-func hasSubscribedChild(n string, subscribed map[string]bool) bool {
+// hasSubscribedChild tells whether n has a subscribed descendant that
+// no pattern matches (one that is listed itself gives its parent no
+// CHILDINFO in Dovecot).
+func hasSubscribedChild(n string, subscribed map[string]bool, matches func(string) bool) bool {
 	for s := range subscribed {
-		if strings.HasPrefix(s, n+"/") {
+		if strings.HasPrefix(s, n+"/") && !matches(s) {
 			return true
 		}
 	}
 	return false
+}
+
+// hasChild tells whether a mailbox under n exists.
+func hasChild(n string, exists map[string]bool) bool {
+	for e := range exists {
+		if strings.HasPrefix(e, n+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// parentName returns the name of n's parent, or "" at the top.
+func parentName(n string) string {
+	i := strings.LastIndexByte(n, '/')
+	if i <= 0 {
+		return ""
+	}
+	return n[:i]
 }
 
 // isLSUB tells LSUB from LIST (SUBSCRIBED), which reach List with the same
