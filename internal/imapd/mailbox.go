@@ -166,7 +166,7 @@ func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		names = append(names, n)
 		infoOf[n] = in
 	}
-		if options.SelectSubscribed {
+	if options.SelectSubscribed {
 		// Subscribed names that no longer exist are listed \NonExistent.
 		for _, n := range subs {
 			n = canonName(n)
