@@ -88,10 +88,14 @@ func (s *Session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 	if v == nil {
 		return nil, errNoSel
 	}
-	return s.copy(v, numSet, dest)
+	return s.copy(v, numSet, dest, nil)
 }
 
-func (s *Session) copy(v *selected, numSet imap.NumSet, dest string) (*imap.CopyData, error) {
+// copy copies the messages of numSet into dest. When dest is the
+// selected mailbox itself and sameMailbox is not nil, sameMailbox runs
+// after the copies are written and before they are announced, with the
+// mailbox still locked.
+func (s *Session) copy(v *selected, numSet imap.NumSet, dest string, sameMailbox func(*imap.CopyData)) (*imap.CopyData, error) {
 	dest = canonName(dest)
 	sm := v.sm
 	dm, err := s.srv.acquire(s.ctx(), s.folders, dest)
@@ -141,6 +145,9 @@ func (s *Session) copy(v *selected, numSet imap.NumSet, dest string) (*imap.Copy
 		data.SourceUIDs.AddNum(imap.UID(t.msg.UID))
 		data.DestUIDs.AddNum(imap.UID(uid))
 	}
+	if dm == sm && sameMailbox != nil {
+		sameMailbox(data)
+	}
 	dm.addedLocked()
 	return data, nil
 }
@@ -168,16 +175,37 @@ func (s *Session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	if v.readOnly {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Mailbox is read-only."}
 	}
-	data, err := s.copy(v, numSet, dest)
+	var moveErr error
+	same := false
+	data, err := s.copy(v, numSet, dest, func(data *imap.CopyData) {
+		same = true
+		// Into the selected mailbox itself: expunge the sources before
+		// the copies are announced, under the same lock, so the client
+		// gets EXPUNGE and then EXISTS with the final count, as from
+		// Dovecot (imaptest's move script). The copies' \Recent is
+		// handed out first: the expunge's rewrite marks every message
+		// the file holds as seen by a session.
+		v.sm.giveRecentLocked()
+		moveErr = s.expungeMovedLocked(v.sm, data)
+	})
 	if err != nil {
 		return err
 	}
 	if err := w.WriteCopyData(data); err != nil {
 		return err
 	}
+	if same {
+		return moveErr
+	}
 	sm := v.sm
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
+	return s.expungeMovedLocked(sm, data)
+}
+
+// expungeMovedLocked expunges MOVE's source messages (sm.mu held),
+// leaving other \Deleted messages alone.
+func (s *Session) expungeMovedLocked(sm *sharedMailbox, data *imap.CopyData) error {
 	moved := map[uint32]bool{}
 	srcUIDs, _ := data.SourceUIDs.Nums()
 	for _, u := range srcUIDs {

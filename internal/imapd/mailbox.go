@@ -45,6 +45,7 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 			v.recent[u] = true
 		}
 	}
+	v.lastRecent = uint32(len(v.recent))
 	v.tracker = sm.tracker.NewSession()
 	sm.views = append(sm.views, v)
 	sm.startWatch()

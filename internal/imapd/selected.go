@@ -69,8 +69,13 @@ func (v *selected) writeRecent(w *imapserver.UpdateWriter) error {
 	dirty := v.recentDirty
 	n := uint32(len(v.recent))
 	v.recentDirty = false
+	// Dovecot sends RECENT only when the count differs from the one
+	// the client last heard (a MOVE into the selected mailbox that
+	// expunges as many \Recent messages as it adds sends none).
+	changed := n != v.lastRecent
+	v.lastRecent = n
 	v.mu.Unlock()
-	if !dirty {
+	if !dirty || !changed {
 		return nil
 	}
 	return w.WriteNumRecent(n)
