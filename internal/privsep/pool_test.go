@@ -196,6 +196,34 @@ func session(t *testing.T, p *Pool, cred Cred, desc string) (int, string, error)
 	return pid, string(got), herr
 }
 
+// stop stops pid and waits until every thread of it is stopped (a
+// thread running on another CPU goes on for a moment after kill).
+func stop(t *testing.T, pid int) {
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	for i := 0; i < 2000; i++ {
+		tasks, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := len(tasks) > 0
+		for _, task := range tasks {
+			b, _ := os.ReadFile(dir + "/" + task.Name() + "/stat")
+			st := string(b)
+			if i := strings.LastIndexByte(st, ')'); i < 0 || i+2 >= len(st) || (st[i+2] != 'T' && st[i+2] != 't') {
+				all = false
+			}
+		}
+		if all {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("worker %d did not stop", pid)
+}
+
 // hookOnce sets testHook to fn for the next hand-over only (a retry goes
 // to a new worker untouched).
 func hookOnce(t *testing.T, fn func(event string, pid int)) {
@@ -226,7 +254,7 @@ func TestHandoffWorkerDies(t *testing.T) {
 		hookOnce(t, func(event string, pid int) {
 			switch event {
 			case "send":
-				syscall.Kill(pid, syscall.SIGSTOP)
+				stop(t, pid)
 			case "sent":
 				syscall.Kill(pid, syscall.SIGKILL)
 			}
@@ -292,7 +320,7 @@ func TestHandoffAckTimeout(t *testing.T) {
 	p.mu.Unlock()
 	hookOnce(t, func(event string, pid int) {
 		if event == "send" {
-			syscall.Kill(pid, syscall.SIGSTOP)
+			stop(t, pid)
 			// Continued once the hand-over gave up on it.
 			time.AfterFunc(time.Second, func() { syscall.Kill(pid, syscall.SIGCONT) })
 		}
