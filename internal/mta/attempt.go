@@ -37,6 +37,12 @@ type attemptOptions struct {
 	// instead of waiting for the same timeout again (sendmail's
 	// connection cache does the same within a run).
 	down *sync.Map
+	// recorded is set for the background attempt right after
+	// acceptance: Commit wrote the qf with this first attempt already
+	// counted (N1, K), so it is on disk before it is made and needs no
+	// rewrite of its own. It applies only while the qf still says so
+	// (no one else has attempted the message since).
+	recorded bool
 }
 
 // outcome is one recipient's result in an attempt.
@@ -77,15 +83,17 @@ func (m *MTA) attempt(ctx context.Context, id string, o attemptOptions) error {
 	if len(env.Recipients) == 0 {
 		return l.Done()
 	}
-	if o.retry {
-		env.Priority += m.factor("RetryFactor", queue.RetryFactor)
-	}
-	env.Attempts++
-	env.LastAttempt = m.now().Unix()
-	// On disk before the attempt: a crash from here on costs at most
-	// this one attempt, never a burst of retries.
-	if err := l.Update(&env); err != nil {
-		return err
+	if !o.recorded || o.retry || env.Attempts != 1 {
+		if o.retry {
+			env.Priority += m.factor("RetryFactor", queue.RetryFactor)
+		}
+		env.Attempts++
+		env.LastAttempt = m.now().Unix()
+		// On disk before the attempt: a crash from here on costs at
+		// most this one attempt, never a burst of retries.
+		if err := l.Update(&env); err != nil {
+			return err
+		}
 	}
 	if o.verbose != nil {
 		fmt.Fprintf(o.verbose, "Running %s\n", id)

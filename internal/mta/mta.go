@@ -227,14 +227,15 @@ func (m *MTA) Close() error {
 }
 
 // background delivers id in a goroutine (DeliveryMode background), at
-// most MaxQueueChildren at a time.
+// most MaxQueueChildren at a time. The message's qf must have been
+// written with its first attempt recorded (N1, K: see txn.Commit).
 func (m *MTA) background(id string) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		m.bg <- struct{}{}
 		defer func() { <-m.bg }()
-		if err := m.Deliver(context.Background(), id); err != nil && !errors.Is(err, queue.ErrLocked) {
+		if err := m.attempt(context.Background(), id, attemptOptions{recorded: true}); err != nil && !errors.Is(err, queue.ErrLocked) {
 			m.log.Logf(maillog.MailErr, "%s: SYSERR: delivery: %v", id, err)
 		}
 	}()
