@@ -356,6 +356,10 @@ func daemon(o *options, lg *maillog.Logger, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sendmaild: %v\n", err)
 		return exConfig
 	}
+	// Catch signals before the first listener opens: a SIGTERM sent as
+	// soon as the port answers must stop the daemon cleanly, not kill it.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	lns, opts, err := smtpd.Listen(cfg.CF)
 	if err != nil {
 		fmt.Fprintf(stderr, "sendmaild: %v\n", err)
@@ -393,8 +397,6 @@ func daemon(o *options, lg *maillog.Logger, stderr io.Writer) int {
 		tick = t.C
 	}
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for {
 		select {
 		case <-tick:
