@@ -661,3 +661,188 @@ exec %[2]s -bd -C %[3]s -L %[4]s
 		t.Errorf("b.test's log:\n%s", logs)
 	}
 }
+
+// TestCrashBeforeAccept kills sendmaild -bd with SIGKILL after the client
+// sent the whole body but before the daemon read the final dot: the daemon
+// is stopped (SIGSTOP, waited for on every thread) once the data file
+// exists, the dot is sent into the stopped daemon's socket, then SIGKILL.
+// The client must see no 250, and after a restart nothing is delivered
+// and no control file exists; the body's data file may stay behind,
+// ignored by queue runs and mailq as sendmail ignores a df without qf.
+func TestCrashBeforeAccept(t *testing.T) {
+	unshare := testutil.Oracle(t, "unshare", "util-linux")
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	w := newMTAWork(t, "-DPORT="+strconv.Itoa(port))
+	logPath := filepath.Join(w.dir, "maillog")
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	start := func() (*exec.Cmd, chan error, *strings.Builder) {
+		sh := fmt.Sprintf(`set -e
+for f in hosts nsswitch.conf resolv.conf; do mount --bind %[1]s/$f /etc/$f; done
+exec %[2]s -bd -C %[3]s -L %[4]s
+`, w.dir, os.Args[0], w.cf, logPath)
+		cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c", sh)
+		cmd.Env = append(os.Environ(), "SENDMAILD_TEST_MAIN=1")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		t.Cleanup(func() { cmd.Process.Kill() })
+		return cmd, exited, &stderr
+	}
+	dial := func(stderr *strings.Builder) net.Conn {
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			conn, err := net.DialTimeout("tcp4", addr, time.Second)
+			if err == nil {
+				return conn
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("sendmaild not listening: %v; stderr: %s", err, stderr.String())
+			}
+		}
+	}
+	dfs := func() []string {
+		var out []string
+		for _, n := range w.queue(t) {
+			if strings.HasPrefix(n, "df") {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+
+	cmd, exited, stderr := start()
+	conn := dial(stderr)
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(conn)
+	for _, c := range []string{"", "HELO pc", "MAIL FROM:<a@hamap.local>", "RCPT TO:<b@hamap.local>", "DATA"} {
+		if c != "" {
+			io.WriteString(conn, c+"\r\n")
+		}
+		line, err := br.ReadString('\n')
+		if err != nil || (c == "DATA") != strings.HasPrefix(line, "354 ") {
+			t.Fatalf("%q: reply %q, %v", c, line, err)
+		}
+	}
+	io.WriteString(conn, "Subject: never\r\n\r\nnever delivered\r\n")
+	for deadline := time.Now().Add(20 * time.Second); len(dfs()) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no data file after DATA: %v", w.queue(t))
+		}
+	}
+	pid := cmd.Process.Pid
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitAllStopped(t, pid)
+	io.WriteString(conn, ".\r\n")
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+	rest, _ := io.ReadAll(br)
+	if strings.Contains(string(rest), "250") {
+		t.Fatalf("client saw %q after the final dot", rest)
+	}
+	conn.Close()
+	for _, n := range w.queue(t) {
+		if !strings.HasPrefix(n, "df") {
+			t.Errorf("queue file %s after the crash (only a df may remain): %v", n, w.queue(t))
+		}
+	}
+
+	// Restart: the queue run on start must deliver nothing, and a new
+	// message still goes through (the leftover df does not block it).
+	cmd, exited, stderr = start()
+	conn = dial(stderr)
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	br = bufio.NewReader(conn)
+	var replies []string
+	for _, c := range []string{"", "HELO pc", "MAIL FROM:<a@hamap.local>", "RCPT TO:<b@hamap.local>", "DATA", "Subject: after\r\n\r\nafter restart\r\n.", "QUIT"} {
+		if c != "" {
+			io.WriteString(conn, c+"\r\n")
+		}
+		line, _ := br.ReadString('\n')
+		replies = append(replies, strings.TrimSpace(line))
+	}
+	conn.Close()
+	if !strings.HasPrefix(replies[5], "250 2.0.0 ") {
+		t.Fatalf("replies after restart: %q", replies)
+	}
+	mboxPath := filepath.Join(w.spool, "b")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if b, _ := os.ReadFile(mboxPath); strings.Contains(string(b), "Subject: after\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("second message not delivered; queue %v; stderr: %s", w.queue(t), stderr.String())
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("sendmaild exited with %v; stderr: %s", err, stderr.String())
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("sendmaild did not exit after SIGTERM")
+	}
+	mbox, _ := os.ReadFile(mboxPath)
+	if strings.Contains(string(mbox), "never delivered") || strings.Count(string(mbox), "Subject: after\n") != 1 {
+		t.Errorf("mailbox:\n%s", mbox)
+	}
+	for _, n := range w.queue(t) {
+		if !strings.HasPrefix(n, "df") {
+			t.Errorf("queue file %s left after the restart: %v", n, w.queue(t))
+		}
+	}
+	// A queue run and mailq ignore the orphan df.
+	if code, out, errOut := w.invoke(t, "sendmail", "", "-q"); code != 0 {
+		t.Errorf("sendmail -q: exit %d: %s%s", code, out, errOut)
+	}
+	if code, out, _ := w.invoke(t, "mailq", ""); code != 0 || strings.Contains(out, "never") || strings.Contains(out, "a@hamap.local") {
+		t.Errorf("mailq: exit %d:\n%s", code, out)
+	}
+	mbox, _ = os.ReadFile(mboxPath)
+	if strings.Contains(string(mbox), "never delivered") {
+		t.Errorf("orphan body delivered by a queue run:\n%s", mbox)
+	}
+}
+
+// waitAllStopped waits until every thread of process pid is in the
+// stopped state: SIGSTOP does not take effect at once on another CPU.
+func waitAllStopped(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := len(tasks) > 0
+		for _, task := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			if err != nil {
+				all = false
+				break
+			}
+			// The state follows the ")" that closes the command name.
+			s := string(b)
+			if i := strings.LastIndexByte(s, ')'); i < 0 || i+2 >= len(s) || (s[i+2] != 'T' && s[i+2] != 't') {
+				all = false
+				break
+			}
+		}
+		if all {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d not stopped", pid)
+		}
+	}
+}
