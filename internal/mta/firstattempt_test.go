@@ -131,3 +131,51 @@ func qfIno(t *testing.T, f *fixture, id string) uint64 {
 	}
 	return fi.Sys().(*syscall.Stat_t).Ino
 }
+
+// TestBackgroundNotLimitedByMaxQueueChildren: MaxQueueChildren bounds a
+// queue run's deliveries (as sendmail's bounds its queue runners), not
+// the background deliveries of accepted messages: with a limit of one,
+// two accepted messages are still attempted at once.
+func TestBackgroundNotLimitedByMaxQueueChildren(t *testing.T) {
+	f := newFixture(t, nil)
+	n := newTestNet(t)
+	n.dns.AddMX("other.test", "mx.other.test", 10)
+	n.dns.AddA("mx.other.test", "127.0.0.41")
+	cfText, err := os.ReadFile(f.cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.cf, append(cfText, "O MaxQueueChildren=1\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := newRemoteMTA(t, f, n, nil)
+	if m.maxChildren != 1 {
+		t.Fatalf("MaxQueueChildren from the cf: %d, want 1", m.maxChildren)
+	}
+	// Each attempt's connection waits until both attempts are
+	// connecting (or gives up after a while, the failure).
+	var mu sync.Mutex
+	both := make(chan struct{})
+	dials := 0
+	m.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		dials++
+		if dials == 2 {
+			close(both)
+		}
+		mu.Unlock()
+		select {
+		case <-both:
+		case <-time.After(20 * time.Second):
+		}
+		return n.dial(ctx, network, addr)
+	}
+	acceptVia(t, m, 'b')
+	acceptVia(t, m, 'b')
+	select {
+	case <-both:
+	case <-time.After(20 * time.Second):
+		t.Errorf("the second background delivery did not start while the first was under way")
+	}
+	m.Wait()
+}

@@ -74,9 +74,17 @@ type Options struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-// defaultChildren bounds parallel deliveries when the cf sets no
-// MaxQueueChildren.
+// defaultChildren bounds a queue run's parallel deliveries when the cf
+// sets no MaxQueueChildren.
 const defaultChildren = 8
+
+// maxBackground bounds the background deliveries of accepted messages
+// in flight at once. Sendmail's MaxQueueChildren limits queue runners
+// only, and it forks one process per accepted message with no limit of
+// its own; this bound only keeps a flood of acceptances from opening
+// as many connections and files at once (the rest wait their turn,
+// holding nothing).
+const maxBackground = 512
 
 // MTA is a queue with its local and remote delivery.
 type MTA struct {
@@ -96,7 +104,7 @@ type MTA struct {
 	rs          remoteSetup
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxChildren int
-	bg          chan struct{}
+	bg          chan struct{} // background deliveries in flight
 }
 
 // New opens the queue directory and the alias databases of o.CF.
@@ -112,7 +120,7 @@ func New(o Options) (*MTA, error) {
 	if m.maxChildren <= 0 {
 		m.maxChildren = defaultChildren
 	}
-	m.bg = make(chan struct{}, m.maxChildren)
+	m.bg = make(chan struct{}, maxBackground)
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -227,7 +235,8 @@ func (m *MTA) Close() error {
 }
 
 // background delivers id in a goroutine (DeliveryMode background), at
-// most MaxQueueChildren at a time. The message's qf must have been
+// most maxBackground at a time: not limited by MaxQueueChildren, which
+// in sendmail limits queue runners only. The message's qf must have been
 // written with its first attempt recorded (N1, K: see txn.Commit).
 func (m *MTA) background(id string) {
 	m.wg.Add(1)
