@@ -87,6 +87,13 @@ type Expander struct {
 	// Stat returns the owner and group of a .forward or :include:
 	// file; nil means the file system's.
 	Stat func(path string) (uid, gid int, err error)
+	// Virtuser looks a key up in the virtusertable
+	// (FEATURE(virtusertable)); nil when the feature is off. Addresses
+	// whose domain is local or a virtual host go through it first (see
+	// VirtLookup), and a local result is then aliased.
+	Virtuser func(key string) (value string, ok bool, err error)
+	// IsVirtHost reports a domain of class {VirtHost}; nil means none.
+	IsVirtHost func(domain string) bool
 }
 
 // ErrUserUnknown is the error of a local address that is neither an
@@ -186,6 +193,9 @@ func (s *expansion) expand(addr, via, owner string, chain []string, depth int, c
 	local := addr
 	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
 		dom := strings.TrimSuffix(addr[i+1:], ".")
+		if !noAlias && s.virtuser(addr[:i], dom, via, owner, chain, depth, ctl) {
+			return
+		}
 		if s.x.IsLocal == nil || !s.x.IsLocal(dom) {
 			s.add(Target{Kind: Remote, Addr: addr, Via: via, Owner: owner})
 			return
