@@ -83,6 +83,7 @@ for r in $(seq "$runs"); do
 	run ours "$r" | tee -a "$work/ours.txt" | sed "s/^/  sendmaild run $r: /" >&2
 done
 om=$(median 1 <"$work/ours.txt"); oc=$(median 2 <"$work/ours.txt"); oa=$(median 3 <"$work/ours.txt")
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg) (the machine may be shared: compare runs taken at similar loads)"
 printf 'relay of 4 KiB x %d, %d connections, median of %d runs:\n' "$n" "$conns" "$runs"
 printf '  sendmaild: %8.1f msg/s relayed  %8.3f ms CPU/msg  (%s msg/s accepted)\n' "$om" "$oc" "$oa"
 if [ "$only" != ours ]; then
