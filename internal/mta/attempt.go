@@ -147,11 +147,11 @@ func (m *MTA) attempt(ctx context.Context, id string, o attemptOptions) error {
 			continue
 		}
 		user, isLocal := m.localPart(r.Addr)
-		if !isLocal {
+		targets, errs, handled := m.expandRcpt(r.Addr, user, isLocal)
+		if !handled {
 			addRemote(r)
 			continue
 		}
-		targets, errs := m.exp.Expand(user)
 		for _, e := range errs {
 			st := deliver.StatusFor(deliver.ExNoUser, "")
 			if !errors.Is(e, aliases.ErrUserUnknown) {

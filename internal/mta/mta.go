@@ -98,6 +98,8 @@ type MTA struct {
 	override bool
 	maps     aliases.Maps
 	exp      *aliases.Expander
+	virtOnce sync.Once
+	virt     *aliases.Expander // exp with the virtusertable (virtuser.go)
 	now      func() time.Time
 	wg       sync.WaitGroup
 

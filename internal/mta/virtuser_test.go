@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+
+package mta
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"mailsuite/internal/makemap"
+)
+
+// TestVirtuserDelivery delivers through FEATURE(virtusertable): a
+// virtual-domain entry to a user, one to an alias (aliased after the
+// table, as sendmail delivers), the @domain catch-all with %1, an entry
+// for a class-w domain, and an error: entry; then makemap replaces the
+// map and the next delivery uses the new entry without a restart.
+func TestVirtuserDelivery(t *testing.T) {
+	dir := t.TempDir()
+	vt := filepath.Join(dir, "virtusertable")
+	build := func(src string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := makemap.Main([]string{"makemap", "hash", vt}, strings.NewReader(src), &out, &errb); code != 0 {
+			t.Fatalf("makemap: %d %s", code, errb.String())
+		}
+	}
+	build("info@virt.test a\nsales@virt.test team\n@virt.test %1\njoe@hamap.local a\nbad@virt.test error:nouser User unknown\n")
+	f := newFixture(t, map[string]string{"VIRTUSER": vt})
+	m, _ := f.load(t)
+	ctx := context.Background()
+	root := Submission{Sender: "root", LocalUser: "root", IgnoreDots: true}
+	send := func(subject string, rcpts ...string) {
+		t.Helper()
+		sub := root
+		sub.Recipients = rcpts
+		if _, err := m.Submit(ctx, sub, strings.NewReader("Subject: "+subject+"\n\nhi\n"), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(user, subject string) int {
+		b, _ := os.ReadFile(filepath.Join(f.spool, user))
+		return strings.Count(string(b), "Subject: "+subject+"\n")
+	}
+	for _, tc := range []struct {
+		rcpt  string
+		users map[string]int
+	}{
+		{"info@virt.test", map[string]int{"a": 1, "b": 0}},
+		{"sales@virt.test", map[string]int{"a": 1, "b": 1}},
+		{"b@virt.test", map[string]int{"a": 0, "b": 1}},
+		{"joe@hamap.local", map[string]int{"a": 1, "b": 0}},
+		{"a@hamap.local", map[string]int{"a": 1, "b": 0}},
+		{"bad@virt.test", map[string]int{"a": 0, "b": 0}},
+	} {
+		send(tc.rcpt, tc.rcpt)
+		for u, n := range tc.users {
+			if got := count(u, tc.rcpt); got != n {
+				t.Errorf("%s: %d copies in %s's mailbox, want %d", tc.rcpt, got, u, n)
+			}
+		}
+	}
+	if !strings.Contains(f.log.String(), "bad@virt.test... User unknown") {
+		t.Errorf("no User unknown line for bad@virt.test:\n%s", f.log.String())
+	}
+	build("info@virt.test b\n")
+	send("after rebuild", "info@virt.test")
+	if count("b", "after rebuild") != 1 || count("a", "after rebuild") != 0 {
+		t.Errorf("the rebuilt map was not used")
+	}
+}
