@@ -210,7 +210,12 @@ func (m *MTA) Queue() *queue.Queue { return m.q }
 
 // Recipients returns the local recipient check for the SMTP server:
 // aliases, then the users of the passwd file.
-func (m *MTA) Recipients() smtpd.Recipients { return m.exp }
+func (m *MTA) Recipients() smtpd.Recipients {
+	if m.virtExpander() != nil {
+		return virtRecipients{m}
+	}
+	return m.exp
+}
 
 // IsLocal reports whether domain is delivered here (class w).
 func (m *MTA) IsLocal(domain string) bool { return m.isLocal(domain) }

@@ -3,6 +3,8 @@
 package mta
 
 import (
+	"context"
+	"errors"
 	"strings"
 
 	"mailsuite/internal/aliases"
@@ -51,4 +53,44 @@ func (m *MTA) expandRcpt(addr, user string, isLocal bool) (targets []aliases.Tar
 	}
 	targets, errs = m.exp.Expand(user)
 	return targets, errs, true
+}
+
+// virtRecipients is the SMTP server's recipient check with the
+// virtusertable on: smtpd.VirtualRecipients.
+type virtRecipients struct{ m *MTA }
+
+func (v virtRecipients) Exists(ctx context.Context, user string) (bool, error) {
+	return v.m.exp.Exists(ctx, user)
+}
+
+// CheckVirtual resolves local@domain as delivery will: an error: entry
+// is refused with its reply, a result that is no user with
+// "User unknown", as sendmail's RCPT does.
+func (v virtRecipients) CheckVirtual(_ context.Context, local, domain string) (string, bool, error) {
+	x := v.m.virtExpander()
+	domain = strings.TrimSuffix(domain, ".")
+	if x == nil || !(v.m.isLocal(domain) || x.IsVirtHost(domain)) {
+		return "", false, nil
+	}
+	r, err := aliases.VirtLookup(x.Virtuser, local, domain)
+	if err != nil || !r.Found {
+		return "", false, err
+	}
+	addr := local + "@" + domain
+	targets, errs := x.Expand(addr)
+	if len(targets) > 0 {
+		return "", true, nil
+	}
+	for _, e := range errs {
+		var ve *aliases.VirtUserError
+		var loop *aliases.LoopError
+		switch {
+		case errors.As(e, &ve):
+			return ve.Reply(), true, nil
+		case errors.Is(e, aliases.ErrUserUnknown), errors.Is(e, aliases.ErrAliasLoop), errors.As(e, &loop):
+		default:
+			return "", true, e
+		}
+	}
+	return "550 5.1.1 <" + addr + ">... User unknown", true, nil
 }

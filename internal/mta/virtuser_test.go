@@ -5,12 +5,15 @@ package mta
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"mailsuite/internal/makemap"
+	"mailsuite/internal/smtpd"
 )
 
 // TestVirtuserDelivery delivers through FEATURE(virtusertable): a
@@ -71,4 +74,50 @@ func TestVirtuserDelivery(t *testing.T) {
 	if count("b", "after rebuild") != 1 || count("a", "after rebuild") != 0 {
 		t.Errorf("the rebuilt map was not used")
 	}
+}
+
+// TestVirtuserRCPT: the SMTP server refuses at RCPT what the
+// virtusertable refuses, with sendmail's replies, and accepts what it
+// maps to a user.
+func TestVirtuserRCPT(t *testing.T) {
+	dir := t.TempDir()
+	vt := filepath.Join(dir, "virtusertable")
+	var out, errb bytes.Buffer
+	src := "info@virt.test a\nbad@virt.test error:nouser User unknown\ndeny@hamap.local error:5.7.0:550 Address invalid\n" +
+		"ghost@hamap.local nosuch\njoe@hamap.local a\nbad@hamap.local error:nouser User unknown\n"
+	if code := makemap.Main([]string{"makemap", "hash", vt}, strings.NewReader(src), &out, &errb); code != 0 {
+		t.Fatalf("makemap: %d %s", code, errb.String())
+	}
+	port := freePort(t)
+	f := newFixture(t, map[string]string{"PORT": fmt.Sprint(port), "VIRTUSER": vt})
+	m, cfg := f.load(t)
+	srv, err := smtpd.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lns, opts, err := smtpd.Listen(cfg.CF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lns[0], opts[0])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	for rcpt, want := range map[string]string{
+		"info@virt.test":    "250 2.1.5 <info@virt.test>... Recipient ok",
+		"bad@virt.test":     "550 5.1.1 <bad@virt.test>... User unknown",
+		"deny@hamap.local":  "550 5.7.0 <deny@hamap.local>... Address invalid",
+		"ghost@hamap.local": "550 5.1.1 <ghost@hamap.local>... User unknown",
+		"joe@hamap.local":   "250 2.1.5 <joe@hamap.local>... Recipient ok",
+		"bad@hamap.local":   "550 5.1.1 <bad@hamap.local>... User unknown",
+		"b@hamap.local":     "250 2.1.5 <b@hamap.local>... Recipient ok",
+	} {
+		got := smtpSession(t, lns[0].Addr().String(), "a@hamap.local", rcpt, "Subject: x\n\nx\n")
+		if got[3] != want {
+			t.Errorf("RCPT TO:<%s>: %q, want %q", rcpt, got[3], want)
+		}
+	}
+	m.Wait()
 }

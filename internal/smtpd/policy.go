@@ -480,6 +480,19 @@ func (p *Policy) Canonical(a Address) Address {
 
 // finishRcpt checks a local recipient against the user database.
 func (p *Policy) finishRcpt(ctx context.Context, a Address, local, domain string) rcptVerdict {
+	if vr, ok := p.Recipients.(VirtualRecipients); ok && domain != "" {
+		refusal, handled, err := vr.CheckVirtual(ctx, local, domain)
+		switch {
+		case err != nil:
+			return rcptVerdict{line: rRcptTempFail.line()}
+		case refusal != "":
+			return rcptVerdict{line: refusal}
+		case handled && p.IsLocal(domain):
+			return rcptVerdict{Local: true, User: strings.ToLower(local)}
+		case handled:
+			return rcptVerdict{User: local, Domain: domain}
+		}
+	}
 	if domain != "" && !p.IsLocal(domain) {
 		return rcptVerdict{User: local, Domain: domain}
 	}

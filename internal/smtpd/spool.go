@@ -99,6 +99,17 @@ type Recipients interface {
 	Exists(ctx context.Context, user string) (bool, error)
 }
 
+// VirtualRecipients is a Recipients that also resolves whole addresses
+// through a virtusertable (FEATURE(virtusertable)).
+type VirtualRecipients interface {
+	// CheckVirtual resolves local@domain through the table. handled
+	// is false when no entry applies; refusal is then a whole reply
+	// line ("550 5.1.1 <x@d>... User unknown") when the entry, or
+	// what it resolves to, refuses the address. An error is a
+	// temporary failure.
+	CheckVirtual(ctx context.Context, local, domain string) (refusal string, handled bool, err error)
+}
+
 // RecipientSet is a fixed set of local names, for tests and as a
 // fallback.
 type RecipientSet map[string]bool

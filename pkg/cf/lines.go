@@ -78,8 +78,31 @@ func (p *parser) classLine(l string) {
 		p.cfg.Classes[name] = nil
 	}
 	for _, w := range strings.Fields(p.expand(rest)) {
+		// "CR$={VirtHost}" (VIRTUSER_DOMAIN's relay line): a class
+		// reference adds the members the class has at this point, as
+		// sendmail's readcf does.
+		if ref, ok := classRef(w); ok {
+			for _, m := range p.cfg.Classes[ref] {
+				p.cfg.addClass(name, m)
+			}
+			continue
+		}
 		p.cfg.addClass(name, w)
 	}
+}
+
+// classRef parses a whole word "$=X" or "$={name}" into the class name.
+func classRef(w string) (string, bool) {
+	r, ok := strings.CutPrefix(w, "$=")
+	switch {
+	case !ok || r == "":
+		return "", false
+	case r[0] == '{' && len(r) > 2 && strings.IndexByte(r, '}') == len(r)-1:
+		return r[1 : len(r)-1], true
+	case len(r) == 1 && r[0] != '{':
+		return r, true
+	}
+	return "", false
 }
 
 func (p *parser) fileClassLine(l string) {
