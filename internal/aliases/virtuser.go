@@ -148,8 +148,10 @@ func isStatus(s string) bool {
 	return true
 }
 
-// Reply is the SMTP reply line Sendmail gives for a recipient rcpt
-// (without angle brackets) refused by this virtusertable error.
+// Reply is the SMTP reply line Sendmail gives at RCPT for a recipient
+// rcpt (without angle brackets) refused by this virtusertable error, as
+// the real sendmail -bs answers: "error:5.7.0:550 text" gives
+// "550 5.7.0 <rcpt>... text", "error:nouser text" "553 5.3.0 <rcpt>... text".
 func (e *VirtError) Reply(rcpt string) string {
 	text := e.Text
 	code, status := "550", e.Status
@@ -157,16 +159,10 @@ func (e *VirtError) Reply(rcpt string) string {
 		code, text = text[:3], text[4:]
 	}
 	if status == "" {
-		switch strings.ToLower(e.Code) {
-		case "nouser", "67":
-			code, status = "550", "5.1.1"
-		case "tempfail", "75":
-			code, status = "450", "4.0.0"
-		case "unavailable", "69":
-			code, status = "550", "5.0.0"
-		default:
-			status = "5.0.0"
-		}
+		// "error:nouser User unknown": the real sendmail 8.17 answers
+		// RCPT with "553 5.3.0 <x>... User unknown" (the stock rule
+		// passes the word as the error mailer's host, not a status).
+		code, status = "553", "5.3.0"
 	}
 	return fmt.Sprintf("%s %s <%s>... %s", code, status, rcpt, text)
 }

@@ -59,10 +59,10 @@ func TestVirtLookupOrder(t *testing.T) {
 
 func TestVirtErrors(t *testing.T) {
 	for _, tc := range []struct{ rhs, reply, err string }{
-		{"error:nouser User unknown", "550 5.1.1 <x@d.test>... User unknown", "x@d.test... User unknown"},
+		{"error:nouser User unknown", "553 5.3.0 <x@d.test>... User unknown", "x@d.test... User unknown"},
 		{"error:5.7.0:550 Address invalid", "550 5.7.0 <x@d.test>... Address invalid", "x@d.test... Address invalid"},
 		{"error:5.2.1:450 Try later", "450 5.2.1 <x@d.test>... Try later", "x@d.test... Try later"},
-		{"ERROR:nouser No such person", "550 5.1.1 <x@d.test>... No such person", "x@d.test... No such person"},
+		{"ERROR:nouser No such person", "553 5.3.0 <x@d.test>... No such person", "x@d.test... No such person"},
 	} {
 		x := &Expander{
 			Lookup:     func(string) (string, bool, error) { return "", false, nil },
