@@ -3,10 +3,13 @@
 package mta
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +17,7 @@ import (
 
 	"mailsuite/internal/makemap"
 	"mailsuite/internal/smtpd"
+	"mailsuite/internal/testutil"
 )
 
 // TestVirtuserDelivery delivers through FEATURE(virtusertable): a
@@ -123,4 +127,104 @@ func TestVirtuserRCPT(t *testing.T) {
 		}
 	}
 	m.Wait()
+}
+
+// TestVirtuserRCPTVersusSendmail sends the same RCPT commands to the
+// real sendmail -bs (same cf, same virtusertable, in a private mount and
+// UTS namespace with a loopback resolver and the fixture's passwd) and
+// to our server: identical reply lines.
+func TestVirtuserRCPTVersusSendmail(t *testing.T) {
+	sendmail := testutil.Oracle(t, "sendmail", "sendmail-bin")
+	unshare := testutil.Oracle(t, "unshare", "util-linux")
+	dir := t.TempDir()
+	vt := filepath.Join(dir, "virtusertable")
+	var out, errb bytes.Buffer
+	src := "info@virt.test a\nbad@virt.test error:nouser User unknown\ndeny@virt.test error:5.7.0:550 Address invalid\n" +
+		"ghost@hamap.local nosuch\njoe@hamap.local a\nlater@virt.test error:5.2.1:450 Try later\n@virt.test b\n"
+	if code := makemap.Main([]string{"makemap", "hash", vt}, strings.NewReader(src), &out, &errb); code != 0 {
+		t.Fatalf("makemap: %d %s", code, errb.String())
+	}
+	port := freePort(t)
+	f := newFixture(t, map[string]string{"PORT": fmt.Sprint(port), "VIRTUSER": vt})
+	for _, d := range []string{dir, f.work} {
+		os.Chmod(d, 0o755)
+	}
+	// Only addresses the table decides, each resolving to a different
+	// user: -bs queues, so it neither checks local users at RCPT nor
+	// echoes a second address of the same user as itself (it repeats
+	// the first one's); TestVirtuserRCPT covers those with the daemon's
+	// behaviour.
+	rcpts := []string{"info@virt.test", "bad@virt.test", "deny@virt.test", "later@virt.test", "anyone@virt.test"}
+	for name, data := range map[string]string{"resolv.conf": "nameserver 127.0.0.1\n", "hosts": "127.0.0.1 mail.hamap.local mail localhost\n", "nss": "hosts: files\npasswd: files\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sh := fmt.Sprintf("mount --bind %[1]s/resolv.conf /etc/resolv.conf && mount --bind %[1]s/hosts /etc/hosts && mount --bind %[1]s/nss /etc/nsswitch.conf && mount --bind %[2]s/passwd /etc/passwd && hostname mail.hamap.local && exec %[3]s -C %[2]s/sendmail.cf -bs",
+		dir, f.work, sendmail)
+	cmd := exec.Command(unshare, "-m", "-u", "sh", "-c", sh)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	br := bufio.NewReader(stdout)
+	reply := func() string {
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("sendmail -bs: %v; stderr: %s", err, errb.String())
+			}
+			if len(l) < 4 || l[3] != '-' {
+				return strings.TrimRight(l, "\r\n")
+			}
+		}
+	}
+	reply()
+	want := map[string]string{}
+	for _, c := range append([]string{"HELO x", "MAIL FROM:<a@hamap.local>"}, rcpts...) {
+		if strings.Contains(c, "@") && !strings.HasPrefix(c, "MAIL") {
+			c = "RCPT TO:<" + c + ">"
+		}
+		io.WriteString(stdin, c+"\r\n")
+		r := reply()
+		if strings.HasPrefix(c, "RCPT") {
+			// The "(will queue)" suffix is -bs's: the command-line
+			// daemon would queue; sendmaild delivers.
+			want[c] = strings.TrimSuffix(r, " (will queue)")
+		}
+	}
+	io.WriteString(stdin, "QUIT\r\n")
+
+	_, cfg := f.load(t)
+	srv, err := smtpd.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lns, opts, err := smtpd.Listen(cfg.CF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lns[0], opts[0])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	for _, rcpt := range rcpts {
+		got := smtpSession(t, lns[0].Addr().String(), "a@hamap.local", rcpt, "Subject: x\n\nx\n")
+		if w := want["RCPT TO:<"+rcpt+">"]; got[3] != w {
+			t.Errorf("RCPT TO:<%s>: ours %q, sendmail %q", rcpt, got[3], w)
+		}
+	}
 }
