@@ -27,6 +27,7 @@ func (mb *Mailbox) parse(st fileID, old []*msg) error {
 // as Dovecot's index keeps keywords the file no longer lists.
 func (mb *Mailbox) parseSeeded(st fileID, old []*msg, seed []string) error {
 	sc := newScanner(mb.f, 0, st.size, mb.opts.loc())
+	defer sc.close()
 	ctx := syncCtx{nextUID: 1}
 	if old != nil && mb.nextUID > 0 {
 		ctx.nextUID = mb.nextUID
@@ -290,6 +291,7 @@ func (mb *Mailbox) parseTail(st fileID) error {
 		mb.msgs = mb.msgs[:len(mb.msgs)-1]
 	}
 	sc := newScanner(mb.f, last.fromOff, st.size, mb.opts.loc())
+	defer sc.close()
 	seq := k
 	for {
 		raw, err := sc.Next()

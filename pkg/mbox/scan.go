@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 )
 
@@ -31,6 +32,7 @@ type rawMsg struct {
 // It keeps only the current message's header in memory.
 type scanner struct {
 	ra   io.ReaderAt
+	dr   *directReader // set for a large, mostly uncached file
 	size int64
 	loc  *time.Location
 	br   *bufio.Reader
@@ -51,12 +53,28 @@ const scanBufSize = 256 << 10
 
 func newScanner(ra io.ReaderAt, start, size int64, loc *time.Location) *scanner {
 	s := &scanner{ra: ra, size: size, loc: loc, maxHdr: 1 << 20}
+	if f, ok := ra.(*os.File); ok {
+		s.dr = newDirectReader(f, start, size)
+	}
 	s.seek(start)
 	return s
 }
 
+// close releases the O_DIRECT descriptor, if any.
+func (s *scanner) close() {
+	if s.dr != nil {
+		s.dr.Close()
+	}
+}
+
 func (s *scanner) seek(off int64) {
-	r := io.NewSectionReader(s.ra, off, s.size-off)
+	var r io.Reader
+	if s.dr != nil {
+		s.dr.reset(off)
+		r = s.dr
+	} else {
+		r = io.NewSectionReader(s.ra, off, s.size-off)
+	}
 	if s.br == nil {
 		s.br = bufio.NewReaderSize(r, scanBufSize)
 	} else {
