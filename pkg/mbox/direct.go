@@ -30,17 +30,32 @@ var (
 	directOpens       atomic.Int64            // O_DIRECT scans started (for tests)
 )
 
-// directReader streams [pos, size) of a file opened with O_DIRECT through
-// an aligned buffer. After any read error it falls back to buffered reads
-// of the same file (some file systems accept the open but not the reads).
+// directReader streams [pos, size) of a file opened with O_DIRECT. A
+// goroutine reads the following aligned blocks while the parser works on
+// the current one, so the disk and the CPU overlap. After any read error it
+// falls back to buffered reads of the same file (some file systems accept
+// the open but not the reads).
 type directReader struct {
 	f, fallback *os.File
 	size        int64
-	pos         int64 // file offset of the next byte Read returns
-	raw         []byte
-	buf         []byte // aligned, directBuf bytes
-	data        []byte // unread bytes of buf; data[0] is at pos
+	pos         int64  // file offset of the next byte Read returns
+	data        []byte // unread bytes of the current block; data[0] is at pos
+	cur         []byte // the current block's buffer, nil if none
+	free        chan []byte
+	out         chan directBlock
+	stop        chan struct{}
+	done        chan struct{}
+	spare       []byte // buffer for buffered fallback reads
 }
+
+type directBlock struct {
+	buf  []byte
+	base int64
+	n    int
+	err  error
+}
+
+const directBufs = 3
 
 // newDirectReader returns a reader for f positioned at off, or nil when f
 // is better read buffered (small, mostly in the page cache, or O_DIRECT is
@@ -58,9 +73,12 @@ func newDirectReader(f *os.File, off, size int64) *directReader {
 		df.Close()
 		return nil
 	}
-	d := &directReader{f: df, fallback: f, size: size, raw: make([]byte, directBuf+directAlign)}
-	a := int(uintptr(unsafe.Pointer(&d.raw[0])) & (directAlign - 1))
-	d.buf = d.raw[(directAlign-a)&(directAlign-1):][:directBuf]
+	d := &directReader{f: df, fallback: f, size: size, free: make(chan []byte, directBufs)}
+	for range directBufs {
+		raw := make([]byte, directBuf+directAlign)
+		a := int(uintptr(unsafe.Pointer(&raw[0])) & (directAlign - 1))
+		d.free <- raw[(directAlign-a)&(directAlign-1):][:directBuf]
+	}
 	d.reset(off)
 	directOpens.Add(1)
 	return d
@@ -91,8 +109,56 @@ func cachedMostly(f *os.File, size int64) bool {
 
 // reset makes the next Read start at off.
 func (d *directReader) reset(off int64) {
+	d.halt()
 	d.pos = off
 	d.data = nil
+}
+
+// halt stops the read-ahead goroutine and takes its buffers back.
+func (d *directReader) halt() {
+	if d.stop == nil {
+		return
+	}
+	close(d.stop)
+	<-d.done
+	for {
+		select {
+		case b := <-d.out:
+			d.free <- b.buf
+			continue
+		default:
+		}
+		break
+	}
+	if d.cur != nil {
+		d.free <- d.cur
+		d.cur = nil
+	}
+	d.stop, d.out, d.done = nil, nil, nil
+}
+
+// run reads aligned blocks from base on until the end, an error or stop.
+func (d *directReader) run(base int64, stop <-chan struct{}, out chan<- directBlock, done chan<- struct{}) {
+	defer close(done)
+	for base < d.size {
+		var b []byte
+		select {
+		case b = <-d.free:
+		case <-stop:
+			return
+		}
+		n, err := d.f.ReadAt(b, base)
+		select {
+		case out <- directBlock{buf: b, base: base, n: n, err: err}:
+		case <-stop:
+			d.free <- b
+			return
+		}
+		if err != nil || n <= 0 || n%directAlign != 0 {
+			return
+		}
+		base += int64(n)
+	}
 }
 
 func (d *directReader) Read(p []byte) (int, error) {
@@ -110,12 +176,15 @@ func (d *directReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// fill reads the aligned block holding pos.
+// fill makes data the bytes from pos on of the next block.
 func (d *directReader) fill() error {
 	if d.f == nil {
-		n, err := d.fallback.ReadAt(d.buf[:min(int64(len(d.buf)), d.size-d.pos)], d.pos)
+		if d.spare == nil {
+			d.spare = make([]byte, directBuf)
+		}
+		n, err := d.fallback.ReadAt(d.spare[:min(int64(len(d.spare)), d.size-d.pos)], d.pos)
 		if n > 0 {
-			d.data = d.buf[:n]
+			d.data = d.spare[:n]
 			return nil
 		}
 		if err == nil {
@@ -123,28 +192,51 @@ func (d *directReader) fill() error {
 		}
 		return err
 	}
-	base := d.pos &^ (directAlign - 1)
-	n, err := d.f.ReadAt(d.buf, base)
-	if end := d.size - base; int64(n) > end {
+	if d.cur != nil {
+		d.free <- d.cur
+		d.cur = nil
+	}
+	if d.stop == nil {
+		d.stop, d.out, d.done = make(chan struct{}), make(chan directBlock, directBufs), make(chan struct{})
+		go d.run(d.pos&^(directAlign-1), d.stop, d.out, d.done)
+	}
+	var b directBlock
+	select {
+	case b = <-d.out:
+	case <-d.done:
+		// The reader ended; take a block it may have sent before.
+		select {
+		case b = <-d.out:
+		default:
+			d.halt()
+			return io.EOF
+		}
+	}
+	d.cur = b.buf
+	n := b.n
+	if end := d.size - b.base; int64(n) > end {
 		n = int(end)
 	}
-	skip := int(d.pos - base)
-	if n > skip {
-		d.data = d.buf[skip:n]
+	skip := int(d.pos - b.base)
+	if skip >= 0 && n > skip {
+		d.data = b.buf[skip:n]
 		return nil
 	}
-	if err == nil || err == io.EOF {
+	if b.err == nil || b.err == io.EOF {
 		// The file shrank under us: the end, as a buffered read sees it.
+		d.halt()
 		return io.EOF
 	}
 	// O_DIRECT refused: read the rest buffered.
+	d.halt()
 	d.f.Close()
 	d.f = nil
 	return d.fill()
 }
 
-// Close releases the O_DIRECT descriptor.
+// Close stops the read-ahead and releases the O_DIRECT descriptor.
 func (d *directReader) Close() {
+	d.halt()
 	if d.f != nil {
 		d.f.Close()
 		d.f = nil
