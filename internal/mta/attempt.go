@@ -236,12 +236,31 @@ func (m *MTA) logTo(id string, env *queue.Envelope, oc outcome, start time.Time)
 // runProgram delivers to a "|command" target through the cf's prog
 // mailer (sendmail's Mprog, "sh -c $u").
 func (m *MTA) runProgram(ctx context.Context, de *deliver.Envelope, dfPath string, env *queue.Envelope, r queue.Recipient, command string, ctl *aliases.Ctl) outcome {
-	start := m.now()
 	mailer := m.cf.Mailers["prog"]
 	if mailer == nil {
 		mailer = &cf.Mailer{Name: "prog", Path: "/bin/sh", Flags: "lsDFMoqeu9", Argv: []string{"sh", "-c", "$u"}}
 	}
-	oc := outcome{rcpt: r, addr: r.Addr, mailer: mailer.Name, exited: true}
+	return m.deliverAs(ctx, de, dfPath, env, r, mailer, true, ctl, func(msg io.Reader, cred *syscall.Credential) deliver.Status {
+		p := &deliver.Program{Mailer: mailer, Sender: de.Sender, User: command, Host: m.hostname, Dir: m.q.Dir()}
+		if cred != nil {
+			p.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+			if u, err := shadowauth.LookupUID(m.passwd, int(cred.Uid)); err == nil {
+				p.Home = u.Home // $z for D=
+			}
+		}
+		return p.Run(ctx, msg)
+	})
+}
+
+// deliverAs is the part of a |program or /file delivery both share: the
+// message as the mailer receives it, the credentials sendmail would use
+// as root (the owner of the .forward or :include: that named the target,
+// else the mailer's U=, else DefaultUser; nil when none applies), the
+// to= line, and the recipient kept for a later run on a temporary
+// failure. deliver does the delivery itself.
+func (m *MTA) deliverAs(ctx context.Context, de *deliver.Envelope, dfPath string, env *queue.Envelope, r queue.Recipient, mailer *cf.Mailer, exited bool, ctl *aliases.Ctl, deliverMsg func(msg io.Reader, cred *syscall.Credential) deliver.Status) outcome {
+	start := m.now()
+	oc := outcome{rcpt: r, addr: r.Addr, mailer: mailer.Name, exited: exited}
 	df, err := os.Open(dfPath)
 	if err != nil {
 		oc.st = deliver.StatusFor(deliver.ExTempFail, err.Error())
@@ -251,21 +270,12 @@ func (m *MTA) runProgram(ctx context.Context, de *deliver.Envelope, dfPath strin
 		if err != nil {
 			oc.st = deliver.StatusFor(deliver.ExTempFail, err.Error())
 		} else {
-			p := &deliver.Program{Mailer: mailer, Sender: de.Sender, User: command, Host: m.hostname, Dir: m.q.Dir()}
-			// As root, the program runs as sendmail runs it: as the
-			// owner of the .forward or :include: that named it, else
-			// as DefaultUser.
 			var dc *deliver.Controller
 			if ctl != nil {
 				dc = &deliver.Controller{Name: ctl.Name, UID: ctl.UID, GID: ctl.GID}
 			}
-			if cred := deliver.MailerCredential(mailer, dc, m.cf.DefaultUser, deliver.Users{Passwd: m.passwd}); cred != nil {
-				p.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-				if u, err := shadowauth.LookupUID(m.passwd, int(cred.Uid)); err == nil {
-					p.Home = u.Home // $z for D=
-				}
-			}
-			oc.st = p.Run(ctx, msg)
+			cred := deliver.MailerCredential(mailer, dc, m.cf.DefaultUser, deliver.Users{Passwd: m.passwd})
+			oc.st = deliverMsg(msg, cred)
 		}
 	}
 	m.logTo(de.QID, env, oc, start)

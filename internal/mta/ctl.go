@@ -4,9 +4,11 @@ package mta
 
 import (
 	"context"
+	"io"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"mailsuite/internal/aliases"
 	"mailsuite/internal/deliver"
@@ -45,39 +47,18 @@ func parseCtl(s string) *aliases.Ctl {
 // mailer: as root, the file is written by a child running as the
 // controlling user (else DefaultUser), as sendmail's mailfile does.
 func (m *MTA) writeFile(ctx context.Context, de *deliver.Envelope, dfPath string, env *queue.Envelope, r queue.Recipient, path string, ctl *aliases.Ctl) outcome {
-	start := m.now()
 	mailer := m.cf.Mailers["*file*"]
 	if mailer == nil {
 		mailer = &cf.Mailer{Name: "*file*", Flags: "lsDFMPEouq9"}
 	}
-	oc := outcome{rcpt: r, addr: r.Addr, mailer: mailer.Name}
-	df, err := os.Open(dfPath)
-	if err != nil {
-		oc.st = deliver.StatusFor(deliver.ExTempFail, err.Error())
-	} else {
-		defer df.Close()
-		msg, err := m.messageReader(de, mailer.Flags, env, df)
-		if err != nil {
-			oc.st = deliver.StatusFor(deliver.ExTempFail, err.Error())
-		} else {
-			f := &deliver.File{Path: path, Sender: de.Sender, Now: m.now}
-			var dc *deliver.Controller
-			if ctl != nil {
-				dc = &deliver.Controller{Name: ctl.Name, UID: ctl.UID, GID: ctl.GID}
+	return m.deliverAs(ctx, de, dfPath, env, r, mailer, false, ctl, func(msg io.Reader, cred *syscall.Credential) deliver.Status {
+		f := &deliver.File{Path: path, Sender: de.Sender, Now: m.now}
+		if cred != nil {
+			f.Cred = cred
+			if exe, err := os.Executable(); err == nil {
+				f.Helper = []string{exe, deliver.FileHelperArg}
 			}
-			if cred := deliver.MailerCredential(mailer, dc, m.cf.DefaultUser, deliver.Users{Passwd: m.passwd}); cred != nil {
-				f.Cred = cred
-				if exe, err := os.Executable(); err == nil {
-					f.Helper = []string{exe, deliver.FileHelperArg}
-				}
-			}
-			oc.st = f.Deliver(ctx, msg)
 		}
-	}
-	m.logTo(de.QID, env, oc, start)
-	if oc.st.Temporary() {
-		keep := r
-		oc.keep = &keep
-	}
-	return oc
+		return f.Deliver(ctx, msg)
+	})
 }
