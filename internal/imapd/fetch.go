@@ -104,6 +104,9 @@ func (v *selected) resolveLocked(numSet imap.NumSet) ([]target, error) {
 	return out, nil
 }
 
+// uidSetContains reads a UID set as RFC 3501 and Dovecot do: "*" is the
+// highest UID in use and "n:*" with n beyond it still names that message
+// (imaptest's search-sets: "UID SEARCH <uidnext>:*" finds the last one).
 func uidSetContains(set imap.UIDSet, uid, max uint32) bool {
 	for _, r := range set {
 		start, stop := uint32(r.Start), uint32(r.Stop)

@@ -151,7 +151,7 @@ func (ms *matcher) match(c *imap.SearchCriteria) bool {
 			}
 			continue
 		}
-		if !searchUIDContains(set, m.UID, ms.maxUID) {
+		if !uidSetContains(set, m.UID, ms.maxUID) {
 			return false
 		}
 	}
@@ -292,28 +292,6 @@ func rangeContains(start, stop, n, max uint32) bool {
 		start, stop = stop, start
 	}
 	return n >= start && n <= stop
-}
-
-// searchUIDContains reads a UID set as RFC 3501 and Dovecot do: "*" is the
-// highest UID in use and "n:*" with n beyond it still names that message
-// (imaptest's search-sets: "UID SEARCH <uidnext>:*" finds the last one).
-func searchUIDContains(set imap.UIDSet, uid, max uint32) bool {
-	for _, r := range set {
-		start, stop := uint32(r.Start), uint32(r.Stop)
-		if start == 0 {
-			start = max
-		}
-		if stop == 0 {
-			stop = max
-		}
-		if start > stop {
-			start, stop = stop, start
-		}
-		if uid >= start && uid <= stop {
-			return true
-		}
-	}
-	return false
 }
 
 // containsFoldStr is Dovecot's substring match for SEARCH: case-insensitive
