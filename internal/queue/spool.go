@@ -277,13 +277,41 @@ func (p *Pending) unCRLF(b []byte) []byte {
 // behind. env.Created defaults to now and env.Version to 8; an I line is
 // added when env has none, as sendmail writes one.
 func (p *Pending) Commit(env *Envelope) error {
+	f, err := p.commit(env)
+	if err == nil {
+		f.Close()
+	}
+	return err
+}
+
+// CommitLocked is Commit that keeps the new qf open and locked (as
+// sendmail's daemon child keeps it for the delivery that follows) and
+// returns it as a Locked, whose envelope is what a Lock would read, so
+// the caller can deliver the message at once without opening, locking
+// and reading it again. A nil Locked with a nil error means the message
+// is queued but not held (its envelope did not read back, which a queue
+// run will report).
+func (p *Pending) CommitLocked(env *Envelope) (*Locked, error) {
+	f, err := p.commit(env)
+	if err != nil {
+		return nil, err
+	}
+	e, err := ReadEnvelope(bytes.NewReader(env.Bytes()))
+	if err != nil {
+		f.Close()
+		return nil, nil
+	}
+	return &Locked{q: p.q, id: p.id, f: f, env: e}, nil
+}
+
+func (p *Pending) commit(env *Envelope) (*os.File, error) {
 	if p.done {
-		return errors.New("commit of finished message")
+		return nil, errors.New("commit of finished message")
 	}
 	p.done = true
 	if p.err != nil {
 		p.cleanup()
-		return p.err
+		return nil, p.err
 	}
 	if p.cr {
 		p.cr = false
@@ -295,7 +323,7 @@ func (p *Pending) Commit(env *Envelope) error {
 		}
 		if err := p.writeDF(tail); err != nil {
 			p.cleanup()
-			return err
+			return nil, err
 		}
 	}
 	if p.opts.SplitHeader && !p.hdrDone && len(p.partial) > 0 {
@@ -305,13 +333,13 @@ func (p *Pending) Commit(env *Envelope) error {
 		if isBody {
 			if err := p.writeDF(p.partial); err != nil {
 				p.cleanup()
-				return err
+				return nil, err
 			}
 		}
 	}
 	if err := p.df.Sync(); err != nil {
 		p.cleanup()
-		return fmt.Errorf("sync %s: %w", p.df.Name(), err)
+		return nil, fmt.Errorf("sync %s: %w", p.df.Name(), err)
 	}
 	if env.Version == 0 {
 		env.Version = Version
@@ -328,7 +356,7 @@ func (p *Pending) Commit(env *Envelope) error {
 	if err := p.df.Close(); err != nil {
 		p.df = nil
 		p.cleanup()
-		return fmt.Errorf("close %s: %w", p.q.path(prefixDF, p.id), err)
+		return nil, fmt.Errorf("close %s: %w", p.q.path(prefixDF, p.id), err)
 	}
 	p.df = nil
 	// The df is on disk; its directory entry is made durable by the
@@ -340,10 +368,9 @@ func (p *Pending) Commit(env *Envelope) error {
 		if !renamed {
 			p.cleanup()
 		}
-		return err
+		return nil, err
 	}
-	f.Close()
-	return nil
+	return f, nil
 }
 
 // Abort drops the message: its df file is removed. Abort after Commit

@@ -534,3 +534,44 @@ func TestSplitHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitLocked: the qf written by CommitLocked stays locked (a Lock
+// by anyone else fails with ErrLocked, as sendmail's flock would) and
+// its envelope is the one a Lock reads once it is let go.
+func TestCommitLocked(t *testing.T) {
+	dir := t.TempDir()
+	q := openTestQueue(t, dir, Options{})
+	id := q.NewID()
+	p, err := q.Prepare(context.Background(), id, PrepareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(p, "body\n"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := p.CommitLocked(testEnvelope())
+	if err != nil || l == nil {
+		t.Fatalf("CommitLocked: %v, %v", l, err)
+	}
+	if l.ID() != id {
+		t.Errorf("ID %q, want %q", l.ID(), id)
+	}
+	if _, err := q.Lock(id); !errors.Is(err, ErrLocked) {
+		t.Fatalf("Lock while held: %v, want ErrLocked", err)
+	}
+	held := *l.Envelope()
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := q.Lock(id)
+	if err != nil {
+		t.Fatalf("Lock after Unlock: %v", err)
+	}
+	defer l2.Unlock()
+	if d := cmp.Diff(*l2.Envelope(), held, cmp.AllowUnexported(Header{})); d != "" {
+		t.Errorf("envelope held differs from the one read (-read +held):\n%s", d)
+	}
+	if got := listDir(t, dir); len(got) != 2 || got[0] != "df"+id || got[1] != "qf"+id {
+		t.Errorf("queue holds %v, want df and qf of %s", got, id)
+	}
+}
