@@ -511,6 +511,40 @@ func TestQueueRunVerbose(t *testing.T) {
 	if strings.Contains(out, "one@outside") || len(sk.accepted) != 1 || len(w.queue(t)) != 2 {
 		t.Errorf("-qR@ELSEWHERE ran more than the one message: %d accepted, queue %v\n%s", len(sk.accepted), w.queue(t), out)
 	}
+	// The connection lines as the real sendmail 8.17 prints them (seen
+	// with its -q -v against a loopback sink): the run numbers its
+	// messages, says where it connects (with the port when the mailer
+	// names one), and closes its cached connection at the end.
+	port := ln.Addr().(*net.TCPAddr).Port
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`^\nRunning /\S+/mqueue/\w{14} \(sequence 1 of 1\)\n`),
+		regexp.MustCompile(`\ntwo@elsewhere\.example\.\.\. Connecting to \[127\.0\.0\.46\] port ` + strconv.Itoa(port) + ` via relay\.\.\.\n220 `),
+		regexp.MustCompile(`\nClosing connection to \[127\.0\.0\.46\]\n>>> QUIT\n221 [^\n]*\n$`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("-q -v output does not match %s:\n%s", want, out)
+		}
+	}
+	// A second message to the same host reuses the connection after a
+	// RSET probe (ConnectionCacheSize is 2 in the stock cf).
+	if code, _, errOut := w.invoke(t, "sendmail", "Subject: q\n\nbody\n", "-O", "DeliveryMode=q", "-f", "a@hamap.local", "three@outside.example"); code != 0 {
+		t.Fatalf("submission: exit %d: %s", code, errOut)
+	}
+	code, out, errOut = w.invoke(t, "sendmail", "", "-q", "-v")
+	if code != 0 {
+		t.Fatalf("-q -v: exit %d: %s", code, errOut)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`\(sequence 1 of 2\)\n\S+@outside\.example\.\.\. Connecting to \[127\.0\.0\.46\] port \d+ via relay\.\.\.\n`),
+		regexp.MustCompile(`\(sequence 2 of 2\)\n>>> RSET\n250 [^\n]*\n\S+@outside\.example\.\.\. Using cached ESMTP connection to \[127\.0\.0\.46\] via relay\.\.\.\n>>> MAIL `),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("second -q -v output does not match %s:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "Connecting to"); n != 1 || len(sk.accepted) != 3 || len(w.queue(t)) != 0 {
+		t.Errorf("second run: %d connections (want 1), %d accepted (want 3), queue %v\n%s", n, len(sk.accepted), w.queue(t), out)
+	}
 }
 
 func TestConvtime(t *testing.T) {

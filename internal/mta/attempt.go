@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,6 +38,15 @@ type attemptOptions struct {
 	// instead of waiting for the same timeout again (sendmail's
 	// connection cache does the same within a run).
 	down *sync.Map
+	// conns is the connection cache to use; nil means none (a QUIT
+	// after every delivery).
+	conns *remote.ConnCache
+	// locked is the message's qf, already locked and read (the
+	// background attempt right after acceptance); nil means Lock it.
+	locked *queue.Locked
+	// seq and of number a verbose queue run's messages ("Running
+	// /var/spool/mqueue/<id> (sequence 1 of 2)"); of is 0 outside one.
+	seq, of int
 	// recorded is set for the background attempt right after
 	// acceptance: Commit wrote the qf with this first attempt already
 	// counted (N1, K), so it is on disk before it is made and needs no
@@ -73,9 +83,12 @@ func (m *MTA) Deliver(ctx context.Context, id string) error {
 }
 
 func (m *MTA) attempt(ctx context.Context, id string, o attemptOptions) error {
-	l, err := m.q.Lock(id)
-	if err != nil {
-		return err
+	l := o.locked
+	if l == nil {
+		var err error
+		if l, err = m.q.Lock(id); err != nil {
+			return err
+		}
 	}
 	defer l.Unlock()
 	env := *l.Envelope()
@@ -96,7 +109,12 @@ func (m *MTA) attempt(ctx context.Context, id string, o attemptOptions) error {
 		}
 	}
 	if o.verbose != nil {
-		fmt.Fprintf(o.verbose, "Running %s\n", id)
+		// As sendmail -v prints it: the qf's path without its "qf".
+		if o.of > 0 {
+			fmt.Fprintf(o.verbose, "\nRunning %s (sequence %d of %d)\n", filepath.Join(m.q.Dir(), id), o.seq, o.of)
+		} else {
+			fmt.Fprintf(o.verbose, "\nRunning %s\n", filepath.Join(m.q.Dir(), id))
+		}
 	}
 	de := m.deliverEnvelope(id, &env)
 	var outs []outcome

@@ -118,7 +118,7 @@ func TestFirstAttemptOnDisk(t *testing.T) {
 	if got := f.readQF(t, id).Attempts; got != 0 {
 		t.Fatalf("queued only: N%d, want N0", got)
 	}
-	m.background(id)
+	m.background(id, nil)
 	check("background on N0", 1, 1)
 }
 

@@ -33,6 +33,7 @@ import (
 
 	"mailsuite/internal/aliases"
 	"mailsuite/internal/deliver"
+	"mailsuite/internal/deliver/remote"
 	"mailsuite/internal/maillog"
 	"mailsuite/internal/queue"
 	"mailsuite/internal/smtpd"
@@ -107,6 +108,9 @@ type MTA struct {
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxChildren int
 	bg          chan struct{} // background deliveries in flight
+	// conns is the connection cache shared by background deliveries
+	// and queue runs (ConnectionCacheSize, ConnectionCacheTimeout).
+	conns *remote.ConnCache
 }
 
 // New opens the queue directory and the alias databases of o.CF.
@@ -123,6 +127,7 @@ func New(o Options) (*MTA, error) {
 		m.maxChildren = defaultChildren
 	}
 	m.bg = make(chan struct{}, maxBackground)
+	m.conns = m.newConnCache()
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -226,10 +231,11 @@ func (m *MTA) Expander() *aliases.Expander { return m.exp }
 // Wait waits for the deliveries started in the background.
 func (m *MTA) Wait() { m.wg.Wait() }
 
-// Close waits for background deliveries and closes the alias databases
-// and the mailertable.
+// Close waits for background deliveries, QUITs the cached connections
+// and closes the alias databases and the mailertable.
 func (m *MTA) Close() error {
 	m.wg.Wait()
+	m.conns.Close()
 	for _, mp := range []accessdb.Map{m.rs.mailertable, m.rs.authinfo} {
 		if c, ok := mp.(interface{ Close() error }); ok && mp != nil {
 			c.Close()
@@ -245,16 +251,36 @@ func (m *MTA) Close() error {
 // most maxBackground at a time: not limited by MaxQueueChildren, which
 // in sendmail limits queue runners only. The message's qf must have been
 // written with its first attempt recorded (N1, K: see txn.Commit).
-func (m *MTA) background(id string) {
+// l, if not nil, is the qf still locked from its writing: the attempt
+// uses it when a slot is free at once; otherwise the lock is let go, so
+// that a message waiting for its turn holds no file open.
+func (m *MTA) background(id string, l *queue.Locked) {
 	m.wg.Add(1)
+	if l != nil {
+		select {
+		case m.bg <- struct{}{}:
+			go func() {
+				defer m.wg.Done()
+				defer func() { <-m.bg }()
+				m.backgroundAttempt(id, l)
+			}()
+			return
+		default:
+			l.Unlock()
+		}
+	}
 	go func() {
 		defer m.wg.Done()
 		m.bg <- struct{}{}
 		defer func() { <-m.bg }()
-		if err := m.attempt(context.Background(), id, attemptOptions{recorded: true}); err != nil && !errors.Is(err, queue.ErrLocked) {
-			m.log.Logf(maillog.MailErr, "%s: SYSERR: delivery: %v", id, err)
-		}
+		m.backgroundAttempt(id, nil)
 	}()
+}
+
+func (m *MTA) backgroundAttempt(id string, l *queue.Locked) {
+	if err := m.attempt(context.Background(), id, attemptOptions{recorded: true, conns: m.conns, locked: l}); err != nil && !errors.Is(err, queue.ErrLocked) {
+		m.log.Logf(maillog.MailErr, "%s: SYSERR: delivery: %v", id, err)
+	}
 }
 
 // localPart splits a queued recipient address ("<b@hamap.local>", "b")
@@ -382,4 +408,19 @@ func (m *MTA) deliverEnvelope(id string, env *queue.Envelope) *deliver.Envelope 
 		}
 	}
 	return de
+}
+
+// newConnCache is a connection cache as the cf sizes it:
+// ConnectionCacheSize (sendmail's default is 1 connection, the stock
+// cf's 2) and ConnectionCacheTimeout (default 5 minutes).
+func (m *MTA) newConnCache() *remote.ConnCache {
+	cc := &remote.ConnCache{Size: int(m.factor("ConnectionCacheSize", 1)), Timeout: 5 * time.Minute}
+	for _, o := range m.cf.Options {
+		if o.Name == "ConnectionCacheTimeout" && o.Sub == "" {
+			if d, ok := cf.ParseDuration(o.Value, 's'); ok {
+				cc.Timeout = d
+			}
+		}
+	}
+	return cc
 }

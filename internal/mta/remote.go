@@ -5,6 +5,7 @@ package mta
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -155,6 +156,16 @@ func (m *MTA) courier(ctx context.Context, rt route, o attemptOptions) *remote.C
 		SmartHost:  rt.relay,
 		Port:       remote.MailerPort(m.cf.Mailers[rt.mailer]),
 		Timeouts:   m.cf.Timeouts,
+		Cache:      o.conns,
+		Mailer:     rt.mailer,
+	}
+	if o.verbose != nil {
+		c.Progress = func(rcpts []string, line string) {
+			if len(rcpts) > 0 {
+				line = strings.Join(rcpts, ",") + "... " + line
+			}
+			fmt.Fprintln(o.verbose, line)
+		}
 	}
 	if rs.authinfo != nil {
 		c.AuthInfo = func(key string) (string, bool) {

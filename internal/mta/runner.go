@@ -125,6 +125,31 @@ func (m *MTA) RunQueue(ctx context.Context, o RunOptions) (RunStats, error) {
 	}
 	sem := make(chan struct{}, limit)
 	down := &sync.Map{}
+	conns := m.conns
+	if o.Verbose != nil {
+		// A verbose run has its cache to itself, flushed at the end
+		// with "Closing connection to ..." as sendmail's run ends.
+		conns = m.newConnCache()
+		defer conns.Close()
+	}
+	now := m.now()
+	due := func(id string, env *queue.Envelope) bool {
+		return o.match(id, env) && (o.IgnoreMinAge || m.cf.MinQueueAge <= 0 || env.LastAttempt <= 0 ||
+			now.Sub(time.Unix(env.LastAttempt, 0)) >= m.cf.MinQueueAge)
+	}
+	seq, of := 0, 0
+	if o.Verbose != nil {
+		// sendmail -v numbers the messages of its run ("sequence 1
+		// of 2"): a first pass counts them.
+		if _, err := m.q.Recover(ctx, func(id string, env *queue.Envelope) error {
+			if due(id, env) {
+				of++
+			}
+			return nil
+		}); err != nil {
+			return st, err
+		}
+	}
 	type item struct {
 		id  string
 		pri int64
@@ -139,10 +164,15 @@ func (m *MTA) RunQueue(ctx context.Context, o RunOptions) (RunStats, error) {
 				return ctx.Err()
 			}
 			wg.Add(1)
+			ao := attemptOptions{retry: true, verbose: o.Verbose, down: down, conns: conns}
+			if o.Verbose != nil && seq < of {
+				seq++
+				ao.seq, ao.of = seq, of
+			}
 			go func(id string) {
 				defer wg.Done()
 				defer func() { <-sem }()
-				err := m.attempt(ctx, id, attemptOptions{retry: true, verbose: o.Verbose, down: down})
+				err := m.attempt(ctx, id, ao)
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
@@ -160,14 +190,8 @@ func (m *MTA) RunQueue(ctx context.Context, o RunOptions) (RunStats, error) {
 		batch = batch[:0]
 		return nil
 	}
-	now := m.now()
 	_, err := m.q.Recover(ctx, func(id string, env *queue.Envelope) error {
-		if !o.match(id, env) {
-			st.Skipped++
-			return nil
-		}
-		if !o.IgnoreMinAge && m.cf.MinQueueAge > 0 && env.LastAttempt > 0 &&
-			now.Sub(time.Unix(env.LastAttempt, 0)) < m.cf.MinQueueAge {
+		if !due(id, env) {
 			st.Skipped++
 			return nil
 		}

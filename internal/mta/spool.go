@@ -104,18 +104,24 @@ func (t *txn) Commit() (string, error) {
 		qenv.Attempts = 1
 		qenv.LastAttempt = t.s.m.now().Unix()
 	}
-	if err := t.p.Commit(qenv); err != nil {
+	if !bg {
+		if err := t.p.Commit(qenv); err != nil {
+			return "", err
+		}
+		if t.s.mode == 'i' {
+			if err := t.s.m.Deliver(context.Background(), e.ID); err != nil {
+				t.s.m.log.Logf(maillog.MailErr, "%s: SYSERR: delivery: %v", e.ID, err)
+			}
+		}
+		return e.ID, nil
+	}
+	// The qf stays locked from its writing to the background attempt,
+	// which then need not open, lock and read it again.
+	l, err := t.p.CommitLocked(qenv)
+	if err != nil {
 		return "", err
 	}
-	switch t.s.mode {
-	case 'q', 'd':
-	case 'i':
-		if err := t.s.m.Deliver(context.Background(), e.ID); err != nil {
-			t.s.m.log.Logf(maillog.MailErr, "%s: SYSERR: delivery: %v", e.ID, err)
-		}
-	default:
-		t.s.m.background(e.ID)
-	}
+	t.s.m.background(e.ID, l)
 	return e.ID, nil
 }
 

@@ -29,6 +29,7 @@ import (
 	"net/textproto"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -73,6 +74,17 @@ type Courier struct {
 	// (FEATURE(authinfo)): "AuthInfo:smtp.isp.example" gives
 	// `"U:user" "P:secret" "M:PLAIN"`. Nil means no client AUTH.
 	AuthInfo func(key string) (string, bool)
+	// Cache keeps connections between deliveries; nil means a QUIT
+	// after every delivery.
+	Cache *ConnCache
+	// Mailer is the mailer's name, for Progress ("esmtp", "relay").
+	Mailer string
+	// Progress receives sendmail -v's connection lines: "Connecting to
+	// mx.example. via esmtp..." with the recipients it is for, and
+	// "Closing connection to mx.example." with none. Nil means none;
+	// a courier with Progress shares cached connections only with
+	// others that have it.
+	Progress func(rcpts []string, line string)
 }
 
 // MailerPort returns the port of a mailer's "A=TCP $h port" arguments,
@@ -219,13 +231,56 @@ func routeStatus(err error) Result {
 	return Result{Status: s}
 }
 
-// attempt delivers over one connection. retry says the next address
+// attempt delivers over one connection: a cached one to the same
+// address when there is one, else a new one. retry says the next address
 // should be tried (the connection or the greeting failed).
 func (c *Courier) attempt(ctx context.Context, msg *Message, h mxHost, a netip.Addr) (res []Result, retry bool) {
 	port := c.Port
 	if port == 0 {
 		port = 25
 	}
+	relay := h.relay(a)
+	base := Result{Relay: relay, RemoteMTA: h.Name}
+	key := strings.Join([]string{h.Name, hostPort(a, port), c.HeloName, strconv.FormatBool(c.Progress != nil)}, "\x00")
+	s := c.Cache.take(key)
+	if s != nil {
+		c.progress(msg, "Using cached ESMTP connection to %s via %s...", h.Name, c.Mailer)
+	} else {
+		if port != 25 {
+			c.progress(msg, "Connecting to %s port %d via %s...", h.Name, port, c.Mailer)
+		} else {
+			c.progress(msg, "Connecting to %s via %s...", h.Name, c.Mailer)
+		}
+		var failed []Result
+		s, failed = c.connect(ctx, msg, h, a, port, base)
+		if s == nil {
+			return failed, true
+		}
+		s.key = key
+	}
+	// A cancelled context ends the attempt: closing the connection
+	// unblocks whatever is waiting on it.
+	stop := context.AfterFunc(ctx, func() { s.conn.Close() })
+	keep := false
+	defer func() {
+		if stop() && keep && c.Cache != nil {
+			c.Cache.put(s)
+			return
+		}
+		if keep {
+			s.close()
+			return
+		}
+		s.cl.Close()
+	}()
+	base.TLS, base.AuthMech = s.tls, s.auth
+	res, keep = c.transaction(s.cl, s.conn, msg, h, base)
+	return res, false
+}
+
+// connect dials an address and does the greeting, EHLO, STARTTLS and
+// AUTH. On failure it returns the recipients' results instead.
+func (c *Courier) connect(ctx context.Context, msg *Message, h mxHost, a netip.Addr, port int, base Result) (*session, []Result) {
 	dial := c.Dial
 	if dial == nil {
 		d := &net.Dialer{Timeout: c.timeout(c.Timeouts.Connect, 0)}
@@ -234,15 +289,12 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h mxHost, a netip.A
 		}
 		dial = d.DialContext
 	}
-	relay := h.relay(a)
-	base := Result{Relay: relay, RemoteMTA: h.Name}
 	conn, err := dial(ctx, "tcp", hostPort(a, port))
 	if err != nil {
-		return all(msg, connStatus(base, h, err)), true
+		return nil, all(msg, connStatus(base, h, err))
 	}
-	// A cancelled context ends the attempt: closing the connection
-	// unblocks whatever is waiting on it.
-	defer context.AfterFunc(ctx, func() { conn.Close() })()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
 	var cfg *tls.Config
 	if c.TLS != nil {
 		cfg = c.TLS.Clone()
@@ -264,7 +316,7 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h mxHost, a netip.A
 		// connection without it, unless the cf requires verification.
 		conn.Close()
 		if conn, err = dial(ctx, "tcp", hostPort(a, port)); err != nil {
-			return all(msg, connStatus(base, h, err)), true
+			return nil, all(msg, connStatus(base, h, err))
 		}
 		defer context.AfterFunc(ctx, func() { conn.Close() })()
 		op, err = open(conn, c.HeloName, nil, c.timeout(c.Timeouts.Initial, 5*time.Minute))
@@ -273,26 +325,36 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h mxHost, a netip.A
 		conn.Close()
 		var te *textproto.Error
 		if errors.As(err, &te) {
-			return all(msg, replyStatus(base, "greeting", &smtp.SMTPError{Code: te.Code, Message: te.Msg}, false)), true
+			return nil, all(msg, replyStatus(base, "greeting", &smtp.SMTPError{Code: te.Code, Message: te.Msg}, false))
 		}
-		return all(msg, connStatus(base, h, err)), true
+		return nil, all(msg, connStatus(base, h, err))
 	}
-	base.TLS = op.tls
 	cl := smtp.NewClient(op.conn)
-	defer cl.Close()
 	// Each command gets its own Timeout.* as in sendmail (go-smtp reads
 	// CommandTimeout at every command).
 	cl.SubmissionTimeout = c.timeout(c.Timeouts.DataFinal, time.Hour)
-	tr := "... while talking to " + strings.TrimSuffix(h.Name, ".") + ":\n"
 	cl.CommandTimeout = c.timeout(c.Timeouts.Helo, 5*time.Minute)
 	if err := cl.Hello(c.HeloName); err != nil {
-		return all(msg, replyStatus(base, "EHLO", err, false)), true
+		cl.Close()
+		return nil, all(msg, replyStatus(base, "EHLO", err, false))
 	}
-	base.AuthMech = c.authenticate(cl, h, a)
+	return &session{
+		conn: op.conn, cl: cl, tls: op.tls, host: h.Name, progress: c.Progress,
+		auth:  c.authenticate(cl, h, a),
+		quit:  c.timeout(c.Timeouts.Quit, 2*time.Minute),
+		probe: c.timeout(c.Timeouts.Misc, 2*time.Minute),
+	}, nil
+}
+
+// transaction sends one message over an open session. keep says the
+// session ended in a clean state (the far side answered the last
+// command), so it can carry another message.
+func (c *Courier) transaction(cl *smtp.Client, conn net.Conn, msg *Message, h mxHost, base Result) (res []Result, keep bool) {
+	tr := "... while talking to " + strings.TrimSuffix(h.Name, ".") + ":\n"
 	body, err := msg.Open()
 	if err != nil {
 		s := deliver.StatusFor(deliver.ExTempFail, err.Error())
-		return all(msg, Result{Status: s}), false
+		return all(msg, Result{Status: s}), true
 	}
 	defer body.Close()
 	var src io.Reader = body
@@ -302,7 +364,7 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h mxHost, a netip.A
 			if err != nil {
 				s := deliver.StatusFor(deliver.ExDataErr, "")
 				s.Detail = err.Error()
-				return all(msg, Result{Status: s}), false
+				return all(msg, Result{Status: s}), true
 			}
 		}
 	}
@@ -314,7 +376,7 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h mxHost, a netip.A
 		for i := range out {
 			out[i].Transcript = tr + ">>> MAIL From:<" + msg.From + ">\n<<< " + r.Reply + "\n" + out[i].Transcript
 		}
-		return out, false
+		return out, isReply(err)
 	}
 	cl.CommandTimeout = c.timeout(c.Timeouts.Rcpt, time.Hour)
 	res = make([]Result, len(msg.Rcpts))
@@ -329,13 +391,19 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h mxHost, a netip.A
 			r.Rcpt = rc.Addr
 			r.Transcript = tr + ">>> RCPT To:<" + rc.Addr + ">\n<<< " + r.Reply + "\n" + r.Status.Transcript(rc.Addr) + "\n"
 			res[i] = r
+			if !isReply(err) {
+				for j := i + 1; j < len(msg.Rcpts); j++ {
+					res[j] = r
+					res[j].Rcpt = msg.Rcpts[j].Addr
+				}
+				return res, false
+			}
 			continue
 		}
 		ok = append(ok, i)
 	}
 	if len(ok) == 0 {
-		cl.Quit()
-		return res, false
+		return res, true
 	}
 	setAll := func(r Result) {
 		for _, i := range ok {
@@ -349,21 +417,22 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h mxHost, a netip.A
 		r := replyStatus(base, "DATA", err, false)
 		r.Transcript = tr + ">>> DATA\n<<< " + r.Reply + "\n"
 		setAll(r)
-		return res, false
+		return res, isReply(err)
 	}
 	// go-smtp puts no deadline on the body: Timeout.datablock bounds it.
-	op.conn.SetDeadline(time.Now().Add(c.timeout(c.Timeouts.DataBlock, time.Hour)))
+	conn.SetDeadline(time.Now().Add(c.timeout(c.Timeouts.DataBlock, time.Hour)))
 	if _, err := io.Copy(w, src); err != nil {
 		w.Close()
 		setAll(connStatus(base, h, err))
 		return res, false
 	}
 	resp, err := w.CloseWithResponse()
+	conn.SetDeadline(time.Time{})
 	if err != nil {
 		r := replyStatus(base, "DATA", err, false)
 		r.Transcript = tr + ">>> .\n<<< " + r.Reply + "\n"
 		setAll(r)
-		return res, false
+		return res, isReply(err)
 	}
 	s := deliver.StatusFor(deliver.ExOK, "")
 	// Sendmail's stat= leaves the enhanced code out of the reply text
@@ -378,9 +447,26 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h mxHost, a netip.A
 	r.Status = s
 	r.Reply = "250 " + resp.StatusText
 	setAll(r)
-	cl.CommandTimeout = c.timeout(c.Timeouts.Quit, 2*time.Minute)
-	cl.Quit()
-	return res, false
+	return res, true
+}
+
+// isReply says err is the far side's reply (the connection is still in
+// step), not a broken connection. A 421 closes the session, though.
+func isReply(err error) bool {
+	var se *smtp.SMTPError
+	return errors.As(err, &se) && se.Code != 421
+}
+
+// progress writes one of sendmail -v's lines about a connection for
+// msg's recipients.
+func (c *Courier) progress(msg *Message, format string, args ...any) {
+	if c.Progress != nil {
+		rcpts := make([]string, len(msg.Rcpts))
+		for i, r := range msg.Rcpts {
+			rcpts[i] = r.Addr
+		}
+		c.Progress(rcpts, fmt.Sprintf(format, args...))
+	}
 }
 
 var enhanced = regexp.MustCompile(`^[245]\.[0-9]{1,3}\.[0-9]{1,3}$`)

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT
+
+package remote
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/textproto"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// ConnCache keeps SMTP connections open between deliveries, as
+// sendmail's connection cache does (ConnectionCacheSize,
+// ConnectionCacheTimeout): after a transaction the connection is kept
+// instead of QUIT, and the next delivery to the same host and address
+// reuses it after a probe (RSET; a failed probe closes it and the
+// courier dials again). At most Size connections are kept; a full cache
+// closes its least recently used one, and a connection idle for Timeout
+// is closed. Sendmail keeps its cache per process, so a queue run reuses
+// connections; sendmaild is one process, so its background deliveries
+// share the cache too. The zero Size disables caching.
+type ConnCache struct {
+	Size    int
+	Timeout time.Duration
+
+	mu     sync.Mutex
+	idle   []*session // least recently used first
+	closed bool
+}
+
+// session is one open, greeted connection.
+type session struct {
+	key      string
+	host     string
+	progress func(rcpts []string, line string)
+	conn     net.Conn // what go-smtp talks over (after STARTTLS, if any)
+	cl       *smtp.Client
+	tls      bool
+	auth     string
+	quit     time.Duration // Timeout.quit
+	probe    time.Duration // Timeout.misc, for the RSET probe
+	lastUse  time.Time
+	timer    *time.Timer
+}
+
+// close ends a session with QUIT, as sendmail's mci_uncache does.
+func (s *session) close() {
+	if s.progress != nil {
+		s.progress(nil, "Closing connection to "+s.host)
+	}
+	s.cl.CommandTimeout = s.quit
+	if s.cl.Quit() != nil {
+		s.cl.Close()
+	}
+}
+
+// take returns an idle session for key, or nil. The session is probed
+// with RSET first; one that fails the probe is closed and skipped.
+func (cc *ConnCache) take(key string) *session {
+	if cc == nil || cc.Size <= 0 {
+		return nil
+	}
+	for {
+		cc.mu.Lock()
+		var s *session
+		for i := len(cc.idle) - 1; i >= 0; i-- {
+			if cc.idle[i].key == key {
+				s = cc.idle[i]
+				cc.idle = append(cc.idle[:i], cc.idle[i+1:]...)
+				break
+			}
+		}
+		cc.mu.Unlock()
+		if s == nil {
+			return nil
+		}
+		if !s.timer.Stop() {
+			// The idle timer fired and is closing it.
+			continue
+		}
+		if err := probe(s.conn, s.probe); err != nil {
+			s.cl.Close()
+			continue
+		}
+		return s
+	}
+}
+
+// put keeps s for later, or closes it when caching is off or the cache
+// is closed.
+func (cc *ConnCache) put(s *session) {
+	if cc == nil || cc.Size <= 0 {
+		s.close()
+		return
+	}
+	cc.mu.Lock()
+	if cc.closed {
+		cc.mu.Unlock()
+		s.close()
+		return
+	}
+	var evict *session
+	if len(cc.idle) >= cc.Size {
+		evict = cc.idle[0]
+		cc.idle = cc.idle[1:]
+		if !evict.timer.Stop() {
+			evict = nil // its timer is already closing it
+		}
+	}
+	s.lastUse = time.Now()
+	timeout := cc.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	s.timer = time.AfterFunc(timeout, func() {
+		cc.mu.Lock()
+		for i, x := range cc.idle {
+			if x == s {
+				cc.idle = append(cc.idle[:i], cc.idle[i+1:]...)
+				break
+			}
+		}
+		cc.mu.Unlock()
+		s.close()
+	})
+	cc.idle = append(cc.idle, s)
+	cc.mu.Unlock()
+	if evict != nil {
+		go evict.close()
+	}
+}
+
+// Close QUITs every idle connection and keeps no more.
+func (cc *ConnCache) Close() {
+	if cc == nil {
+		return
+	}
+	cc.mu.Lock()
+	idle := cc.idle
+	cc.idle = nil
+	cc.closed = true
+	cc.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, s := range idle {
+		if s.timer.Stop() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.close()
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+// Idle is the number of connections kept open.
+func (cc *ConnCache) Idle() int {
+	if cc == nil {
+		return 0
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return len(cc.idle)
+}
+
+// probe sends RSET on an idle connection and wants 250. It talks on the
+// connection directly: go-smtp's Reset would make the next command send
+// EHLO again, and between transactions nothing is buffered on either
+// side.
+func probe(conn net.Conn, timeout time.Duration) error {
+	conn.SetDeadline(time.Now().Add(timeout))
+	defer conn.SetDeadline(time.Time{})
+	if _, err := fmt.Fprintf(conn, "RSET\r\n"); err != nil {
+		return err
+	}
+	_, _, err := textproto.NewReader(bufio.NewReaderSize(conn, 512)).ReadResponse(250)
+	return err
+}
