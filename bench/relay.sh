@@ -50,7 +50,8 @@ go build -o "$work/smtpsink" ./bench/smtpsink
 
 . bench/smtplib.sh
 
-# run KIND RUN: prints "msgs_per_s cpu_ms_per_msg accept_per_s".
+# run KIND RUN: prints "msgs_per_s cpu_ms_per_msg accept_per_s
+# sink_connections".
 run() {
 	local kind=$1 d="$work/$1-$2" ip port sinkport
 	if [ "$kind" = real ]; then ip=$realip; port=$((2800 + $2)); else ip=$oursip; port=$((2900 + $2)); fi
@@ -69,8 +70,8 @@ run() {
 	c1=$(cputicks "$spid")
 	if [ "$kind" = real ]; then stop_real; else stop_ours; fi
 	awk -v n="$n" -v t0="$t0" -v t1="$(awk '{print $6}' "$d/sink")" -v c0="$c0" -v c1="$c1" -v tck="$tck" \
-		-v acc="$(awk '{print $7}' "$d/load" | tr -d '(')" \
-		'BEGIN{printf "%.2f %.3f %s\n", n/(t1-t0), (c1-c0)/tck*1000/n, acc}'
+		-v acc="$(awk '{print $7}' "$d/load" | tr -d '(')" -v nc="$(awk '{print $8}' "$d/sink")" \
+		'BEGIN{printf "%.2f %.3f %s %s\n", n/(t1-t0), (c1-c0)/tck*1000/n, acc, nc}'
 	if [ -n "${KEEP:-}" ]; then cp -r "$d" "$KEEP/"; fi
 	rm -rf "$d"
 }
@@ -82,13 +83,13 @@ for r in $(seq "$runs"); do
 	if [ "$only" != ours ]; then run real "$r" | tee -a "$work/real.txt" | sed "s/^/  sendmail  run $r: /" >&2; fi
 	run ours "$r" | tee -a "$work/ours.txt" | sed "s/^/  sendmaild run $r: /" >&2
 done
-om=$(median 1 <"$work/ours.txt"); oc=$(median 2 <"$work/ours.txt"); oa=$(median 3 <"$work/ours.txt")
+om=$(median 1 <"$work/ours.txt"); oc=$(median 2 <"$work/ours.txt"); oa=$(median 3 <"$work/ours.txt"); on=$(median 4 <"$work/ours.txt")
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg) (the machine may be shared: compare runs taken at similar loads)"
 printf 'relay of 4 KiB x %d, %d connections, median of %d runs:\n' "$n" "$conns" "$runs"
-printf '  sendmaild: %8.1f msg/s relayed  %8.3f ms CPU/msg  (%s msg/s accepted)\n' "$om" "$oc" "$oa"
+printf '  sendmaild: %8.1f msg/s relayed  %8.3f ms CPU/msg  (%s msg/s accepted, %s connections to the sink)\n' "$om" "$oc" "$oa" "$on"
 if [ "$only" != ours ]; then
-	rm_=$(median 1 <"$work/real.txt"); rc=$(median 2 <"$work/real.txt"); ra=$(median 3 <"$work/real.txt")
-	printf '  sendmail:  %8.1f msg/s relayed  %8.3f ms CPU/msg  (%s msg/s accepted)\n' "$rm_" "$rc" "$ra"
+	rm_=$(median 1 <"$work/real.txt"); rc=$(median 2 <"$work/real.txt"); ra=$(median 3 <"$work/real.txt"); rn=$(median 4 <"$work/real.txt")
+	printf '  sendmail:  %8.1f msg/s relayed  %8.3f ms CPU/msg  (%s msg/s accepted, %s connections to the sink)\n' "$rm_" "$rc" "$ra" "$rn"
 	awk -v om="$om" -v rm="$rm_" -v oc="$oc" -v rc="$rc" \
 		'BEGIN{printf "  ratio:     %.1fx messages/s, %.1fx less CPU per message\n", om/rm, rc/oc}'
 fi

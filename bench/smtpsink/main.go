@@ -3,7 +3,8 @@
 // Command smtpsink is bench/relay.sh's far end: an SMTP server on -addr
 // that accepts every message and throws it away (no fsync, no storage).
 // It exits after -n messages, printing "received N messages, last at
-// <unix time with ns>" so that the script can time the relay.
+// <unix time with ns> over C connections" so that the script can time
+// the relay and show how often connections were reused.
 package main
 
 import (
@@ -26,7 +27,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "smtpsink:", err)
 		os.Exit(1)
 	}
-	var got atomic.Int64
+	var got, conns atomic.Int64
 	done := make(chan time.Time, 1)
 	go func() {
 		for {
@@ -34,6 +35,7 @@ func main() {
 			if err != nil {
 				return
 			}
+			conns.Add(1)
 			go serve(c, func() {
 				if got.Add(1) == *n {
 					done <- time.Now()
@@ -42,7 +44,7 @@ func main() {
 		}
 	}()
 	last := <-done
-	fmt.Printf("received %d messages, last at %d.%09d\n", *n, last.Unix(), last.Nanosecond())
+	fmt.Printf("received %d messages, last at %d.%09d over %d connections\n", *n, last.Unix(), last.Nanosecond(), conns.Load())
 }
 
 // serve answers one client: EHLO/HELO, MAIL, RCPT, DATA (counted at
