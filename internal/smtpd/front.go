@@ -113,10 +113,12 @@ func (f *front) send(lines ...string) {
 	f.conn.Write(b.Bytes())
 }
 
-// hangup closes the socket after a final reply.
+// hangup ends the session after a final reply: its end is logged
+// first, then the socket closed, so that whoever waits for the close
+// (sendmail -bs returning, a test reading the log) finds the log line.
 func (f *front) hangup() {
-	f.drop()
 	f.st.finish()
+	f.drop()
 }
 
 // drop closes the socket but leaves the end of the session to go-smtp's
