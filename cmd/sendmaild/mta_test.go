@@ -502,7 +502,7 @@ func TestQueueRunVerbose(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("-q -v: exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"\n>>> EHLO mail.hamap.local\n", "\n>>> RCPT TO:<two@elsewhere.example>\n", "\n>>> DATA\n", "\n354 ", "\n>>> .\n",
+	for _, want := range []string{"\n>>> EHLO mail.hamap.local\n", "\n>>> MAIL From:<a@hamap.local> SIZE=17\n", "\n>>> RCPT To:<two@elsewhere.example>\n>>> DATA\n", "\n354 ", "\n>>> .\n",
 		"\n250 2.0.0 OK: queued\n", "\ntwo@elsewhere.example... Sent (OK: queued)\n"} {
 		if !strings.Contains("\n"+out, want) {
 			t.Errorf("-q -v output lacks %q:\n%s", want, out)

@@ -3,8 +3,6 @@
 package remote
 
 import (
-	"bufio"
-	"fmt"
 	"net"
 	"net/textproto"
 	"sync"
@@ -38,6 +36,7 @@ type session struct {
 	host     string
 	progress func(rcpts []string, line string)
 	conn     net.Conn // what go-smtp talks over (after STARTTLS, if any)
+	tp       *textproto.Reader
 	cl       *smtp.Client
 	tls      bool
 	auth     string
@@ -82,7 +81,7 @@ func (cc *ConnCache) take(key string) *session {
 			// The idle timer fired and is closing it.
 			continue
 		}
-		if err := probe(s.conn, s.probe); err != nil {
+		if err := s.rset(); err != nil {
 			s.cl.Close()
 			continue
 		}
@@ -167,16 +166,14 @@ func (cc *ConnCache) Idle() int {
 	return len(cc.idle)
 }
 
-// probe sends RSET on an idle connection and wants 250. It talks on the
-// connection directly: go-smtp's Reset would make the next command send
-// EHLO again, and between transactions nothing is buffered on either
-// side.
-func probe(conn net.Conn, timeout time.Duration) error {
-	conn.SetDeadline(time.Now().Add(timeout))
-	defer conn.SetDeadline(time.Time{})
-	if _, err := fmt.Fprintf(conn, "RSET\r\n"); err != nil {
+// rset probes an idle connection with RSET and wants 250. It talks on
+// the connection itself: go-smtp's Reset would make the next command
+// send EHLO again.
+func (s *session) rset() error {
+	if err := s.send(s.probe, "RSET"); err != nil {
 		return err
 	}
-	_, _, err := textproto.NewReader(bufio.NewReaderSize(conn, 512)).ReadResponse(250)
+	_, _, err := s.reply(s.probe)
+	s.conn.SetDeadline(time.Time{})
 	return err
 }

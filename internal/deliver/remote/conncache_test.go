@@ -6,6 +6,8 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -214,5 +216,34 @@ func TestConnCacheTimeout(t *testing.T) {
 	}
 	if n, _ := s.counts(); n != 3 {
 		t.Errorf("%d connections, want 3", n)
+	}
+}
+
+// TestTranscriptLikeSendmail: against a pipelining server (go-smtp, as
+// in the real sendmail's vectors under internal/dsn/testdata), the
+// transcript of a refused or deferred recipient is the one the real
+// sendmail 8.17 wrote into its bounce and its delay warning.
+func TestTranscriptLikeSendmail(t *testing.T) {
+	_, port := startSink(t, "127.0.0.13", 0, nil)
+	c := &Courier{HeloName: "mail.hamap.local", SmartHost: "[127.0.0.13]", Port: port}
+	for rcpt, vector := range map[string]string{"bad@outside.example": "real-bounce.eml", "slow@outside.example": "real-warning.eml"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "dsn", "testdata", vector))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.ReplaceAll(string(b), "\r\n", "\n")
+		_, after, _ := strings.Cut(text, "----- Transcript of session follows -----\n")
+		// The transcript ends with the DATA reply; what follows it
+		// (the warning's "Warning: ..." lines) is the DSN's own.
+		i := strings.Index(after, "\n<<< 502 ")
+		j := strings.IndexByte(after[i+1:], '\n')
+		if i < 0 || j < 0 {
+			t.Fatalf("%s: no transcript ending in a 502 reply", vector)
+		}
+		want := after[:i+1+j+1]
+		res := c.Deliver(context.Background(), newMsg("outside.test", rcpt))
+		if len(res) != 1 || res[0].Transcript != want {
+			t.Errorf("%s: transcript\n%q\nwant the real sendmail's in %s:\n%q", rcpt, res[0].Transcript, vector, want)
+		}
 	}
 }

@@ -114,7 +114,8 @@ type Message struct {
 	Size int64
 	// EightBit says the body is 8BITMIME.
 	EightBit bool
-	// Ret and EnvID are the RET and ENVID parameters of MAIL.
+	// Ret and EnvID are the RET and ENVID parameters of MAIL; EnvID
+	// is xtext, as received and queued, and goes out as it is.
 	Ret   smtp.DSNReturn
 	EnvID string
 }
@@ -123,7 +124,7 @@ type Message struct {
 type Rcpt struct {
 	Addr   string
 	Notify []smtp.DSNNotify
-	ORCPT  string // "rfc822;x@y"
+	ORCPT  string // "rfc822;x@y", xtext as received, sent as it is
 }
 
 // Result is one recipient's outcome.
@@ -261,20 +262,22 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h mxHost, a netip.A
 	// A cancelled context ends the attempt: closing the connection
 	// unblocks whatever is waiting on it.
 	stop := context.AfterFunc(ctx, func() { s.conn.Close() })
-	keep := false
+	next := stateBroken
 	defer func() {
-		if stop() && keep && c.Cache != nil {
+		if !stop() {
+			next = stateBroken // the context closed the connection
+		}
+		switch next {
+		case stateReuse:
 			c.Cache.put(s)
-			return
-		}
-		if keep {
+		case stateQuit:
 			s.close()
-			return
+		default:
+			s.cl.Close()
 		}
-		s.cl.Close()
 	}()
 	base.TLS, base.AuthMech = s.tls, s.auth
-	res, keep = c.transaction(s.cl, s.conn, msg, h, base)
+	res, next = c.transaction(s, msg, h, base)
 	return res, false
 }
 
@@ -344,117 +347,6 @@ func (c *Courier) connect(ctx context.Context, msg *Message, h mxHost, a netip.A
 		quit:  c.timeout(c.Timeouts.Quit, 2*time.Minute),
 		probe: c.timeout(c.Timeouts.Misc, 2*time.Minute),
 	}, nil
-}
-
-// transaction sends one message over an open session. keep says the
-// session ended in a clean state (the far side answered the last
-// command), so it can carry another message.
-func (c *Courier) transaction(cl *smtp.Client, conn net.Conn, msg *Message, h mxHost, base Result) (res []Result, keep bool) {
-	tr := "... while talking to " + strings.TrimSuffix(h.Name, ".") + ":\n"
-	body, err := msg.Open()
-	if err != nil {
-		s := deliver.StatusFor(deliver.ExTempFail, err.Error())
-		return all(msg, Result{Status: s}), true
-	}
-	defer body.Close()
-	var src io.Reader = body
-	if msg.EightBit {
-		if ok, _ := cl.Extension("8BITMIME"); !ok {
-			src, err = To7Bit(body)
-			if err != nil {
-				s := deliver.StatusFor(deliver.ExDataErr, "")
-				s.Detail = err.Error()
-				return all(msg, Result{Status: s}), true
-			}
-		}
-	}
-	mo := &smtp.MailOptions{Size: msg.Size, Return: msg.Ret, EnvelopeID: msg.EnvID}
-	cl.CommandTimeout = c.timeout(c.Timeouts.Mail, 10*time.Minute)
-	if err := cl.Mail(msg.From, mo); err != nil {
-		r := replyStatus(base, "MAIL", err, false)
-		out := all(msg, r)
-		for i := range out {
-			out[i].Transcript = tr + ">>> MAIL From:<" + msg.From + ">\n<<< " + r.Reply + "\n" + out[i].Transcript
-		}
-		return out, isReply(err)
-	}
-	cl.CommandTimeout = c.timeout(c.Timeouts.Rcpt, time.Hour)
-	res = make([]Result, len(msg.Rcpts))
-	var ok []int
-	for i, rc := range msg.Rcpts {
-		ro := &smtp.RcptOptions{Notify: rc.Notify}
-		if t, addr, found := strings.Cut(rc.ORCPT, ";"); found && strings.EqualFold(t, "rfc822") {
-			ro.OriginalRecipientType, ro.OriginalRecipient = smtp.DSNAddressTypeRFC822, addr
-		}
-		if err := cl.Rcpt(rc.Addr, ro); err != nil {
-			r := replyStatus(base, "RCPT", err, true)
-			r.Rcpt = rc.Addr
-			r.Transcript = tr + ">>> RCPT To:<" + rc.Addr + ">\n<<< " + r.Reply + "\n" + r.Status.Transcript(rc.Addr) + "\n"
-			res[i] = r
-			if !isReply(err) {
-				for j := i + 1; j < len(msg.Rcpts); j++ {
-					res[j] = r
-					res[j].Rcpt = msg.Rcpts[j].Addr
-				}
-				return res, false
-			}
-			continue
-		}
-		ok = append(ok, i)
-	}
-	if len(ok) == 0 {
-		return res, true
-	}
-	setAll := func(r Result) {
-		for _, i := range ok {
-			res[i] = r
-			res[i].Rcpt = msg.Rcpts[i].Addr
-		}
-	}
-	cl.CommandTimeout = c.timeout(c.Timeouts.DataInit, 5*time.Minute)
-	w, err := cl.Data()
-	if err != nil {
-		r := replyStatus(base, "DATA", err, false)
-		r.Transcript = tr + ">>> DATA\n<<< " + r.Reply + "\n"
-		setAll(r)
-		return res, isReply(err)
-	}
-	// go-smtp puts no deadline on the body: Timeout.datablock bounds it.
-	conn.SetDeadline(time.Now().Add(c.timeout(c.Timeouts.DataBlock, time.Hour)))
-	if _, err := io.Copy(w, src); err != nil {
-		w.Close()
-		setAll(connStatus(base, h, err))
-		return res, false
-	}
-	resp, err := w.CloseWithResponse()
-	conn.SetDeadline(time.Time{})
-	if err != nil {
-		r := replyStatus(base, "DATA", err, false)
-		r.Transcript = tr + ">>> .\n<<< " + r.Reply + "\n"
-		setAll(r)
-		return res, isReply(err)
-	}
-	s := deliver.StatusFor(deliver.ExOK, "")
-	// Sendmail's stat= leaves the enhanced code out of the reply text
-	// ("Sent (Ok: queued as X)") and puts it in dsn=.
-	text := resp.StatusText
-	if code, rest, ok := strings.Cut(text, " "); ok && enhanced.MatchString(code) && ext(cl, "ENHANCEDSTATUSCODES") {
-		text = rest
-		s.DSN = code
-	}
-	s.Stat = "Sent (" + text + ")"
-	r := base
-	r.Status = s
-	r.Reply = "250 " + resp.StatusText
-	setAll(r)
-	return res, true
-}
-
-// isReply says err is the far side's reply (the connection is still in
-// step), not a broken connection. A 421 closes the session, though.
-func isReply(err error) bool {
-	var se *smtp.SMTPError
-	return errors.As(err, &se) && se.Code != 421
 }
 
 // progress writes one of sendmail -v's lines about a connection for

@@ -131,7 +131,7 @@ func TestDeliverWithout8BitMIME(t *testing.T) {
 	c := &Courier{Resolver: dns.Resolver(), HeloName: "mail.hamap.local", Port: port,
 		LocalAddrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}
 	msg := &Message{From: "a@hamap.local", Domain: "raw.test", EightBit: true, Size: int64(len(mime8)),
-		Ret: smtp.DSNReturnHeaders, EnvID: "env+1",
+		Ret: smtp.DSNReturnHeaders, EnvID: "env+2B1",
 		Rcpts: []Rcpt{{Addr: "r@raw.test", Notify: []smtp.DSNNotify{smtp.DSNNotifyFailure, smtp.DSNNotifyDelayed}, ORCPT: "rfc822;orig@raw.test"}},
 		Open:  func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(mime8)), nil }}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -144,8 +144,10 @@ func TestDeliverWithout8BitMIME(t *testing.T) {
 	defer raw.mu.Unlock()
 	wantCmds := []string{
 		"EHLO mail.hamap.local",
-		"MAIL FROM:<a@hamap.local> SIZE=" + strconv.Itoa(len(mime8)) + " RET=HDRS ENVID=env+2B1",
-		"RCPT TO:<r@raw.test> NOTIFY=FAILURE,DELAY ORCPT=RFC822;orig@raw.test",
+		// Sendmail's spelling and order; ENVID and ORCPT go out as
+		// they were received and queued (xtext).
+		"MAIL From:<a@hamap.local> SIZE=" + strconv.Itoa(len(mime8)) + " ENVID=env+2B1 RET=HDRS",
+		"RCPT To:<r@raw.test> NOTIFY=FAILURE,DELAY ORCPT=rfc822;orig@raw.test",
 		"DATA", "QUIT",
 	}
 	if d := cmp.Diff(wantCmds, raw.cmds); d != "" {
@@ -206,7 +208,7 @@ func TestSentWithoutEnhancedCodes(t *testing.T) {
 	}
 	raw.mu.Lock()
 	defer raw.mu.Unlock()
-	if d := cmp.Diff([]string{"EHLO mail.hamap.local", "MAIL FROM:<a@hamap.local>", "RCPT TO:<friend@outside.example>", "DATA", "QUIT"}, raw.cmds); d != "" {
+	if d := cmp.Diff([]string{"EHLO mail.hamap.local", "MAIL From:<a@hamap.local>", "RCPT To:<friend@outside.example>", "DATA", "QUIT"}, raw.cmds); d != "" {
 		t.Errorf("commands (-want +got):\n%s", d)
 	}
 }
@@ -224,7 +226,7 @@ func TestBrokenStartTLS(t *testing.T) {
 	raw.mu.Lock()
 	cmds := raw.cmds
 	raw.mu.Unlock()
-	want := []string{"EHLO mail.hamap.local", "STARTTLS", "EHLO mail.hamap.local", "MAIL FROM:<a@hamap.local>", "RCPT TO:<friend@outside.example>", "DATA", "QUIT"}
+	want := []string{"EHLO mail.hamap.local", "STARTTLS", "EHLO mail.hamap.local", "MAIL From:<a@hamap.local>", "RCPT To:<friend@outside.example>", "DATA", "QUIT"}
 	if d := cmp.Diff(want, cmds); d != "" {
 		t.Errorf("commands (-want +got):\n%s", d)
 	}
