@@ -354,6 +354,25 @@ func Unxtext(s string) string {
 	return b.String()
 }
 
+// ValidXtext reports whether s is xtext as sendmail's xtextok accepts
+// it (the -V flag, ENVID=): printable ASCII without "=", and each "+"
+// followed by two hex digits.
+func ValidXtext(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '+':
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return false
+			}
+			i += 2
+		case c < '!' || c > '~' || c == '=':
+			return false
+		}
+	}
+	return true
+}
+
 func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f')
 }

@@ -101,18 +101,36 @@ func receiptCases() []goldenCase {
 			"Date: Fri, 27 Nov 2026 01:00:00 GMT\nFrom: sender@sender.example\nSubject: test " + tag + "\n" +
 			"Message-ID: <" + tag + "@sender.example>\n\nHello.\n"
 	}
-	receipt := func(rcpt, tag, envid, transcript string, rc Recipient) *Report {
-		rc.LastAttempt = masked
+	receipt := func(rcpt, tag, envid, transcript string, rcs ...Recipient) *Report {
+		for i := range rcs {
+			rcs[i].LastAttempt = masked
+		}
+		o := orig(rcpt, tag)
+		if rcpt == "" {
+			// Two recipients: no "for" in the Received line.
+			o = strings.Replace(o, " id QUEUEID0000000\n\tfor <>; ", " id QUEUEID0000000;\n\t", 1)
+		}
 		return &Report{
 			Kind: Receipt, Hostname: "mail.hamap.local", Version: "8.17.1.9/8.17.1.9",
 			QueueID: "QUEUEID0000000", To: "<sender@sender.example>",
 			Now: masked, Arrival: masked, ReceivedFrom: "root@localhost", EnvID: envid,
-			Original: strings.NewReader(orig(rcpt, tag)), Transcript: transcript,
-			Recipients: []Recipient{rc},
+			Original: strings.NewReader(o), Transcript: transcript,
+			Recipients: rcs,
 		}
 	}
 	const delivered = "delivered (to mailbox)"
+	nobody := Recipient{Addr: "<nobody@mail.hamap.local>", Final: "nobody@mail.hamap.local", Action: delivered, Status: "2.1.5"}
+	mixfail := receipt("", "mixfail", "", "<nobody@mail.hamap.local>... Successfully delivered\n554 5.3.0 unknown mailer error 1\n",
+		nobody, Recipient{Addr: `"|/bin/false"`, Final: "broken@mail.hamap.local", Actual: "|/bin/false", ActualType: "X-Unix",
+			ExpandedFrom: "<broken@mail.hamap.local>", Action: "failed", Status: "5.0.0", Diagnostic: "1", DiagnosticType: "X-Unix"})
+	mixfail.Kind = Failure
 	return []goldenCase{
+		// A failure and a success: the bounce lists both.
+		{"receipt-mixfail", mixfail},
+		// A success while another recipient is deferred: the receipt
+		// goes at once, with the whole attempt's transcript.
+		{"receipt-mixdefer", receipt("", "mixdefer", "", "<nobody@mail.hamap.local>... Successfully delivered\n"+
+			"\"|/bin/sh -c 'exit 75'\"... Deferred: prog mailer (/bin/sh) exited with EX_TEMPFAIL\n", nobody)},
 		{"receipt-local", receipt("nobody@mail.hamap.local", "local", Unxtext("env+2Blocal"),
 			"<nobody@mail.hamap.local>... Successfully delivered\n",
 			Recipient{Addr: "<nobody@mail.hamap.local>", Final: "nobody@mail.hamap.local", Original: Unxtext("rfc822;nobody+2Bo@mail.hamap.local"),
@@ -220,6 +238,14 @@ func TestUnxtext(t *testing.T) {
 	}
 }
 
+func TestValidXtext(t *testing.T) {
+	for in, want := range map[string]bool{"ok+2B": true, "ok+2b": true, "": true, "a=b": false, "sp ace": false, "+4": false, "+ZZ": false, "\x7f": false} {
+		if got := ValidXtext(in); got != want {
+			t.Errorf("ValidXtext(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
 // FuzzUnxtext: decoding never grows the text, and text without a "+"
 // is its own decoding.
 func FuzzUnxtext(f *testing.F) {
@@ -233,6 +259,9 @@ func FuzzUnxtext(f *testing.F) {
 		}
 		if !strings.Contains(s, "+") && got != s {
 			t.Fatalf("Unxtext(%q) = %q", s, got)
+		}
+		if ValidXtext(s) && strings.Count(s, "+")*3 != len(s)-len(got)+strings.Count(s, "+") {
+			t.Fatalf("Unxtext(%q) = %q: not every +XX decoded", s, got)
 		}
 	})
 }

@@ -139,6 +139,10 @@ var smtpIn = []string{
 		"From: sender@sender.example\r\nSubject: test plain\r\nMessage-ID: <plain@sender.example>\r\n\r\nHello.\r\n.\r\n",
 	"MAIL From:<sender@sender.example> RET=HDRS ENVID=env+2Bdsn\r\nRCPT To:<friend@dsn.example> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;friend+2Bo@dsn.example\r\nDATA\r\n" +
 		"From: sender@sender.example\r\nSubject: test dsn\r\nMessage-ID: <dsn@sender.example>\r\n\r\nHello.\r\n.\r\n",
+	"MAIL From:<sender@sender.example>\r\nRCPT To:<nobody@mail.hamap.local> NOTIFY=SUCCESS\r\nRCPT To:<broken@mail.hamap.local>\r\nDATA\r\n" +
+		"From: sender@sender.example\r\nSubject: test mixfail\r\nMessage-ID: <mixfail@sender.example>\r\n\r\nHello.\r\n.\r\n",
+	"MAIL From:<sender@sender.example>\r\nRCPT To:<nobody@mail.hamap.local> NOTIFY=SUCCESS\r\nRCPT To:<later@mail.hamap.local> NOTIFY=SUCCESS\r\nDATA\r\n" +
+		"From: sender@sender.example\r\nSubject: test mixdefer\r\nMessage-ID: <mixdefer@sender.example>\r\n\r\nHello.\r\n.\r\n",
 }
 
 // runRealReceipts has the real sendmail queue five messages over SMTP
@@ -184,7 +188,7 @@ func runRealReceipts(t *testing.T) receiptRun {
 	write("hosts", "127.0.0.1 mail.hamap.local mail localhost\n127.0.0.13 sink.test\n127.0.0.14 sender.example\n127.0.0.16 dsn.sink.test\n127.0.0.17 plain.example\n127.0.0.18 dsn.example\n", 0o644)
 	write("resolv.conf", "nameserver 127.0.0.1\n", 0o644)
 	write("aliases", "postmaster: root\nmailer-daemon: postmaster\nroot: root@sink.test\n"+
-		"prog: \"|/bin/cat >/dev/null\"\nfiler: "+dir+"/file.out\n", 0o644)
+		"prog: \"|/bin/cat >/dev/null\"\nfiler: "+dir+"/file.out\nlater: \"|/bin/sh -c 'exit 75'\"\nbroken: \"|/bin/false\"\n", 0o644)
 	write("file.out", "", 0o644)
 	// Delivered as DefaultUser (daemon, uid 1): the alias file is root's.
 	os.Chown(filepath.Join(dir, "file.out"), 1, 1)
@@ -248,7 +252,7 @@ $P -q
 	}
 	// In the order of smtpIn: queue ids do not sort by time.
 	tagOf := func(n string) int {
-		for i, tag := range []string{"local", "prog", "file", "plain", "dsn"} {
+		for i, tag := range []string{"local", "prog", "file", "plain", "dsn", "mixfail", "mixdefer"} {
 			if strings.Contains(run.qf[n], "Subject: test "+tag+"\n") {
 				return i
 			}
@@ -346,8 +350,8 @@ func TestRealReceipts(t *testing.T) {
 				n++
 			}
 		}
-		if n != 4 {
-			t.Errorf("%d log lines match %s, want 4:\n%s", n, re, strings.Join(run.log, "\n"))
+		if n != 5 {
+			t.Errorf("%d log lines match %s, want 5:\n%s", n, re, strings.Join(run.log, "\n"))
 		}
 	}
 }
