@@ -21,6 +21,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
 
+	"mailsuite/internal/queue"
 	"mailsuite/internal/testutil"
 )
 
@@ -124,6 +125,9 @@ type receiptRun struct {
 	qfNames    []string          // in queue id order
 	log        []string          // the syslog lines
 	dir        string            // the run's directory
+	// mailq is sendmail -bp's listing of the queued messages, ourMailq
+	// internal/queue's listing of the same files.
+	mailq, ourMailq []byte
 }
 
 // smtpIn are the -bs transactions that queue the scenario's messages,
@@ -197,7 +201,7 @@ func runRealReceipts(t *testing.T) receiptRun {
 		// transaction's state in the next one of the same session.
 		write(fmt.Sprintf("smtp%d.in", i), strings.ReplaceAll("EHLO client.example\r\n"+tr+"QUIT\r\n", "\r\n", "\n"), 0o644)
 	}
-	for _, d := range []string{"mqueue", "root", "spool", "qf"} {
+	for _, d := range []string{"mqueue", "root", "spool", "qf", "snap"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -223,6 +227,8 @@ for i in %[1]s/smtp*.in; do
 	while IFS= read -r l; do sleep 0.05; printf '%%s\r\n' "$l"; done < $i | $P -odq -bs
 done
 for f in %[1]s/mqueue/qf*; do cp $f %[1]s/qf/; done
+cp -p %[1]s/mqueue/* %[1]s/snap/
+TZ=UTC $P -bp -O QueueDirectory=%[1]s/snap > %[1]s/mailq.out
 $D -qRdsn.example
 $P -q
 sleep 1
@@ -261,6 +267,12 @@ $P -q
 	}
 	sort.Slice(names, func(i, j int) bool { return tagOf(names[i]) < tagOf(names[j]) })
 	run.qfNames = names
+	run.mailq, _ = os.ReadFile(filepath.Join(dir, "mailq.out"))
+	var ours bytes.Buffer
+	if _, err := queue.List(&ours, filepath.Join(dir, "snap"), queue.ListOptions{Location: time.UTC}); err != nil {
+		t.Fatal(err)
+	}
+	run.ourMailq = ours.Bytes()
 	return run
 }
 
@@ -330,6 +342,14 @@ func TestRealReceipts(t *testing.T) {
 			}
 			compare(t, want, tc.r)
 		})
+	}
+	// RET, ENVID and NOTIFY do not show in mailq: the listing of the
+	// real sendmail's own queue files is the same from both.
+	if !bytes.Contains(run.mailq, []byte("Total requests: 7")) {
+		t.Errorf("sendmail -bp:\n%s", run.mailq)
+	}
+	if d := cmp.Diff(string(run.mailq), string(run.ourMailq)); d != "" {
+		t.Errorf("mailq of the real queue (-sendmail +ours):\n%s", d)
 	}
 	if _, ok := got["receipt-dsn"]; ok {
 		t.Errorf("the real sendmail sent a receipt for a recipient relayed to a DSN server")

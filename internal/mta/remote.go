@@ -17,6 +17,7 @@ import (
 
 	"mailsuite/internal/deliver"
 	"mailsuite/internal/deliver/remote"
+	"mailsuite/internal/dsn"
 	"mailsuite/internal/queue"
 	"mailsuite/internal/smtpd"
 	"mailsuite/pkg/accessdb"
@@ -232,7 +233,7 @@ func (m *MTA) remoteMessage(mailer string, de *deliver.Envelope, dfPath string, 
 		Domain:   domain,
 		Size:     size,
 		EightBit: strings.EqualFold(env.BodyType, "8BITMIME") || strings.Contains(env.Flags, "8"),
-		EnvID:    env.EnvID,
+		EnvID:    wireXtext(env.EnvID),
 		Open: func() (io.ReadCloser, error) {
 			df, err := os.Open(dfPath)
 			if err != nil {
@@ -253,7 +254,7 @@ func (m *MTA) remoteMessage(mailer string, de *deliver.Envelope, dfPath string, 
 		msg.Ret = smtp.DSNReturnFull
 	}
 	for _, r := range rcpts {
-		rc := remote.Rcpt{Addr: bare(r.Addr), ORCPT: r.ORcpt}
+		rc := remote.Rcpt{Addr: bare(r.Addr), ORCPT: wireXtext(r.ORcpt)}
 		if strings.Contains(r.Flags, "N") {
 			for _, f := range []struct {
 				c byte
@@ -270,6 +271,21 @@ func (m *MTA) remoteMessage(mailer string, de *deliver.Envelope, dfPath string, 
 		msg.Rcpts = append(msg.Rcpts, rc)
 	}
 	return msg
+}
+
+// wireXtext turns an ENVID or ORCPT value kept as xtext in the qf (as
+// sendmail keeps it) into the text go-smtp encodes again on the wire,
+// which gives the same parameter for any canonically encoded value. A
+// value that decodes to something go-smtp refuses (bytes outside
+// printable ASCII) is left out rather than failing the delivery.
+func wireXtext(s string) string {
+	d := dsn.Unxtext(s)
+	for i := 0; i < len(d); i++ {
+		if d[i] < ' ' || d[i] > '~' {
+			return ""
+		}
+	}
+	return d
 }
 
 type readCloser struct {

@@ -94,6 +94,8 @@ func (t *txn) Commit() (string, error) {
 	if e.BodyType == "8BITMIME" {
 		qenv.Flags = "8"
 	}
+	qenv.Flags += retFlags(e.Ret)
+	qenv.EnvID = e.EnvID
 	bg := t.s.mode != 'q' && t.s.mode != 'd' && t.s.mode != 'i'
 	if bg {
 		// The background attempt follows at once: record it in the
@@ -117,6 +119,18 @@ func (t *txn) Commit() (string, error) {
 		t.s.m.background(e.ID)
 	}
 	return e.ID, nil
+}
+
+// retFlags are the F line's flags for a RET= parameter as sendmail
+// writes them: d when RET was given, n too for RET=HDRS.
+func retFlags(ret string) string {
+	switch strings.ToUpper(ret) {
+	case "FULL":
+		return "d"
+	case "HDRS":
+		return "dn"
+	}
+	return ""
 }
 
 // notifyFlags are the R line's flags for a NOTIFY= parameter, in
@@ -158,6 +172,13 @@ type Submission struct {
 	// IgnoreDots is -i/-oi: a line with a single dot does not end the
 	// message.
 	IgnoreDots bool
+	// Ret is -R ("full" or "hdrs", any case; "" for none) and EnvID -V,
+	// the DSN parameters sendmail's command line takes for RET= and
+	// ENVID=. EnvID is kept as given, as sendmail keeps it.
+	Ret, EnvID string
+	// Notify is -N, the NOTIFY= value for every recipient ("" for
+	// none).
+	Notify string
 }
 
 // Submit queues a command-line submission read from r and returns its
@@ -225,13 +246,15 @@ func (m *MTA) Submit(ctx context.Context, sub Submission, r io.Reader, deliverNo
 		if !strings.Contains(final, "@") {
 			final += "@" + m.hostname
 		}
-		qr = append(qr, queue.Recipient{Flags: "PFD", Final: "rfc822; " + final, Addr: a})
+		qr = append(qr, queue.Recipient{Flags: notifyFlags(sub.Notify), Final: "rfc822; " + final, Addr: a})
 	}
 	env := &queue.Envelope{
 		Created:    m.now().Unix(),
 		Priority:   queue.Priority(p.Size(), 0, len(qr)),
+		Flags:      retFlags(sub.Ret),
 		Macros:     macros,
 		Sender:     sub.Sender,
+		EnvID:      sub.EnvID,
 		Recipients: qr,
 		Headers:    hdr,
 	}

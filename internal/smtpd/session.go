@@ -689,7 +689,7 @@ func (s *session) Mail(_ string, _ *smtp.MailOptions) error {
 	}
 	st.env = &Envelope{ID: st.qid, From: from, ClientAddr: st.addrText(), ClientName: st.client.validName(),
 		Helo: st.heloName, Proto: st.proto(), Daemon: st.l.opts.Name, AuthUser: st.authUser,
-		BodyType: pm.params.body, Size: pm.params.size, Received: st.srv.now(),
+		BodyType: pm.params.body, Size: pm.params.size, Ret: pm.params.ret, EnvID: pm.params.envid, Received: st.srv.now(),
 		Discard: !st.pol.Features.DelayChecks && (st.connDiscard || v.discard)}
 	if st.local != nil {
 		st.env.LocalUser = st.local.User

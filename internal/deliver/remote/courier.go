@@ -130,6 +130,12 @@ type Result struct {
 	AuthMech string
 	// Transcript is the bounce transcript for this recipient.
 	Transcript string
+	// OfferedDSN says the server offered the DSN extension (so NOTIFY
+	// went along and a return receipt is its business); RcptReply is
+	// its reply to this recipient's RCPT, the Diagnostic-Code of a
+	// "relayed" receipt.
+	OfferedDSN bool
+	RcptReply  string
 }
 
 func (c *Courier) timeout(d, def time.Duration) time.Duration {
@@ -278,7 +284,8 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h mxHost, a netip.A
 		return all(msg, connStatus(base, h, err)), true
 	}
 	base.TLS = op.tls
-	cl := smtp.NewClient(op.conn)
+	tap := &replyTap{Conn: op.conn}
+	cl := smtp.NewClient(tap)
 	defer cl.Close()
 	// Each command gets its own Timeout.* as in sendmail (go-smtp reads
 	// CommandTimeout at every command).
@@ -288,6 +295,7 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h mxHost, a netip.A
 	if err := cl.Hello(c.HeloName); err != nil {
 		return all(msg, replyStatus(base, "EHLO", err, false)), true
 	}
+	base.OfferedDSN, _ = cl.Extension("DSN")
 	base.AuthMech = c.authenticate(cl, h, a)
 	body, err := msg.Open()
 	if err != nil {
@@ -331,6 +339,7 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h mxHost, a netip.A
 			res[i] = r
 			continue
 		}
+		res[i].RcptReply = tap.last()
 		ok = append(ok, i)
 	}
 	if len(ok) == 0 {
@@ -339,8 +348,9 @@ func (c *Courier) attempt(ctx context.Context, msg *Message, h mxHost, a netip.A
 	}
 	setAll := func(r Result) {
 		for _, i := range ok {
+			rr := res[i].RcptReply
 			res[i] = r
-			res[i].Rcpt = msg.Rcpts[i].Addr
+			res[i].Rcpt, res[i].RcptReply = msg.Rcpts[i].Addr, rr
 		}
 	}
 	cl.CommandTimeout = c.timeout(c.Timeouts.DataInit, 5*time.Minute)
