@@ -24,7 +24,10 @@ import (
 
 	"mailsuite/internal/aliases"
 	"mailsuite/internal/deliver"
+	"mailsuite/internal/deliver/remote"
+	"mailsuite/internal/queue"
 	"mailsuite/internal/smtpd"
+	"mailsuite/pkg/cf"
 )
 
 // The /file deliveries re-execute this test binary as their helper, as
@@ -395,5 +398,46 @@ func TestSubmitDSNFlags(t *testing.T) {
 		if !strings.Contains(note, s) {
 			t.Errorf("receipt lacks %q:\n%s", s, note)
 		}
+	}
+}
+
+// TestWantsReceipt: who gets a return receipt for a delivered recipient.
+func TestWantsReceipt(t *testing.T) {
+	sent := deliver.StatusFor(deliver.ExOK, "")
+	local := func(flags string) outcome { return outcome{rcpt: queue.Recipient{Flags: flags}, st: sent} }
+	remoteTo := func(flags string, dsn bool) outcome {
+		oc := local(flags)
+		oc.res = &remote.Result{OfferedDSN: dsn}
+		return oc
+	}
+	env := &queue.Envelope{Sender: "<a@b>"}
+	for _, tc := range []struct {
+		name    string
+		privacy []string
+		env     *queue.Envelope
+		oc      outcome
+		want    bool
+	}{
+		{"NOTIFY=SUCCESS, local", nil, env, local("PNS"), true},
+		{"alias target", nil, env, local("NSA"), true},
+		{"no NOTIFY", nil, env, local("PFD"), false},
+		{"NOTIFY=FAILURE", nil, env, local("PNF"), false},
+		{"relay without DSN", nil, env, remoteTo("PNS", false), true},
+		{"relay with DSN", nil, env, remoteTo("PNS", true), false},
+		{"null sender", nil, &queue.Envelope{Sender: "<>"}, local("PNS"), false},
+		{"noreceipts", []string{"authwarnings", "noreceipts"}, env, local("PNS"), false},
+		{"goaway", []string{"goaway"}, env, local("PNS"), false},
+	} {
+		m := &MTA{cf: &cf.Config{}}
+		m.cf.PrivacyOptions = tc.privacy
+		if got := m.wantsReceipt(tc.env, tc.oc); got != tc.want {
+			t.Errorf("%s: wantsReceipt = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if got := childFlags("PNSD"); got != "NSDA" {
+		t.Errorf("childFlags(PNSD) = %q", got)
+	}
+	if got := childFlags("PFD"); got != "FDA" {
+		t.Errorf("childFlags(PFD) = %q", got)
 	}
 }
