@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"mailsuite/internal/dsn"
 	"mailsuite/internal/maillog"
 	"mailsuite/pkg/accessdb"
 )
@@ -362,6 +363,10 @@ func (st *connState) mailParams(s string) (mailParams, string) {
 			if mp.envidSet {
 				return mp, rParamDupEnvid.line()
 			}
+			if !dsn.ValidXtext(val) {
+				// sendmail 8.17 checks it is xtext (RFC 3461 §4).
+				return mp, rParamBadEnvid.line()
+			}
 			mp.envid, mp.envidSet = val, true
 		case "RET":
 			if mp.ret != "" {
@@ -399,7 +404,7 @@ func (st *connState) rcptParams(s string) (rcptParams, string) {
 			}
 			rp.notify = strings.ToUpper(val)
 		case "ORCPT":
-			if !strings.Contains(val, ";") {
+			if _, a, ok := strings.Cut(val, ";"); !ok || !dsn.ValidXtext(a) {
 				return rp, rParamBadOrcpt.line()
 			}
 			rp.orcpt = val
