@@ -124,7 +124,12 @@ func receiptCases() []goldenCase {
 		nobody, Recipient{Addr: `"|/bin/false"`, Final: "broken@mail.hamap.local", Actual: "|/bin/false", ActualType: "X-Unix",
 			ExpandedFrom: "<broken@mail.hamap.local>", Action: "failed", Status: "5.0.0", Diagnostic: "1", DiagnosticType: "X-Unix"})
 	mixfail.Kind = Failure
+	expand := receipt("team@mail.hamap.local", "expand", "", "<team@mail.hamap.local>... expanded to multiple addresses\n"+
+		"daemon... Successfully delivered\nnobody... Successfully delivered\n")
 	return []goldenCase{
+		// An alias of two local users: sendmail lists no recipient,
+		// only the transcript names them.
+		{"receipt-expand", expand},
 		// A failure and a success: the bounce lists both.
 		{"receipt-mixfail", mixfail},
 		// A success while another recipient is deferred: the receipt

@@ -147,6 +147,8 @@ var smtpIn = []string{
 		"From: sender@sender.example\r\nSubject: test mixfail\r\nMessage-ID: <mixfail@sender.example>\r\n\r\nHello.\r\n.\r\n",
 	"MAIL From:<sender@sender.example>\r\nRCPT To:<nobody@mail.hamap.local> NOTIFY=SUCCESS\r\nRCPT To:<later@mail.hamap.local> NOTIFY=SUCCESS\r\nDATA\r\n" +
 		"From: sender@sender.example\r\nSubject: test mixdefer\r\nMessage-ID: <mixdefer@sender.example>\r\n\r\nHello.\r\n.\r\n",
+	"MAIL From:<sender@sender.example>\r\nRCPT To:<team@mail.hamap.local> NOTIFY=SUCCESS\r\nDATA\r\n" +
+		"From: sender@sender.example\r\nSubject: test expand\r\nMessage-ID: <expand@sender.example>\r\n\r\nHello.\r\n.\r\n",
 }
 
 // runRealReceipts has the real sendmail queue five messages over SMTP
@@ -192,7 +194,7 @@ func runRealReceipts(t *testing.T) receiptRun {
 	write("hosts", "127.0.0.1 mail.hamap.local mail localhost\n127.0.0.13 sink.test\n127.0.0.14 sender.example\n127.0.0.16 dsn.sink.test\n127.0.0.17 plain.example\n127.0.0.18 dsn.example\n", 0o644)
 	write("resolv.conf", "nameserver 127.0.0.1\n", 0o644)
 	write("aliases", "postmaster: root\nmailer-daemon: postmaster\nroot: root@sink.test\n"+
-		"prog: \"|/bin/cat >/dev/null\"\nfiler: "+dir+"/file.out\nlater: \"|/bin/sh -c 'exit 75'\"\nbroken: \"|/bin/false\"\n", 0o644)
+		"prog: \"|/bin/cat >/dev/null\"\nfiler: "+dir+"/file.out\nlater: \"|/bin/sh -c 'exit 75'\"\nbroken: \"|/bin/false\"\nteam: nobody, daemon\n", 0o644)
 	write("file.out", "", 0o644)
 	// Delivered as DefaultUser (daemon, uid 1): the alias file is root's.
 	os.Chown(filepath.Join(dir, "file.out"), 1, 1)
@@ -242,7 +244,7 @@ $P -q
 	}
 	t.Logf("sendmail output:\n%s", out)
 	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && len(plain.got())+len(dsnSink.got()) < 5 {
+	for time.Now().Before(deadline) && len(plain.got())+len(dsnSink.got()) < 9 {
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -258,7 +260,7 @@ $P -q
 	}
 	// In the order of smtpIn: queue ids do not sort by time.
 	tagOf := func(n string) int {
-		for i, tag := range []string{"local", "prog", "file", "plain", "dsn", "mixfail", "mixdefer"} {
+		for i, tag := range []string{"local", "prog", "file", "plain", "dsn", "mixfail", "mixdefer", "expand"} {
 			if strings.Contains(run.qf[n], "Subject: test "+tag+"\n") {
 				return i
 			}
@@ -345,7 +347,7 @@ func TestRealReceipts(t *testing.T) {
 	}
 	// RET, ENVID and NOTIFY do not show in mailq: the listing of the
 	// real sendmail's own queue files is the same from both.
-	if !bytes.Contains(run.mailq, []byte("Total requests: 7")) {
+	if !bytes.Contains(run.mailq, []byte("Total requests: 8")) {
 		t.Errorf("sendmail -bp:\n%s", run.mailq)
 	}
 	if d := cmp.Diff(string(run.mailq), string(run.ourMailq)); d != "" {
@@ -370,8 +372,8 @@ func TestRealReceipts(t *testing.T) {
 				n++
 			}
 		}
-		if n != 5 {
-			t.Errorf("%d log lines match %s, want 5:\n%s", n, re, strings.Join(run.log, "\n"))
+		if n != 6 {
+			t.Errorf("%d log lines match %s, want 6:\n%s", n, re, strings.Join(run.log, "\n"))
 		}
 	}
 }
