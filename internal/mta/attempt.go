@@ -57,6 +57,9 @@ type outcome struct {
 	// a program target was expanded from.
 	exited bool
 	parent string
+	// member is the mailbox a local recipient reached when its alias
+	// expanded to several addresses ("" otherwise).
+	member string
 }
 
 // Deliver makes one delivery attempt for every recipient of queued
@@ -167,6 +170,9 @@ func (m *MTA) attempt(ctx context.Context, id string, o attemptOptions) error {
 				start := m.now()
 				st, exited := m.deliverOne(ctx, localMailer, de, l.DataPath(), &env, t.Addr)
 				oc := outcome{rcpt: r, addr: r.Addr, st: st, mailer: localMailer.Name, exited: exited}
+				if len(targets)+len(errs) > 1 {
+					oc.member = t.Addr
+				}
 				m.logTo(id, &env, oc, start)
 				if st.Temporary() {
 					nr := r

@@ -39,9 +39,23 @@ func (m *MTA) queueNotice(ctx context.Context, l *queue.Locked, env *queue.Envel
 	id := l.ID()
 	var rcpts []dsn.Recipient
 	var transcript strings.Builder
+	delivered := false
+	expanded := map[string]bool{}
 	for _, oc := range n.outs {
+		if oc.st.Sent() && oc.member != "" {
+			// A member of an alias of several addresses: sendmail
+			// names the members in the transcript only.
+			delivered = true
+			if !expanded[oc.addr] {
+				expanded[oc.addr] = true
+				transcript.WriteString(oc.addr + "... expanded to multiple addresses\n")
+			}
+			transcript.WriteString(oc.member + "... Successfully delivered\n")
+			continue
+		}
 		if oc.st.Sent() {
 			// finish kept only those that asked for a receipt.
+			delivered = true
 			rcpts = append(rcpts, m.dsnRecipient(oc, n.kind))
 			what := "Successfully delivered"
 			if oc.res != nil {
@@ -82,7 +96,7 @@ func (m *MTA) queueNotice(ctx context.Context, l *queue.Locked, env *queue.Envel
 			}
 		}
 	}
-	if len(rcpts) == 0 {
+	if len(rcpts) == 0 && !delivered {
 		return "", nil
 	}
 	isPM := macro(env, dsnMacro) == "postmaster"
@@ -97,7 +111,11 @@ func (m *MTA) queueNotice(ctx context.Context, l *queue.Locked, env *queue.Envel
 		// command line, as sendmail's To: shows it.
 		to = strings.TrimSpace(env.Sender)
 	}
-	if n.kind == dsn.Failure && n.ret > 0 && rcpts[0].Status == "4.4.7" {
+	timedOut := false
+	for _, rc := range rcpts {
+		timedOut = timedOut || rc.Status == "4.4.7"
+	}
+	if n.kind == dsn.Failure && n.ret > 0 && timedOut {
 		transcript.WriteString("Message could not be delivered for " + dsn.Interval(n.ret) + "\nMessage will be deleted from queue\n")
 	}
 	nid := m.q.NewID()
