@@ -444,3 +444,45 @@ func TestWantsReceipt(t *testing.T) {
 		t.Errorf("childFlags(PFD) = %q", got)
 	}
 }
+
+// TestRetHdrsEnvID: a bounce and a delay warning of a message sent with
+// RET=HDRS and an ENVID (here from -R hdrs -V) carry the envelope id
+// decoded and only the original's header, as the real sendmail's
+// bounce-hdrs and bounce vectors do.
+func TestRetHdrsEnvID(t *testing.T) {
+	f := newFixture(t, nil)
+	n := newTestNet(t)
+	n.dns.AddMX("other.test", "mx.other.test", 10)
+	n.dns.AddA("mx.other.test", "127.0.0.45")
+	clk := &clock{t: time.Now()}
+	m := newRemoteMTA(t, f, n, clk)
+	ctx := context.Background()
+	sub := Submission{Sender: "a", LocalUser: "a", ExplicitSender: true, Recipients: []string{"bad@other.test"},
+		IgnoreDots: true, Ret: "HDRS", EnvID: "id+2Bbounce"}
+	// The far side is down: a delay warning at Timeout.queuewarn.
+	if _, err := m.Submit(ctx, sub, strings.NewReader("Subject: hdrs\n\nthe body\n"), true); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(4*time.Hour + time.Minute)
+	m.RunQueue(ctx, RunOptions{})
+	// Then it answers 550: the bounce.
+	n.sinkOn(t, "127.0.0.45")
+	m.RunQueue(ctx, RunOptions{})
+	mbox := f.mbox(t, "a")
+	for i, kind := range []string{"Warning: could not send message for past 4 hours", "Returned mail: see transcript for details"} {
+		note := mboxMessage(t, mbox, i)
+		for _, s := range []string{"\nSubject: " + kind + "\n", "\nOriginal-Envelope-Id: id+bounce\n",
+			"\nContent-Type: text/rfc822-headers\n\nReturn-Path: <a@mail.hamap.local>\n"} {
+			if !strings.Contains(note, s) {
+				t.Errorf("%s lacks %q:\n%s", kind, s, note)
+			}
+		}
+		if strings.Contains(note, "the body") {
+			t.Errorf("%s returns the body:\n%s", kind, note)
+		}
+	}
+	want := append([]string{"Return-Path:"}, vectorShape(t, "real-bounce-hdrs.eml")...)
+	if d := cmp.Diff(want, dsnShape(mboxMessage(t, mbox, 1))); d != "" {
+		t.Errorf("bounce structure (-sendmail +ours):\n%s", d)
+	}
+}
