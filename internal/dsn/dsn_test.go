@@ -127,6 +127,10 @@ func receiptCases() []goldenCase {
 	expand := receipt("team@mail.hamap.local", "expand", "", "<team@mail.hamap.local>... expanded to multiple addresses\n"+
 		"daemon... Successfully delivered\nnobody... Successfully delivered\n")
 	return []goldenCase{
+		// An alias of one local user: listed under that user's name.
+		{"receipt-single", receipt("single@mail.hamap.local", "single", "", "nobody... Successfully delivered\n",
+			Recipient{Addr: "nobody", ExpandedFrom: "<single@mail.hamap.local>", Final: "single@mail.hamap.local",
+				Actual: "nobody@mail.hamap.local", Action: delivered, Status: "2.1.5"})},
 		// An alias of two local users: sendmail lists no recipient,
 		// only the transcript names them.
 		{"receipt-expand", expand},

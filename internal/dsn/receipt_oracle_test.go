@@ -149,6 +149,8 @@ var smtpIn = []string{
 		"From: sender@sender.example\r\nSubject: test mixdefer\r\nMessage-ID: <mixdefer@sender.example>\r\n\r\nHello.\r\n.\r\n",
 	"MAIL From:<sender@sender.example>\r\nRCPT To:<team@mail.hamap.local> NOTIFY=SUCCESS\r\nDATA\r\n" +
 		"From: sender@sender.example\r\nSubject: test expand\r\nMessage-ID: <expand@sender.example>\r\n\r\nHello.\r\n.\r\n",
+	"MAIL From:<sender@sender.example>\r\nRCPT To:<single@mail.hamap.local> NOTIFY=SUCCESS\r\nDATA\r\n" +
+		"From: sender@sender.example\r\nSubject: test single\r\nMessage-ID: <single@sender.example>\r\n\r\nHello.\r\n.\r\n",
 }
 
 // runRealReceipts has the real sendmail queue five messages over SMTP
@@ -194,7 +196,7 @@ func runRealReceipts(t *testing.T) receiptRun {
 	write("hosts", "127.0.0.1 mail.hamap.local mail localhost\n127.0.0.13 sink.test\n127.0.0.14 sender.example\n127.0.0.16 dsn.sink.test\n127.0.0.17 plain.example\n127.0.0.18 dsn.example\n", 0o644)
 	write("resolv.conf", "nameserver 127.0.0.1\n", 0o644)
 	write("aliases", "postmaster: root\nmailer-daemon: postmaster\nroot: root@sink.test\n"+
-		"prog: \"|/bin/cat >/dev/null\"\nfiler: "+dir+"/file.out\nlater: \"|/bin/sh -c 'exit 75'\"\nbroken: \"|/bin/false\"\nteam: nobody, daemon\n", 0o644)
+		"prog: \"|/bin/cat >/dev/null\"\nfiler: "+dir+"/file.out\nlater: \"|/bin/sh -c 'exit 75'\"\nbroken: \"|/bin/false\"\nteam: nobody, daemon\nsingle: nobody\n", 0o644)
 	write("file.out", "", 0o644)
 	// Delivered as DefaultUser (daemon, uid 1): the alias file is root's.
 	os.Chown(filepath.Join(dir, "file.out"), 1, 1)
@@ -244,7 +246,7 @@ $P -q
 	}
 	t.Logf("sendmail output:\n%s", out)
 	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && len(plain.got())+len(dsnSink.got()) < 9 {
+	for time.Now().Before(deadline) && len(plain.got())+len(dsnSink.got()) < 10 {
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -260,7 +262,7 @@ $P -q
 	}
 	// In the order of smtpIn: queue ids do not sort by time.
 	tagOf := func(n string) int {
-		for i, tag := range []string{"local", "prog", "file", "plain", "dsn", "mixfail", "mixdefer", "expand"} {
+		for i, tag := range []string{"local", "prog", "file", "plain", "dsn", "mixfail", "mixdefer", "expand", "single"} {
 			if strings.Contains(run.qf[n], "Subject: test "+tag+"\n") {
 				return i
 			}
@@ -347,7 +349,7 @@ func TestRealReceipts(t *testing.T) {
 	}
 	// RET, ENVID and NOTIFY do not show in mailq: the listing of the
 	// real sendmail's own queue files is the same from both.
-	if !bytes.Contains(run.mailq, []byte("Total requests: 8")) {
+	if !bytes.Contains(run.mailq, []byte("Total requests: 9")) {
 		t.Errorf("sendmail -bp:\n%s", run.mailq)
 	}
 	if d := cmp.Diff(string(run.mailq), string(run.ourMailq)); d != "" {
@@ -372,8 +374,8 @@ func TestRealReceipts(t *testing.T) {
 				n++
 			}
 		}
-		if n != 6 {
-			t.Errorf("%d log lines match %s, want 6:\n%s", n, re, strings.Join(run.log, "\n"))
+		if n != 7 {
+			t.Errorf("%d log lines match %s, want 7:\n%s", n, re, strings.Join(run.log, "\n"))
 		}
 	}
 }

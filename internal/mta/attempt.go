@@ -57,9 +57,11 @@ type outcome struct {
 	// a program target was expanded from.
 	exited bool
 	parent string
-	// member is the mailbox a local recipient reached when its alias
-	// expanded to several addresses ("" otherwise).
-	member string
+	// member is the mailbox a local recipient reached through an alias
+	// or .forward ("" when it is its own); several says the alias
+	// named more than one address.
+	member  string
+	several bool
 }
 
 // Deliver makes one delivery attempt for every recipient of queued
@@ -170,8 +172,8 @@ func (m *MTA) attempt(ctx context.Context, id string, o attemptOptions) error {
 				start := m.now()
 				st, exited := m.deliverOne(ctx, localMailer, de, l.DataPath(), &env, t.Addr)
 				oc := outcome{rcpt: r, addr: r.Addr, st: st, mailer: localMailer.Name, exited: exited}
-				if len(targets)+len(errs) > 1 {
-					oc.member = t.Addr
+				if t.Addr != user {
+					oc.member, oc.several = t.Addr, len(targets)+len(errs) > 1
 				}
 				m.logTo(id, &env, oc, start)
 				if st.Temporary() {

@@ -42,7 +42,7 @@ func (m *MTA) queueNotice(ctx context.Context, l *queue.Locked, env *queue.Envel
 	delivered := false
 	expanded := map[string]bool{}
 	for _, oc := range n.outs {
-		if oc.st.Sent() && oc.member != "" {
+		if oc.st.Sent() && oc.several {
 			// A member of an alias of several addresses: sendmail
 			// names the members in the transcript only.
 			delivered = true
@@ -61,7 +61,11 @@ func (m *MTA) queueNotice(ctx context.Context, l *queue.Locked, env *queue.Envel
 			if oc.res != nil {
 				what = "relayed; expect no further notifications"
 			}
-			transcript.WriteString(listedAddr(oc) + "... " + what + "\n")
+			who := listedAddr(oc)
+			if oc.member != "" {
+				who = oc.member
+			}
+			transcript.WriteString(who + "... " + what + "\n")
 			continue
 		}
 		if n.kind == dsn.Receipt {
@@ -249,6 +253,14 @@ func (m *MTA) dsnRecipient(oc outcome, kind dsn.Kind) dsn.Recipient {
 		}
 	case oc.st.Sent():
 		rc = dsn.Recipient{Action: "delivered (to mailbox)", Status: "2.1.5", LastAttempt: last, Original: oc.rcpt.ORcpt}
+		if oc.member != "" {
+			// Through an alias of one address: listed under the
+			// mailbox's name, qualified in X-Actual-Recipient.
+			rc.ExpandedFrom, rc.Actual = oc.addr, oc.member
+			if !strings.Contains(rc.Actual, "@") {
+				rc.Actual += "@" + m.hostname
+			}
+		}
 	case oc.res != nil:
 		rc = oc.res.Notification(oc.rcpt.ORcpt, last)
 		if oc.st.DSN == "4.4.7" {
@@ -277,6 +289,9 @@ func (m *MTA) dsnRecipient(oc outcome, kind dsn.Kind) dsn.Recipient {
 		}
 	}
 	rc.Addr = oc.addr
+	if oc.member != "" && rc.ExpandedFrom != "" {
+		rc.Addr = oc.member
+	}
 	if a := bare(oc.addr); strings.HasPrefix(a, "|") || strings.HasPrefix(a, "/") {
 		// Programs are listed quoted; a program's or a file's
 		// X-Actual-Recipient is the command or path, and the alias it

@@ -297,7 +297,7 @@ func TestReturnReceipts(t *testing.T) {
 	}
 	al := filepath.Join(f.work, "aliases")
 	if err := os.WriteFile(al, []byte("postmaster: b\nbroken: \"|/bin/false\"\nprog: \"|/bin/cat >/dev/null\"\n"+
-		"filer: "+out+"\nlater: \"|/bin/sh -c 'exit 75'\"\nteam: b, root\n"), 0o644); err != nil {
+		"filer: "+out+"\nlater: \"|/bin/sh -c 'exit 75'\"\nteam: b, root\nsingle: b\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var null bytes.Buffer
@@ -334,6 +334,9 @@ func TestReturnReceipts(t *testing.T) {
 			"real-receipt-mixfail.eml", []string{"\nSubject: Returned mail: see transcript for details\n",
 				"\n   ----- The following addresses had successful delivery notifications -----\n<b@hamap.local>  (successfully delivered to mailbox)\n\n" +
 					"   ----- Transcript of session follows -----\n<b@hamap.local>... Successfully delivered\n554 5.3.0 unknown mailer error 1\n"}},
+		{"alias of one", "<a@hamap.local>", []string{"<single@hamap.local> NOTIFY=SUCCESS"},
+			"real-receipt-single.eml", []string{"\nb  (successfully delivered to mailbox)\n    (expanded from: <single@hamap.local>)\n",
+				"\nb... Successfully delivered\n", "\nFinal-Recipient: RFC822; single@hamap.local\nX-Actual-Recipient: rfc822; b@mail.hamap.local\n"}},
 		{"alias of two", "<a@hamap.local>", []string{"<team@hamap.local> NOTIFY=SUCCESS"},
 			"real-receipt-expand.eml", []string{"\n   ----- Transcript of session follows -----\n<team@hamap.local>... expanded to multiple addresses\n" +
 				"b... Successfully delivered\nroot... Successfully delivered\n\n"}},
