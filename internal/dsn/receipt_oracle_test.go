@@ -128,6 +128,8 @@ type receiptRun struct {
 	// mailq is sendmail -bp's listing of the queued messages, ourMailq
 	// internal/queue's listing of the same files.
 	mailq, ourMailq []byte
+	// mailqV and ourMailqV are the same with -v.
+	mailqV, ourMailqV []byte
 }
 
 // smtpIn are the -bs transactions that queue the scenario's messages,
@@ -233,6 +235,7 @@ done
 for f in %[1]s/mqueue/qf*; do cp $f %[1]s/qf/; done
 cp -p %[1]s/mqueue/* %[1]s/snap/
 TZ=UTC $P -bp -O QueueDirectory=%[1]s/snap > %[1]s/mailq.out
+TZ=UTC $P -bp -v -O QueueDirectory=%[1]s/snap > %[1]s/mailq-v.out
 $D -qRdsn.example
 $P -q
 sleep 1
@@ -277,6 +280,12 @@ $P -q
 		t.Fatal(err)
 	}
 	run.ourMailq = ours.Bytes()
+	run.mailqV, _ = os.ReadFile(filepath.Join(dir, "mailq-v.out"))
+	var oursV bytes.Buffer
+	if _, err := queue.List(&oursV, filepath.Join(dir, "snap"), queue.ListOptions{Location: time.UTC, Verbose: true}); err != nil {
+		t.Fatal(err)
+	}
+	run.ourMailqV = oursV.Bytes()
 	return run
 }
 
@@ -354,6 +363,9 @@ func TestRealReceipts(t *testing.T) {
 	}
 	if d := cmp.Diff(string(run.mailq), string(run.ourMailq)); d != "" {
 		t.Errorf("mailq of the real queue (-sendmail +ours):\n%s", d)
+	}
+	if d := cmp.Diff(string(run.mailqV), string(run.ourMailqV)); d != "" {
+		t.Errorf("mailq -v of the real queue (-sendmail +ours):\n%s", d)
 	}
 	if _, ok := got["receipt-dsn"]; ok {
 		t.Errorf("the real sendmail sent a receipt for a recipient relayed to a DSN server")
