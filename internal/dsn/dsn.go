@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 
 // Package dsn writes the delivery status notifications Sendmail 8.17
-// sends: the bounce ("Returned mail: see transcript for details") and the
-// delay warning ("Warning: could not send message for past 4 hours"), as
+// sends: the bounce ("Returned mail: see transcript for details"), the
+// delay warning ("Warning: could not send message for past 4 hours") and
+// the return receipt for NOTIFY=SUCCESS ("Return receipt"), as
 // a multipart/report; report-type=delivery-status message (RFC 3464)
 // with the human-readable part and its transcript of the session, the
 // message/delivery-status part and the original message or its headers
@@ -88,7 +89,9 @@ type Report struct {
 	// QueueID is the notification's own queue id, used in its Received,
 	// Message-Id and MIME boundary.
 	QueueID string
-	// To is the recipient of the notification (see ReturnTo).
+	// To is the recipient of the notification as its To: field shows
+	// it: the sender as queued ("<a@b>" from SMTP, "a" from the command
+	// line), or the postmaster (see ReturnTo).
 	To string
 	// Now is the notification's date; Arrival the original message's.
 	Now, Arrival time.Time
