@@ -122,7 +122,7 @@ func startParamSink(t *testing.T, addr string, dsn bool) (*paramSink, int) {
 type receiptRun struct {
 	plain, dsn []paramMsg        // what each sink received
 	qf         map[string]string // qf file name → the qf as queued
-	qfNames    []string          // in queue id order
+	qfNames    []string          // in smtpIn's order
 	log        []string          // the syslog lines
 	dir        string            // the run's directory
 	// mailq is sendmail -bp's listing of the queued messages, ourMailq
@@ -133,7 +133,7 @@ type receiptRun struct {
 }
 
 // smtpIn are the -bs transactions that queue the scenario's messages,
-// with RET and ENVID on MAIL and NOTIFY=SUCCESS on each recipient.
+// with RET and ENVID on MAIL and NOTIFY (mostly SUCCESS) on recipients.
 var smtpIn = []string{
 	"MAIL From:<sender@sender.example> RET=HDRS ENVID=env+2Blocal\r\nRCPT To:<nobody@mail.hamap.local> NOTIFY=SUCCESS ORCPT=rfc822;nobody+2Bo@mail.hamap.local\r\nDATA\r\n" +
 		"From: sender@sender.example\r\nSubject: test local\r\nMessage-ID: <local@sender.example>\r\n\r\nHello.\r\n.\r\n",
@@ -155,11 +155,12 @@ var smtpIn = []string{
 		"From: sender@sender.example\r\nSubject: test single\r\nMessage-ID: <single@sender.example>\r\n\r\nHello.\r\n.\r\n",
 }
 
-// runRealReceipts has the real sendmail queue five messages over SMTP
-// (sendmail -bs) with RET=, ENVID= and NOTIFY=SUCCESS, keeps their qf
-// files, then runs the queue: one recipient is a local mailbox, one a
-// |program alias, one a /file alias, one is relayed to a server without
-// DSN and one to a server with DSN.
+// runRealReceipts has the real sendmail queue smtpIn's messages over
+// SMTP (sendmail -bs, one session each), keeps their qf files and lists
+// them with -bp, then runs the queue: recipients are a local mailbox, a
+// |program alias, a /file alias, a relay to a server without DSN and one
+// to a server with DSN, a mailbox beside a failing program and beside a
+// deferring one, and aliases of two mailboxes and of one.
 func runRealReceipts(t *testing.T) receiptRun {
 	t.Helper()
 	sendmail := testutil.Oracle(t, "sendmail", "sendmail-bin")
