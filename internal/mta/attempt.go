@@ -371,7 +371,7 @@ func (m *MTA) finish(ctx context.Context, l *queue.Locked, env *queue.Envelope, 
 	}
 	if len(delayed) > 0 && warn > 0 && age >= warn && !strings.Contains(env.Flags, "w") && bare(env.Sender) != "" {
 		notes = append(notes, &notice{kind: dsn.Delay, outs: delayed, msg: "Warning: could not send message for past " + dsn.Interval(warn), warn: warn, ret: ret})
-		env.Flags += "w"
+		env.Flags = withFlag(env.Flags, 'w')
 	}
 	// The notifications are queued before the qf forgets the
 	// recipients: a crash in between repeats a notification, never

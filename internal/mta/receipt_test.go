@@ -443,6 +443,11 @@ func TestWantsReceipt(t *testing.T) {
 	if got := childFlags("PNSD"); got != "NSDA" {
 		t.Errorf("childFlags(PNSD) = %q", got)
 	}
+	for in, want := range map[string]string{"": "w", "dn": "wdn", "8d": "w8d", "w": "w", "8dnX": "w8dnX"} {
+		if got := withFlag(in, 'w'); got != want {
+			t.Errorf("withFlag(%q, w) = %q, want %q", in, got, want)
+		}
+	}
 	if got := childFlags("PFD"); got != "FDA" {
 		t.Errorf("childFlags(PFD) = %q", got)
 	}

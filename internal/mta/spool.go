@@ -133,6 +133,29 @@ func retFlags(ret string) string {
 	return ""
 }
 
+// withFlag adds flag c to a qf F line's flags, in the order sendmail's
+// queueup writes them (w r 8 b d n s), so that a warning sent for a
+// RET= message reads "wdn" as sendmail's file would.
+func withFlag(flags string, c byte) string {
+	if strings.IndexByte(flags, c) >= 0 {
+		return flags
+	}
+	const order = "wr8bdns"
+	var b strings.Builder
+	for i := 0; i < len(order); i++ {
+		if order[i] == c || strings.IndexByte(flags, order[i]) >= 0 {
+			b.WriteByte(order[i])
+		}
+	}
+	for i := 0; i < len(flags); i++ {
+		// Letters sendmail does not write stay, at the end.
+		if strings.IndexByte(order, flags[i]) < 0 {
+			b.WriteByte(flags[i])
+		}
+	}
+	return b.String()
+}
+
 // notifyFlags are the R line's flags for a NOTIFY= parameter, in
 // sendmail's order: P (primary), then N (NOTIFY given) and S, F, D for
 // SUCCESS, FAILURE, DELAY; without NOTIFY failures and delays are
