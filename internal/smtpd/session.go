@@ -360,12 +360,13 @@ func (st *connState) mailParams(s string) (mailParams, string) {
 				return mp, rParamBadBody.line(val)
 			}
 		case "ENVID":
+			if !dsn.ValidXtext(val) {
+				// sendmail 8.17 checks it is xtext (RFC 3461 §4),
+				// before it looks for a duplicate.
+				return mp, rParamBadEnvid.line()
+			}
 			if mp.envidSet {
 				return mp, rParamDupEnvid.line()
-			}
-			if !dsn.ValidXtext(val) {
-				// sendmail 8.17 checks it is xtext (RFC 3461 §4).
-				return mp, rParamBadEnvid.line()
 			}
 			mp.envid, mp.envidSet = val, true
 		case "RET":
