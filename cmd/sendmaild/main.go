@@ -25,6 +25,7 @@ import (
 
 	"mailsuite/internal/aliases"
 	"mailsuite/internal/deliver/remote"
+	"mailsuite/internal/dsn"
 	"mailsuite/internal/maillog"
 	"mailsuite/internal/mta"
 	"mailsuite/internal/queue"
@@ -59,7 +60,15 @@ type options struct {
 	queueSel   []mta.Selector
 	setOpts    []string
 	rcpts      []string
+	// ret, envid and notify are -R, -V and -N, the DSN parameters.
+	ret, envid, notify string
 }
+
+// plainError is a usage error sendmail prints without its name
+// ("Invalid -R value").
+type plainError string
+
+func (e plainError) Error() string { return string(e) }
 
 // parseArgs reads sendmail's command line: single-letter flags whose
 // value may be attached (-ffrom) or the next word (-f from), -b<mode>,
@@ -125,6 +134,18 @@ func parseArgs(name string, args []string) (*options, error) {
 			default:
 				return nil, fmt.Errorf("unsupported option %s", a)
 			}
+		case 'R':
+			if o.ret, err = value(&i, a); err == nil && !strings.EqualFold(o.ret, "full") && !strings.EqualFold(o.ret, "hdrs") {
+				err = plainError("Invalid -R value")
+			}
+		case 'V':
+			if o.envid, err = value(&i, a); err == nil && !dsn.ValidXtext(o.envid) {
+				err = plainError("Invalid syntax in -V flag")
+			}
+		case 'N':
+			if o.notify, err = value(&i, a); err == nil && !validNotify(o.notify) {
+				err = plainError("Invalid -N argument")
+			}
 		case 'O':
 			var v string
 			if v, err = value(&i, a); err == nil {
@@ -157,10 +178,32 @@ func parseArgs(name string, args []string) (*options, error) {
 	return o, nil
 }
 
+// validNotify checks -N as sendmail does: "never" alone, or a list of
+// success, failure and delay.
+func validNotify(v string) bool {
+	words := strings.Split(strings.ToLower(v), ",")
+	for _, w := range words {
+		switch w {
+		case "never":
+			if len(words) > 1 {
+				return false
+			}
+		case "success", "failure", "delay":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 func run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	o, err := parseArgs(name, args)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		if pe, ok := err.(plainError); ok {
+			fmt.Fprintln(stderr, pe)
+		} else {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		}
 		return exUsage
 	}
 	lg, err := maillog.Open(o.logDest, maillog.Options{Ident: "sendmail"})
@@ -233,7 +276,7 @@ func run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	}
 	u := invoker()
 	sub := mta.Submission{Sender: u.Name, LocalUser: u.Name, FullName: o.fullName, Recipients: o.rcpts,
-		HeaderRecipients: o.headerRcpt, IgnoreDots: o.ignoreDots}
+		HeaderRecipients: o.headerRcpt, IgnoreDots: o.ignoreDots, Ret: o.ret, EnvID: o.envid, Notify: o.notify}
 	if o.from != "" {
 		sub.Sender, sub.ExplicitSender = o.from, true
 	}

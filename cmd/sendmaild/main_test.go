@@ -20,6 +20,20 @@ import (
 )
 
 // TestMain lets the daemon test run this test binary as sendmaild.
+// TestDSNFlags: -R, -V and -N are read as sendmail reads them.
+func TestDSNFlags(t *testing.T) {
+	o, err := parseArgs("sendmail", []string{"-R", "HDRS", "-Venv+2Bid", "-N", "success,delay", "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.ret != "HDRS" || o.envid != "env+2Bid" || o.notify != "success,delay" || len(o.rcpts) != 1 {
+		t.Errorf("parsed %+v", o)
+	}
+	if _, err := parseArgs("sendmail", []string{"-N", "never", "a"}); err != nil {
+		t.Errorf("-N never: %v", err)
+	}
+}
+
 func TestMain(m *testing.M) {
 	if os.Getenv("SENDMAILD_TEST_MAIN") == "1" {
 		name := os.Getenv("SENDMAILD_TEST_NAME")
@@ -41,6 +55,11 @@ func TestUsage(t *testing.T) {
 		{[]string{"-Z"}, exUsage, "sendmaild: invalid option -- 'Z'"},
 		{[]string{"-f"}, exUsage, "sendmaild: option requires an argument -- 'f'"},
 		{[]string{"-q5m"}, exUsage, "-q with an interval needs -bd"},
+		// The DSN flags, refused with the real sendmail's texts.
+		{[]string{"-R", "bogus", "a"}, exUsage, "Invalid -R value\n"},
+		{[]string{"-V", "a=b", "a"}, exUsage, "Invalid syntax in -V flag\n"},
+		{[]string{"-N", "success,never", "a"}, exUsage, "Invalid -N argument\n"},
+		{[]string{"-N", "bogus", "a"}, exUsage, "Invalid -N argument\n"},
 		{[]string{"-bs", "-L", "-", "-C", "/nonexistent/sendmail.cf"}, exConfig, "/nonexistent/sendmail.cf"},
 		{[]string{"-bt", "-L", "-", "-C", "/nonexistent/sendmail.cf"}, exConfig, "/nonexistent/sendmail.cf"},
 		{[]string{"-bd", "-L", "-", "-C", "/nonexistent/sendmail.cf"}, exConfig, "/nonexistent/sendmail.cf"},

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 
 // Package dsn writes the delivery status notifications Sendmail 8.17
-// sends: the bounce ("Returned mail: see transcript for details") and the
-// delay warning ("Warning: could not send message for past 4 hours"), as
+// sends: the bounce ("Returned mail: see transcript for details"), the
+// delay warning ("Warning: could not send message for past 4 hours") and
+// the return receipt for NOTIFY=SUCCESS ("Return receipt"), as
 // a multipart/report; report-type=delivery-status message (RFC 3464)
 // with the human-readable part and its transcript of the session, the
 // message/delivery-status part and the original message or its headers
@@ -32,6 +33,10 @@ const (
 	Failure Kind = iota
 	// Delay is the warning sent at Timeout.queuewarn.
 	Delay
+	// Receipt is the "Return receipt" sent for recipients with
+	// NOTIFY=SUCCESS once they are delivered here or relayed to a
+	// server without DSN.
+	Receipt
 )
 
 // Recipient is one recipient's status in a notification.
@@ -43,7 +48,9 @@ type Recipient struct {
 	Original string
 	// Final is the Final-Recipient address; empty means Addr.
 	Final string
-	// Action is "failed", "delayed", "delivered", "relayed" or "expanded".
+	// Action is the Action field as sendmail writes it: "failed",
+	// "delayed", "delivered (to mailbox)", "relayed (to non-DSN-aware
+	// mailer)".
 	Action string
 	// Status is the enhanced status code ("5.1.1").
 	Status string
@@ -82,7 +89,9 @@ type Report struct {
 	// QueueID is the notification's own queue id, used in its Received,
 	// Message-Id and MIME boundary.
 	QueueID string
-	// To is the recipient of the notification (see ReturnTo).
+	// To is the recipient of the notification as its To: field shows
+	// it: the sender as queued ("<a@b>" from SMTP, "a" from the command
+	// line), or the postmaster (see ReturnTo).
 	To string
 	// Now is the notification's date; Arrival the original message's.
 	Now, Arrival time.Time
@@ -90,7 +99,8 @@ type Report struct {
 	// "pc7.hamap.local [127.1.0.7]"); ReceivedFromMTA, when set, adds a
 	// Received-From-MTA field (the client's host name).
 	ReceivedFrom, ReceivedFromMTA string
-	// EnvID is the ENVID parameter of the original MAIL command.
+	// EnvID is the ENVID parameter of the original MAIL command, decoded
+	// from xtext (see Unxtext) as sendmail reports it.
 	EnvID string
 	// Recipients are those the notification is about, in queue order.
 	Recipients []Recipient
@@ -133,8 +143,11 @@ func localPart(a string) string {
 
 // Subject is the notification's Subject text.
 func (r *Report) Subject() string {
-	if r.Kind == Delay {
+	switch r.Kind {
+	case Delay:
 		return "Warning: could not send message for past " + Interval(r.WarnAfter)
+	case Receipt:
+		return "Return receipt"
 	}
 	return "Returned mail: see transcript for details"
 }
@@ -151,8 +164,11 @@ func (r *Report) Write(w io.Writer) error {
 	now := deliver.ArpaDate(r.Now)
 	b := r.Boundary()
 	auto := "failure"
-	if r.Kind == Delay {
+	switch r.Kind {
+	case Delay:
 		auto = "warning-timeout"
+	case Receipt:
+		auto = "return-receipt"
 	}
 	fmt.Fprintf(bw, "Received: from localhost (localhost)\n\tby %s (%s) id %s;\n\t%s\n", r.Hostname, r.Version, r.QueueID, now)
 	fmt.Fprintf(bw, "Date: %s\n", now)
@@ -168,12 +184,15 @@ func (r *Report) Write(w io.Writer) error {
 	fmt.Fprintf(bw, "--%s\nContent-Type: message/delivery-status\n\n", b)
 	r.writeStatus(bw)
 	if r.Original != nil {
+		// A return receipt never carries the body (sendmail's
+		// RTSF_NO_BODY), whatever RET= said.
+		hdrsOnly := r.HeadersOnly || r.Kind == Receipt
 		ct := "message/rfc822"
-		if r.HeadersOnly {
+		if hdrsOnly {
 			ct = "text/rfc822-headers"
 		}
 		fmt.Fprintf(bw, "--%s\nContent-Type: %s\n\n", b, ct)
-		if err := copyOriginal(bw, r.Original, r.HeadersOnly); err != nil {
+		if err := copyOriginal(bw, r.Original, hdrsOnly); err != nil {
 			return fmt.Errorf("dsn: original message: %w", err)
 		}
 		bw.WriteString("\n")
@@ -213,6 +232,24 @@ func (r *Report) writeText(w *bufio.Writer) {
 			w.WriteString("\n")
 		}
 	}
+	first := true
+	for _, rc := range r.Recipients {
+		what := rc.success()
+		if what == "" {
+			continue
+		}
+		if first {
+			w.WriteString("   ----- The following addresses had successful delivery notifications -----\n")
+			first = false
+		}
+		fmt.Fprintf(w, "%s  (%s)\n", rc.Addr, what)
+		if rc.ExpandedFrom != "" {
+			fmt.Fprintf(w, "    (expanded from: %s)\n", rc.ExpandedFrom)
+		}
+	}
+	if !first {
+		w.WriteString("\n")
+	}
 	if r.Transcript != "" || r.Kind == Delay {
 		w.WriteString("   ----- Transcript of session follows -----\n")
 		w.WriteString(r.Transcript)
@@ -225,6 +262,18 @@ func (r *Report) writeText(w *bufio.Writer) {
 		fmt.Fprintf(w, "Will keep trying until message is %s old\n", Interval(r.ReturnAfter))
 	}
 	w.WriteString("\n")
+}
+
+// success is the text sendmail lists a recipient with under "successful
+// delivery notifications", "" for one that is not such a recipient.
+func (rc *Recipient) success() string {
+	switch {
+	case strings.HasPrefix(rc.Action, "relayed"):
+		return "relayed to non-DSN-aware mailer"
+	case strings.HasPrefix(rc.Action, "delivered"):
+		return "successfully delivered to mailbox"
+	}
+	return ""
 }
 
 func (rc *Recipient) reason() string {
@@ -287,6 +336,58 @@ func (r *Report) writeStatus(w *bufio.Writer) {
 		}
 	}
 	w.WriteString("\n")
+}
+
+// Unxtext decodes RFC 3461 xtext ("env+2Bid" is "env+id") as sendmail's
+// xuntextify does for the ENVID and ORCPT values it reports: each "+"
+// followed by two hex digits is that byte; anything else is kept as it is.
+func Unxtext(s string) string {
+	if strings.IndexByte(s, '+') < 0 {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '+' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// ValidXtext reports whether s is xtext as sendmail's xtextok accepts
+// it (the -V flag, ENVID=): printable ASCII without "=", and each "+"
+// followed by two hex digits.
+func ValidXtext(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '+':
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return false
+			}
+			i += 2
+		case c < '!' || c > '~' || c == '=':
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f')
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
 }
 
 // copyOriginal copies the message, or with headersOnly its header lines

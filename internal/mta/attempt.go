@@ -67,6 +67,11 @@ type outcome struct {
 	// a program target was expanded from.
 	exited bool
 	parent string
+	// member is the mailbox a local recipient reached through an alias
+	// or .forward ("" when it is its own); several says the alias
+	// named more than one address.
+	member  string
+	several bool
 }
 
 // Deliver makes one delivery attempt for every recipient of queued
@@ -185,25 +190,28 @@ func (m *MTA) attempt(ctx context.Context, id string, o attemptOptions) error {
 				start := m.now()
 				st, exited := m.deliverOne(ctx, localMailer, de, l.DataPath(), &env, t.Addr)
 				oc := outcome{rcpt: r, addr: r.Addr, st: st, mailer: localMailer.Name, exited: exited}
+				if t.Addr != user {
+					oc.member, oc.several = t.Addr, len(targets)+len(errs) > 1
+				}
 				m.logTo(id, &env, oc, start)
 				if st.Temporary() {
 					nr := r
 					if t.Addr != user {
-						nr = queue.Recipient{Flags: "A", Addr: t.Addr, Ctl: r.Ctl}
+						nr = queue.Recipient{Flags: childFlags(r.Flags), Addr: t.Addr, Ctl: r.Ctl}
 					}
 					oc.keep = &nr
 				}
 				outs = append(outs, oc)
 			case aliases.Program:
-				oc := m.runProgram(ctx, de, l.DataPath(), &env, queue.Recipient{Flags: "A", Addr: "|" + t.Addr, Ctl: ctlText(t.Ctl, "|"+t.Addr, r.Ctl), Final: r.Final}, t.Addr, t.Ctl)
+				oc := m.runProgram(ctx, de, l.DataPath(), &env, queue.Recipient{Flags: childFlags(r.Flags), Addr: "|" + t.Addr, Ctl: ctlText(t.Ctl, "|"+t.Addr, r.Ctl), Final: r.Final}, t.Addr, t.Ctl)
 				oc.parent = r.Addr
 				outs = append(outs, oc)
 			case aliases.File:
-				oc := m.writeFile(ctx, de, l.DataPath(), &env, queue.Recipient{Flags: "A", Addr: t.Addr, Ctl: ctlText(t.Ctl, t.Addr, r.Ctl), Final: r.Final}, t.Addr, t.Ctl)
+				oc := m.writeFile(ctx, de, l.DataPath(), &env, queue.Recipient{Flags: childFlags(r.Flags), Addr: t.Addr, Ctl: ctlText(t.Ctl, t.Addr, r.Ctl), Final: r.Final}, t.Addr, t.Ctl)
 				oc.parent = r.Addr
 				outs = append(outs, oc)
 			case aliases.Remote:
-				addRemote(queue.Recipient{Flags: "A", Addr: "<" + t.Addr + ">", Ctl: r.Ctl, Final: r.Final})
+				addRemote(queue.Recipient{Flags: childFlags(r.Flags), Addr: "<" + t.Addr + ">", Ctl: r.Ctl, Final: r.Final})
 			}
 		}
 	}
@@ -331,6 +339,11 @@ func (m *MTA) finish(ctx context.Context, l *queue.Locked, env *queue.Envelope, 
 	warn, ret := m.queueTimes(env)
 	var keep []queue.Recipient
 	var failed, delayed []outcome
+	// listed are the failed recipients and those delivered with
+	// NOTIFY=SUCCESS, in attempt order, as a bounce lists them; noted
+	// are the delivered and deferred ones, for a return receipt.
+	var listed, noted []outcome
+	receipts := 0
 	lastMsg := ""
 	for _, oc := range outs {
 		if o.verbose != nil {
@@ -344,16 +357,24 @@ func (m *MTA) finish(ctx context.Context, l *queue.Locked, env *queue.Envelope, 
 				oc.st.Report = "4.4.7"
 				oc.st.DSN = "4.4.7"
 				failed = append(failed, oc)
+				listed = append(listed, oc)
 				continue
 			}
 			k := *oc.keep
 			k.Message = oc.st.Stat
 			keep = append(keep, k)
 			delayed = append(delayed, oc)
+			noted = append(noted, oc)
 			lastMsg = oc.st.Stat
 		case oc.st.Sent():
+			if m.wantsReceipt(env, oc) {
+				listed = append(listed, oc)
+				noted = append(noted, oc)
+				receipts++
+			}
 		default:
 			failed = append(failed, oc)
+			listed = append(listed, oc)
 		}
 	}
 	var notes []*notice
@@ -362,11 +383,13 @@ func (m *MTA) finish(ctx context.Context, l *queue.Locked, env *queue.Envelope, 
 		if ret > 0 && age >= ret {
 			msg = "Cannot send message for " + dsn.Interval(ret)
 		}
-		notes = append(notes, &notice{kind: dsn.Failure, outs: failed, msg: msg, ret: ret})
+		notes = append(notes, &notice{kind: dsn.Failure, outs: listed, msg: msg, ret: ret})
+	} else if receipts > 0 {
+		notes = append(notes, &notice{kind: dsn.Receipt, outs: noted, msg: "Return receipt"})
 	}
 	if len(delayed) > 0 && warn > 0 && age >= warn && !strings.Contains(env.Flags, "w") && bare(env.Sender) != "" {
 		notes = append(notes, &notice{kind: dsn.Delay, outs: delayed, msg: "Warning: could not send message for past " + dsn.Interval(warn), warn: warn, ret: ret})
-		env.Flags += "w"
+		env.Flags = withFlag(env.Flags, 'w')
 	}
 	// The notifications are queued before the qf forgets the
 	// recipients: a crash in between repeats a notification, never
@@ -379,6 +402,9 @@ func (m *MTA) finish(ctx context.Context, l *queue.Locked, env *queue.Envelope, 
 			// Keep the failed recipients for the next run.
 			if n.kind == dsn.Failure {
 				for _, oc := range n.outs {
+					if oc.st.Sent() {
+						continue
+					}
 					k := oc.rcpt
 					k.Message = oc.st.Stat
 					keep = append(keep, k)

@@ -39,7 +39,42 @@ func (m *MTA) queueNotice(ctx context.Context, l *queue.Locked, env *queue.Envel
 	id := l.ID()
 	var rcpts []dsn.Recipient
 	var transcript strings.Builder
+	delivered := false
+	expanded := map[string]bool{}
 	for _, oc := range n.outs {
+		if oc.st.Sent() && oc.several {
+			// A member of an alias of several addresses: sendmail
+			// names the members in the transcript only.
+			delivered = true
+			if !expanded[oc.addr] {
+				expanded[oc.addr] = true
+				transcript.WriteString(oc.addr + "... expanded to multiple addresses\n")
+			}
+			transcript.WriteString(oc.member + "... Successfully delivered\n")
+			continue
+		}
+		if oc.st.Sent() {
+			// finish kept only those that asked for a receipt.
+			delivered = true
+			rcpts = append(rcpts, m.dsnRecipient(oc, n.kind))
+			what := "Successfully delivered"
+			if oc.res != nil {
+				what = "relayed; expect no further notifications"
+			}
+			who := listedAddr(oc)
+			if oc.member != "" {
+				who = oc.member
+			}
+			transcript.WriteString(who + "... " + what + "\n")
+			continue
+		}
+		if n.kind == dsn.Receipt {
+			// A deferred recipient: in the transcript only.
+			if t := oc.st.Transcript(listedAddr(oc)); t != "" {
+				transcript.WriteString(t + "\n")
+			}
+			continue
+		}
 		// NOTIFY=: without it failures and delays are reported; with
 		// it only what the client asked for.
 		if f := oc.rcpt.Flags; strings.Contains(f, "N") {
@@ -65,7 +100,7 @@ func (m *MTA) queueNotice(ctx context.Context, l *queue.Locked, env *queue.Envel
 			}
 		}
 	}
-	if len(rcpts) == 0 {
+	if len(rcpts) == 0 && !delivered {
 		return "", nil
 	}
 	isPM := macro(env, dsnMacro) == "postmaster"
@@ -75,7 +110,16 @@ func (m *MTA) queueNotice(ctx context.Context, l *queue.Locked, env *queue.Envel
 		return "", nil
 	}
 	toPostmaster := bare(env.Sender) == ""
-	if n.kind == dsn.Failure && n.ret > 0 && rcpts[0].Status == "4.4.7" {
+	if !toPostmaster {
+		// The sender as queued: "<a@b>" for SMTP, "a" from the
+		// command line, as sendmail's To: shows it.
+		to = strings.TrimSpace(env.Sender)
+	}
+	timedOut := false
+	for _, rc := range rcpts {
+		timedOut = timedOut || rc.Status == "4.4.7"
+	}
+	if n.kind == dsn.Failure && n.ret > 0 && timedOut {
 		transcript.WriteString("Message could not be delivered for " + dsn.Interval(n.ret) + "\nMessage will be deleted from queue\n")
 	}
 	nid := m.q.NewID()
@@ -89,7 +133,7 @@ func (m *MTA) queueNotice(ctx context.Context, l *queue.Locked, env *queue.Envel
 		Now:          now,
 		Arrival:      time.Unix(env.Created, 0),
 		ReceivedFrom: macro(env, "_"),
-		EnvID:        env.EnvID,
+		EnvID:        dsn.Unxtext(env.EnvID),
 		Recipients:   rcpts,
 		Transcript:   transcript.String(),
 		WarnAfter:    n.warn,
@@ -142,7 +186,7 @@ func (m *MTA) queueNotice(ctx context.Context, l *queue.Locked, env *queue.Envel
 		Priority:   queue.Priority(p.Size(), 0, 1),
 		Macros:     []queue.Macro{{Name: "_", Value: "localhost"}, {Name: dsnMacro, Value: mark}},
 		Sender:     "<>",
-		Recipients: []queue.Recipient{{Flags: "P", Final: "rfc822; " + to, Addr: addr}},
+		Recipients: []queue.Recipient{{Flags: "P", Final: "rfc822; " + bare(to), Addr: addr}},
 		Headers:    hdr,
 	}
 	if err := p.Commit(qenv); err != nil {
@@ -152,16 +196,77 @@ func (m *MTA) queueNotice(ctx context.Context, l *queue.Locked, env *queue.Envel
 	return nid, nil
 }
 
+// wantsReceipt says whether a delivered recipient gets a return
+// receipt, as sendmail decides: it asked for one (NOTIFY=SUCCESS), the
+// message has a sender to send it to, PrivacyOptions do not forbid
+// receipts, and the recipient was delivered here or relayed to a server
+// that does not do DSN (one that does got NOTIFY and answers for itself).
+func (m *MTA) wantsReceipt(env *queue.Envelope, oc outcome) bool {
+	if f := oc.rcpt.Flags; !strings.Contains(f, "N") || !strings.Contains(f, "S") {
+		return false
+	}
+	if bare(env.Sender) == "" || macro(env, dsnMacro) != "" {
+		return false
+	}
+	for _, w := range m.cf.PrivacyOptions {
+		if w == "noreceipts" || w == "goaway" {
+			return false
+		}
+	}
+	return oc.res == nil || !oc.res.OfferedDSN
+}
+
+// childFlags are the R line flags of an address an alias expanded
+// parent to: it inherits the parent's NOTIFY flags (sendmail's
+// QINHERITEDBITS), written before the A as sendmail orders them.
+func childFlags(parent string) string {
+	var b strings.Builder
+	for _, c := range "NSFD" {
+		if strings.ContainsRune(parent, c) {
+			b.WriteRune(c)
+		}
+	}
+	return b.String() + "A"
+}
+
+// listedAddr is a recipient as a notification lists it: programs in
+// double quotes.
+func listedAddr(oc outcome) string {
+	if a := bare(oc.addr); strings.HasPrefix(a, "|") {
+		return `"` + a + `"`
+	}
+	return oc.addr
+}
+
 // dsnRecipient is one recipient's part of a notification.
 func (m *MTA) dsnRecipient(oc outcome, kind dsn.Kind) dsn.Recipient {
 	last := m.now()
 	var rc dsn.Recipient
-	if oc.res != nil {
+	switch {
+	case oc.st.Sent() && oc.res != nil:
+		// Relayed to a server without DSN: its RCPT reply is the
+		// diagnostic (sendmail's real receipt).
+		rc = dsn.Recipient{Action: "relayed (to non-DSN-aware mailer)", Status: oc.st.DSN, LastAttempt: last,
+			RemoteMTA: strings.TrimSuffix(oc.res.RemoteMTA, "."), Diagnostic: oc.res.RcptReply, Original: oc.rcpt.ORcpt}
+		if rc.Status == "" {
+			rc.Status = "2.0.0"
+		}
+	case oc.st.Sent():
+		rc = dsn.Recipient{Action: "delivered (to mailbox)", Status: "2.1.5", LastAttempt: last, Original: oc.rcpt.ORcpt}
+		if oc.member != "" {
+			// Through an alias of one address: listed under the
+			// mailbox's name, qualified in X-Actual-Recipient.
+			rc.ExpandedFrom, rc.Actual = oc.addr, oc.member
+			if !strings.Contains(rc.Actual, "@") {
+				rc.Actual += "@" + m.hostname
+			}
+		}
+	case oc.res != nil:
 		rc = oc.res.Notification(oc.rcpt.ORcpt, last)
 		if oc.st.DSN == "4.4.7" {
 			rc.Action, rc.Status = "failed", "4.4.7"
 		}
-	} else {
+	default:
 		status := oc.st.Report
 		if status == "" || oc.st.DSN == "4.4.7" {
 			status = oc.st.DSN
@@ -184,10 +289,14 @@ func (m *MTA) dsnRecipient(oc outcome, kind dsn.Kind) dsn.Recipient {
 		}
 	}
 	rc.Addr = oc.addr
-	if a := bare(oc.addr); strings.HasPrefix(a, "|") {
-		// Programs are listed quoted, their X-Actual-Recipient is the
-		// command, and the alias they came from is named.
-		rc.Addr = `"` + a + `"`
+	if oc.member != "" && rc.ExpandedFrom != "" {
+		rc.Addr = oc.member
+	}
+	if a := bare(oc.addr); strings.HasPrefix(a, "|") || strings.HasPrefix(a, "/") {
+		// Programs are listed quoted; a program's or a file's
+		// X-Actual-Recipient is the command or path, and the alias it
+		// came from is named.
+		rc.Addr = listedAddr(oc)
 		rc.Actual, rc.ActualType = a, "X-Unix"
 		rc.ExpandedFrom = oc.parent
 	}
@@ -202,5 +311,7 @@ func (m *MTA) dsnRecipient(oc outcome, kind dsn.Kind) dsn.Recipient {
 	if o := rc.Original; o != "" && !strings.Contains(o, ";") {
 		rc.Original = "rfc822;" + o
 	}
+	// ORCPT is kept as xtext, and reported decoded.
+	rc.Original = dsn.Unxtext(rc.Original)
 	return rc
 }

@@ -94,6 +94,8 @@ func (t *txn) Commit() (string, error) {
 	if e.BodyType == "8BITMIME" {
 		qenv.Flags = "8"
 	}
+	qenv.Flags += retFlags(e.Ret)
+	qenv.EnvID = e.EnvID
 	bg := t.s.mode != 'q' && t.s.mode != 'd' && t.s.mode != 'i'
 	if bg {
 		// The background attempt follows at once: record it in the
@@ -123,6 +125,41 @@ func (t *txn) Commit() (string, error) {
 	}
 	t.s.m.background(e.ID, l)
 	return e.ID, nil
+}
+
+// retFlags are the F line's flags for a RET= parameter as sendmail
+// writes them: d when RET was given, n too for RET=HDRS.
+func retFlags(ret string) string {
+	switch strings.ToUpper(ret) {
+	case "FULL":
+		return "d"
+	case "HDRS":
+		return "dn"
+	}
+	return ""
+}
+
+// withFlag adds flag c to a qf F line's flags, in the order sendmail's
+// queueup writes them (w r 8 b d n s), so that a warning sent for a
+// RET= message reads "wdn" as sendmail's file would.
+func withFlag(flags string, c byte) string {
+	if strings.IndexByte(flags, c) >= 0 {
+		return flags
+	}
+	const order = "wr8bdns"
+	var b strings.Builder
+	for i := 0; i < len(order); i++ {
+		if order[i] == c || strings.IndexByte(flags, order[i]) >= 0 {
+			b.WriteByte(order[i])
+		}
+	}
+	for i := 0; i < len(flags); i++ {
+		// Letters sendmail does not write stay, at the end.
+		if strings.IndexByte(order, flags[i]) < 0 {
+			b.WriteByte(flags[i])
+		}
+	}
+	return b.String()
 }
 
 // notifyFlags are the R line's flags for a NOTIFY= parameter, in
@@ -164,6 +201,13 @@ type Submission struct {
 	// IgnoreDots is -i/-oi: a line with a single dot does not end the
 	// message.
 	IgnoreDots bool
+	// Ret is -R ("full" or "hdrs", any case; "" for none) and EnvID -V,
+	// the DSN parameters sendmail's command line takes for RET= and
+	// ENVID=. EnvID is kept as given, as sendmail keeps it.
+	Ret, EnvID string
+	// Notify is -N, the NOTIFY= value for every recipient ("" for
+	// none).
+	Notify string
 }
 
 // Submit queues a command-line submission read from r and returns its
@@ -231,13 +275,15 @@ func (m *MTA) Submit(ctx context.Context, sub Submission, r io.Reader, deliverNo
 		if !strings.Contains(final, "@") {
 			final += "@" + m.hostname
 		}
-		qr = append(qr, queue.Recipient{Flags: "PFD", Final: "rfc822; " + final, Addr: a})
+		qr = append(qr, queue.Recipient{Flags: notifyFlags(sub.Notify), Final: "rfc822; " + final, Addr: a})
 	}
 	env := &queue.Envelope{
 		Created:    m.now().Unix(),
 		Priority:   queue.Priority(p.Size(), 0, len(qr)),
+		Flags:      retFlags(sub.Ret),
 		Macros:     macros,
 		Sender:     sub.Sender,
+		EnvID:      sub.EnvID,
 		Recipients: qr,
 		Headers:    hdr,
 	}

@@ -106,8 +106,10 @@ var diffSessions = []diffSession{
 	{namedIP, []string{"QUIT"}},
 	{trustedIP, []string{"EHLO x", "ETRN", "HELP foo", "MAIL FROM:<a@hamap.local> RET=X", "MAIL FROM:<a@hamap.local> RET=FULL RET=HDRS",
 		"MAIL FROM:<a@hamap.local> ENVID=", "RSET", "MAIL FROM:<a@hamap.local> ENVID=a ENVID=b", "RSET",
-		"MAIL FROM:<a@hamap.local> BODY=7BIT RET=HDRS ENVID=x",
-		"RCPT TO:<b@hamap.local> NOTIFY=X", "RCPT TO:<b@hamap.local> ORCPT=x", "RCPT TO:<b@hamap.local> ORCPT=rfc822;b@hamap.local",
+		"MAIL FROM:<a@hamap.local> ENVID=a+zz", "RSET", "MAIL FROM:<a@hamap.local> ENVID=x ENVID=a+zz", "RSET",
+		"MAIL FROM:<a@hamap.local> BODY=7BIT RET=HDRS ENVID=x+2By",
+		"RCPT TO:<b@hamap.local> NOTIFY=X", "RCPT TO:<b@hamap.local> ORCPT=x", "RCPT TO:<b@hamap.local> ORCPT=rfc822;b+zz@hamap.local",
+		"RCPT TO:<b@hamap.local> ORCPT=rfc822;b+2Bx@hamap.local", "RCPT TO:<b@hamap.local> ORCPT=rfc822;b@hamap.local",
 		"AUTH PLAIN", "=", "STARTTLS", "MAIL FROM:<a\x01@hamap.local>", "RSET", "MAIL FROM:<a@hamap.local> SIZE=-1", "QUIT"}},
 }
 

@@ -526,9 +526,10 @@ func (f *front) mail(arg string) {
 		if aerr == nil {
 			mp, errLine := st.mailParams(params)
 			if errLine != "" {
-				if errLine == rParamDupEnvid.line() {
+				if errLine == rParamDupEnvid.line() || errLine == rParamBadEnvid.line() {
 					// sendmail has set the sender when it meets the
-					// second ENVID: RSET or QUIT log the envelope.
+					// second ENVID or checks one's xtext: RSET or QUIT
+					// log the envelope.
 					st.newQID()
 					st.mailEcho = echo
 				}

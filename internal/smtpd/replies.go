@@ -48,8 +48,9 @@ var (
 	rParamBadRet     = reply{501, "5.5.2", "Bad argument \"%s\" to RET"}
 	rParamDupRet     = reply{501, "5.5.0", "Duplicate RET parameter"}
 	rParamDupEnvid   = reply{501, "5.5.0", "Duplicate ENVID parameter"}
+	rParamBadEnvid   = reply{501, "5.5.4", "Syntax error in ENVID parameter value"}
 	rParamBadNotify  = reply{501, "5.5.4", "Bad argument \"%s\"  to NOTIFY"}
-	rParamBadOrcpt   = reply{501, "5.5.4", "Syntax error in ORCPT parameter value"}                // unverified
+	rParamBadOrcpt   = reply{501, "5.5.4", "Syntax error in ORCPT parameter value"}
 	rSizeExceeded    = reply{552, "5.2.3", "Message size exceeds fixed maximum message size (%d)"} // unverified
 	rNoDiskSpace     = reply{452, "4.4.5", "Insufficient disk space; try again later"}
 	rDomainRequired  = reply{553, "5.5.4", "%s... Domain name required for sender address %s"}

@@ -42,6 +42,7 @@ var replyCases = []struct {
 	{"ParamBadRet", rParamBadRet, []any{"X"}},
 	{"ParamDupRet", rParamDupRet, nil},
 	{"ParamDupEnvid", rParamDupEnvid, nil},
+	{"ParamBadEnvid", rParamBadEnvid, nil},
 	{"ParamBadNotify", rParamBadNotify, []any{"X"}},
 	{"ParamBadOrcpt", rParamBadOrcpt, nil},
 	{"SizeExceeded", rSizeExceeded, []any{int64(1000)}},

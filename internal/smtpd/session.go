@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"mailsuite/internal/dsn"
 	"mailsuite/internal/maillog"
 	"mailsuite/pkg/accessdb"
 )
@@ -359,6 +360,11 @@ func (st *connState) mailParams(s string) (mailParams, string) {
 				return mp, rParamBadBody.line(val)
 			}
 		case "ENVID":
+			if !dsn.ValidXtext(val) {
+				// sendmail 8.17 checks it is xtext (RFC 3461 §4),
+				// before it looks for a duplicate.
+				return mp, rParamBadEnvid.line()
+			}
 			if mp.envidSet {
 				return mp, rParamDupEnvid.line()
 			}
@@ -399,7 +405,7 @@ func (st *connState) rcptParams(s string) (rcptParams, string) {
 			}
 			rp.notify = strings.ToUpper(val)
 		case "ORCPT":
-			if !strings.Contains(val, ";") {
+			if _, a, ok := strings.Cut(val, ";"); !ok || !dsn.ValidXtext(a) {
 				return rp, rParamBadOrcpt.line()
 			}
 			rp.orcpt = val
@@ -689,7 +695,7 @@ func (s *session) Mail(_ string, _ *smtp.MailOptions) error {
 	}
 	st.env = &Envelope{ID: st.qid, From: from, ClientAddr: st.addrText(), ClientName: st.client.validName(),
 		Helo: st.heloName, Proto: st.proto(), Daemon: st.l.opts.Name, AuthUser: st.authUser,
-		BodyType: pm.params.body, Size: pm.params.size, Received: st.srv.now(),
+		BodyType: pm.params.body, Size: pm.params.size, Ret: pm.params.ret, EnvID: pm.params.envid, Received: st.srv.now(),
 		Discard: !st.pol.Features.DelayChecks && (st.connDiscard || v.discard)}
 	if st.local != nil {
 		st.env.LocalUser = st.local.User

@@ -39,6 +39,11 @@ type Envelope struct {
 	BodyType string
 	// Size is the SIZE= parameter, 0 when not given.
 	Size int64
+	// Ret is the RET= parameter ("FULL", "HDRS" or "" when not given)
+	// and EnvID the ENVID= parameter as the client sent it (xtext),
+	// as sendmail keeps them in the qf file (F flags d and n, Z line).
+	Ret   string
+	EnvID string
 	// Received is when the transaction started.
 	Received time.Time
 	// MsgID is the Message-Id sendmail adds to a message that has none

@@ -143,6 +143,12 @@ type Result struct {
 	AuthMech string
 	// Transcript is the bounce transcript for this recipient.
 	Transcript string
+	// OfferedDSN says the server offered the DSN extension (so NOTIFY
+	// went along and a return receipt is its business); RcptReply is
+	// its reply to this recipient's RCPT, the Diagnostic-Code of a
+	// "relayed" receipt.
+	OfferedDSN bool
+	RcptReply  string
 }
 
 func (c *Courier) timeout(d, def time.Duration) time.Duration {

@@ -135,6 +135,7 @@ func rcptCommand(s *session, rc Rcpt) string {
 // session is fit for afterwards.
 func (c *Courier) transaction(s *session, msg *Message, h mxHost, base Result) ([]Result, sessionState) {
 	tr := "... while talking to " + strings.TrimSuffix(h.Name, ".") + ":\n"
+	base.OfferedDSN = ext(s.cl, "DSN")
 	body, err := msg.Open()
 	if err != nil {
 		st := deliver.StatusFor(deliver.ExTempFail, err.Error())
@@ -185,8 +186,13 @@ func (c *Courier) transaction(s *session, msg *Message, h mxHost, base Result) (
 				return all(msg, connStatus(base, h, err)), stateBroken
 			}
 		}
-		_, _, err := s.reply(rcptTimeout)
+		code, text, err := s.reply(rcptTimeout)
 		if err == nil {
+			// A "relayed" return receipt quotes this reply.
+			if k := strings.LastIndexByte(text, '\n'); k >= 0 {
+				text = text[k+1:]
+			}
+			res[i].RcptReply = strconv.Itoa(code) + " " + text
 			ok = append(ok, i)
 			continue
 		}
@@ -217,8 +223,9 @@ func (c *Courier) transaction(s *session, msg *Message, h mxHost, base Result) (
 	}
 	setAll := func(r Result) {
 		for _, i := range ok {
+			rr := res[i].RcptReply
 			res[i] = r
-			res[i].Rcpt = msg.Rcpts[i].Addr
+			res[i].Rcpt, res[i].RcptReply = msg.Rcpts[i].Addr, rr
 		}
 	}
 	dataTimeout := c.timeout(c.Timeouts.DataInit, 5*time.Minute)
