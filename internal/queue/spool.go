@@ -337,10 +337,6 @@ func (p *Pending) commit(env *Envelope) (*os.File, error) {
 			}
 		}
 	}
-	if err := p.df.Sync(); err != nil {
-		p.cleanup()
-		return nil, fmt.Errorf("sync %s: %w", p.df.Name(), err)
-	}
 	if env.Version == 0 {
 		env.Version = Version
 	}
@@ -353,15 +349,24 @@ func (p *Pending) commit(env *Envelope) (*os.File, error) {
 			env.Inode = fmt.Sprintf("%d/%d/%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
 		}
 	}
-	if err := p.df.Close(); err != nil {
-		p.df = nil
-		p.cleanup()
-		return nil, fmt.Errorf("close %s: %w", p.q.path(prefixDF, p.id), err)
-	}
+	// The df is flushed while the tf is written and flushed: the two
+	// fsyncs overlap, and both are done before the rename makes the
+	// message queued. The directory sync after the rename makes both
+	// names durable.
+	df := p.df
+	synced := make(chan error, 1)
+	go func() {
+		err := syncFile(df)
+		if err != nil {
+			err = fmt.Errorf("sync %s: %w", df.Name(), err)
+		}
+		if cerr := df.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("close %s: %w", df.Name(), cerr)
+		}
+		synced <- err
+	}()
 	p.df = nil
-	// The df is on disk; its directory entry is made durable by the
-	// directory sync after the rename below, which covers both names.
-	f, renamed, err := p.q.writeControl(p.id, env)
+	f, renamed, err := p.q.writeControl(p.id, env, synced)
 	if err != nil {
 		// Once qf<id> exists the df must stay: the message may be
 		// queued, and a qf without its df would lose it.
@@ -397,8 +402,20 @@ func (p *Pending) cleanup() error {
 // writeControl writes env to tf<id> (created exclusively and locked as
 // sendmail locks it), syncs it, renames it over qf<id> and syncs the
 // directory. It returns the new qf, still open and locked, so that a
-// caller holding the message keeps its lock across the rewrite.
-func (q *Queue) writeControl(id string, env *Envelope) (f *os.File, renamed bool, err error) {
+// caller holding the message keeps its lock across the rewrite. before,
+// if not nil, delivers the result of the caller's own flush (the df's):
+// the rename waits for it, and fails with its error; writeControl does
+// not return before it has come.
+func (q *Queue) writeControl(id string, env *Envelope, before <-chan error) (f *os.File, renamed bool, err error) {
+	if before != nil {
+		// Whatever happens here, the caller's flush must be over
+		// before we return.
+		defer func() {
+			if before != nil {
+				<-before
+			}
+		}()
+	}
 	tf := q.path(prefixTF, id)
 	f, err = os.OpenFile(tf, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, q.opts.FileMode)
 	if err != nil {
@@ -418,6 +435,13 @@ func (q *Queue) writeControl(id string, env *Envelope) (f *os.File, renamed bool
 	if err := f.Sync(); err != nil {
 		return fail(fmt.Errorf("sync %s: %w", tf, err))
 	}
+	if before != nil {
+		err := <-before
+		before = nil
+		if err != nil {
+			return fail(err)
+		}
+	}
 	qf := q.path(prefixQF, id)
 	if err := os.Rename(tf, qf); err != nil {
 		return fail(fmt.Errorf("rename %s: %w", qf, err))
@@ -430,6 +454,9 @@ func (q *Queue) writeControl(id string, env *Envelope) (f *os.File, renamed bool
 	}
 	return f, true, nil
 }
+
+// syncFile flushes a data file; tests replace it.
+var syncFile = (*os.File).Sync
 
 // syncDir makes the directory entries of dir durable.
 func syncDir(dir string) error {

@@ -575,3 +575,53 @@ func TestCommitLocked(t *testing.T) {
 		t.Errorf("queue holds %v, want df and qf of %s", got, id)
 	}
 }
+
+// TestCommitWaitsForDataSync: the df is flushed while the tf is
+// written, but the message becomes queued (qf renamed into place) only
+// after the df's flush has succeeded; a failed flush fails the commit
+// and leaves nothing behind.
+func TestCommitWaitsForDataSync(t *testing.T) {
+	defer func(f func(*os.File) error) { syncFile = f }(syncFile)
+	for _, fail := range []bool{false, true} {
+		dir := t.TempDir()
+		q := openTestQueue(t, dir, Options{})
+		id := q.NewID()
+		p, err := q.Prepare(context.Background(), id, PrepareOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(p, "body\n")
+		started, release := make(chan struct{}), make(chan struct{})
+		syncFile = func(f *os.File) error {
+			close(started)
+			<-release
+			if fail {
+				return errors.New("injected EIO")
+			}
+			return f.Sync()
+		}
+		done := make(chan error, 1)
+		go func() { done <- p.Commit(testEnvelope()) }()
+		<-started
+		// The tf may be written meanwhile; the qf must not exist.
+		time.Sleep(20 * time.Millisecond)
+		if _, err := os.Stat(filepath.Join(dir, "qf"+id)); err == nil {
+			t.Fatalf("qf%s exists before its df was flushed", id)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Commit returned before the df flush: %v", err)
+		default:
+		}
+		close(release)
+		err = <-done
+		switch got := listDir(t, dir); {
+		case fail && (err == nil || !strings.Contains(err.Error(), "injected EIO")):
+			t.Errorf("failed df flush: Commit = %v", err)
+		case fail && len(got) != 0:
+			t.Errorf("failed df flush left %v", got)
+		case !fail && (err != nil || len(got) != 2):
+			t.Errorf("Commit = %v, queue %v", err, got)
+		}
+	}
+}
