@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -314,22 +315,35 @@ func crlfToLF(line []byte) []byte {
 // (Sendmail keeps its df files with LF). r is read as the returned reader
 // is; only the header section is held in memory.
 func NewMessage(e *Envelope, flags string, r io.Reader) (io.Reader, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := messageReaders.Get().(*bufio.Reader)
+	br.Reset(r)
 	hdr, names, err := readHeader(br)
 	if err != nil {
+		br.Reset(nil)
+		messageReaders.Put(br)
 		return nil, fmt.Errorf("read header: %w", err)
 	}
 	prefix := e.Prefix(flags, func(n string) bool { return names[n] })
 	return io.MultiReader(strings.NewReader(prefix), bytes.NewReader(hdr), &lfReader{br: br}), nil
 }
 
+// messageReaders are NewMessage's readers: their 64 KiB buffer bounds a
+// header line, and one per message was most of a small message's
+// garbage. A reader goes back to the pool when the message has been read
+// to its end.
+var messageReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+
 // lfReader turns CRLF into LF.
 type lfReader struct {
 	br      *bufio.Reader
 	pending []byte
+	err     error // the end (or error) met, once br is given back
 }
 
 func (l *lfReader) Read(p []byte) (int, error) {
+	if l.br == nil && len(l.pending) == 0 {
+		return 0, l.err
+	}
 	for len(l.pending) == 0 {
 		line, err := l.br.ReadSlice('\n')
 		if len(line) > 0 {
@@ -349,6 +363,12 @@ func (l *lfReader) Read(p []byte) (int, error) {
 			continue
 		}
 		if err != nil {
+			// Nothing is pending (it would point into the buffer):
+			// the reader can go back.
+			l.err = err
+			l.br.Reset(nil)
+			messageReaders.Put(l.br)
+			l.br = nil
 			return 0, err
 		}
 	}

@@ -5,6 +5,7 @@ package deliver
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -214,5 +215,53 @@ func TestOrigin(t *testing.T) {
 		"Date: Fri, 27 Nov 2026 03:31:59 GMT\nMessage-Id: <202611270332.Q@h>\n"
 	if d := cmp.Diff(want, got); d != "" {
 		t.Error(d)
+	}
+}
+
+// TestNewMessageReaderReuse: a message read to its end gives its buffer
+// back for the next message, and reading it again gives only the end,
+// never the next message's bytes; messages read at once keep apart.
+func TestNewMessageReaderReuse(t *testing.T) {
+	e := &Envelope{QID: "6AR0w7ab012345", Sender: "a@hamap.local", Hostname: "mail.hamap.local"}
+	body := func(i int) string {
+		return fmt.Sprintf("Subject: %d\r\n\r\n%s\r\n", i, strings.Repeat(fmt.Sprint(i), 5000))
+	}
+	a, err := NewMessage(e, "", strings.NewReader(body(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotA, _ := io.ReadAll(a)
+	b, err := NewMessage(e, "", strings.NewReader(body(2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewMessage(e, "", strings.NewReader(body(3)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.Read(make([]byte, 10)); n != 0 || err != io.EOF {
+		t.Errorf("read after the end: %d, %v", n, err)
+	}
+	// b and c in alternation.
+	var gotB, gotC []byte
+	p := make([]byte, 700)
+	for doneB, doneC := false, false; !doneB || !doneC; {
+		if !doneB {
+			n, err := b.Read(p)
+			gotB = append(gotB, p[:n]...)
+			doneB = err == io.EOF
+		}
+		if !doneC {
+			n, err := c.Read(p)
+			gotC = append(gotC, p[:n]...)
+			doneC = err == io.EOF
+		}
+	}
+	// The envelope has no arrival time, so each gets the same
+	// Received line in front.
+	for i, got := range [][]byte{gotA, gotB, gotC} {
+		if want := e.Received() + strings.ReplaceAll(body(i+1), "\r\n", "\n"); string(got) != want {
+			t.Errorf("message %d: got %d bytes, want %d:\n%.300q", i+1, len(got), len(want), got)
+		}
 	}
 }

@@ -811,7 +811,9 @@ func (s *session) Data(r io.Reader) error {
 		return rDataTempFail.err()
 	}
 	w := &bodyWriter{w: txn, max: st.cfg.CF.MaxMessageSize}
-	_, err = io.Copy(w, r)
+	buf := copyBufs.Get().(*[]byte)
+	_, err = io.CopyBuffer(w, r, *buf)
+	copyBufs.Put(buf)
 	if err == nil && w.tooBig {
 		err = errTooBig
 	}
@@ -981,3 +983,7 @@ func itoa(n int64) string {
 }
 
 var _ = accessdb.ClientAddr
+
+// copyBufs are the buffers DATA copies message bodies through: one per
+// message would be 32 KiB of garbage each.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}

@@ -10,6 +10,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -283,7 +284,10 @@ func (c *Courier) transaction(s *session, msg *Message, h mxHost, base Result) (
 	s.conn.SetDeadline(time.Now().Add(c.timeout(c.Timeouts.DataBlock, time.Hour)))
 	bw := bufio.NewWriterSize(s.conn, 16<<10)
 	dw := textproto.NewWriter(bw).DotWriter()
-	if _, err := io.Copy(dw, src); err != nil {
+	buf := copyBufs.Get().(*[]byte)
+	_, err = io.CopyBuffer(dw, src, *buf)
+	copyBufs.Put(buf)
+	if err != nil {
 		setAll(connStatus(base, h, err))
 		return res, stateBroken
 	}
@@ -339,3 +343,6 @@ func isReply(err error) bool {
 	var se *smtp.SMTPError
 	return errors.As(err, &se)
 }
+
+// copyBufs are the buffers message bodies are sent through.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
