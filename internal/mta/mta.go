@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mailsuite/internal/aliases"
@@ -109,8 +110,10 @@ type MTA struct {
 	maxChildren int
 	bg          chan struct{} // background deliveries in flight
 	// conns is the connection cache shared by background deliveries
-	// and queue runs (ConnectionCacheSize, ConnectionCacheTimeout).
-	conns *remote.ConnCache
+	// and queue runs (ConnectionCacheSize, ConnectionCacheTimeout);
+	// active counts the attempts under way that may use it.
+	conns  *remote.ConnCache
+	active atomic.Int64
 }
 
 // New opens the queue directory and the alias databases of o.CF.
@@ -278,8 +281,24 @@ func (m *MTA) background(id string, l *queue.Locked) {
 }
 
 func (m *MTA) backgroundAttempt(id string, l *queue.Locked) {
+	m.busy()
+	defer m.idle()
 	if err := m.attempt(context.Background(), id, attemptOptions{recorded: true, conns: m.conns, locked: l}); err != nil && !errors.Is(err, queue.ErrLocked) {
 		m.log.Logf(maillog.MailErr, "%s: SYSERR: delivery: %v", id, err)
+	}
+}
+
+// busy and idle bracket an attempt that may use the shared connection
+// cache. When the last one ends, the idle connections are QUIT: sendmail
+// keeps a connection as long as the process that delivers lives (a
+// background delivery's child, a queue run), so a connection here lives
+// as long as deliveries keep coming, not ConnectionCacheTimeout on an
+// idle daemon, where it would hold a session open on the far side.
+func (m *MTA) busy() { m.active.Add(1) }
+
+func (m *MTA) idle() {
+	if m.active.Add(-1) == 0 {
+		m.conns.CloseIdle()
 	}
 }
 

@@ -126,6 +126,8 @@ func (m *MTA) RunQueue(ctx context.Context, o RunOptions) (RunStats, error) {
 	sem := make(chan struct{}, limit)
 	down := &sync.Map{}
 	conns := m.conns
+	m.busy()
+	defer m.idle()
 	if o.Verbose != nil {
 		// A verbose run has its cache to itself, flushed at the end
 		// with "Closing connection to ..." as sendmail's run ends.

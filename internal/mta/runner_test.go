@@ -956,3 +956,31 @@ func TestSmartHostAuth(t *testing.T) {
 	id2 := submit(t, m2, "a", []string{"far@outside.example"}, "Subject: auth 2\n\nhi\n", true)
 	logHas(t, f, regexp.QuoteMeta(id2+": to=far@outside.example, ")+`.*reply=530 5\.7\.0 Authentication required, stat=`)
 }
+
+// TestConnectionCacheInRun: a queue run carries its messages for one
+// host over one connection (ConnectionCacheSize is 2 in the stock cf),
+// and that connection is QUIT as soon as no delivery is under way, as
+// the end of a sendmail queue run closes its cache: an idle daemon holds
+// no session open on the far side.
+func TestConnectionCacheInRun(t *testing.T) {
+	f := newFixture(t, map[string]string{"SMART": "relay:[127.0.0.42]"})
+	n := newTestNet(t)
+	smart, _ := n.sinkOn(t, "127.0.0.42")
+	m := newRemoteMTA(t, f, n, nil)
+	m.maxChildren = 1 // one message after the other, so each finds the connection idle
+	for i := 0; i < 3; i++ {
+		submit(t, m, "a", []string{fmt.Sprintf("x%d@other.test", i)}, "Subject: cached\n\nhi\n", false)
+	}
+	if _, err := m.RunQueue(context.Background(), RunOptions{IgnoreMinAge: true}); err != nil {
+		t.Fatal(err)
+	}
+	n.mu.Lock()
+	dials := n.dials["127.0.0.42"]
+	n.mu.Unlock()
+	if got := len(smart.got()); got != 3 || dials != 1 {
+		t.Errorf("%d messages over %d connections, want 3 over 1", got, dials)
+	}
+	if idle := m.conns.Idle(); idle != 0 {
+		t.Errorf("%d connections left open after the run", idle)
+	}
+}

@@ -139,9 +139,20 @@ func (cc *ConnCache) Close() {
 		return
 	}
 	cc.mu.Lock()
+	cc.closed = true
+	cc.mu.Unlock()
+	cc.CloseIdle()
+}
+
+// CloseIdle QUITs the idle connections; the cache goes on keeping new
+// ones.
+func (cc *ConnCache) CloseIdle() {
+	if cc == nil {
+		return
+	}
+	cc.mu.Lock()
 	idle := cc.idle
 	cc.idle = nil
-	cc.closed = true
 	cc.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, s := range idle {
