@@ -345,10 +345,10 @@ func (m *MTA) finish(ctx context.Context, l *queue.Locked, env *queue.Envelope, 
 	var listed, noted []outcome
 	receipts := 0
 	lastMsg := ""
+	if o.verbose != nil {
+		verboseStatus(o.verbose, outs)
+	}
 	for _, oc := range outs {
-		if o.verbose != nil {
-			fmt.Fprintf(o.verbose, "%s... %s\n", oc.addr, oc.st.Stat)
-		}
 		switch {
 		case oc.keep != nil:
 			if ret > 0 && age >= ret {
@@ -469,4 +469,25 @@ func (m *MTA) factor(name string, def int64) int64 {
 		return def
 	}
 	return n
+}
+
+// verboseStatus prints each recipient's status as sendmail -v does: the
+// recipients one SMTP delivery carried share a line for the outcome of
+// the whole delivery ("a@x,b@x... Sent (Ok)", or the connection's
+// failure); a recipient refused at its own RCPT gets a line of its own.
+func verboseStatus(w io.Writer, outs []outcome) {
+	shared := func(oc outcome) bool { return oc.res != nil && (oc.st.Code == deliver.ExOK || oc.res.Reply == "") }
+	for i := 0; i < len(outs); {
+		addrs := []string{outs[i].addr}
+		j := i + 1
+		for ; j < len(outs); j++ {
+			a, b := outs[i], outs[j]
+			if !shared(a) || !shared(b) || a.st.Stat != b.st.Stat || a.res.Relay != b.res.Relay {
+				break
+			}
+			addrs = append(addrs, b.addr)
+		}
+		fmt.Fprintf(w, "%s... %s\n", strings.Join(addrs, ","), outs[i].st.Stat)
+		i = j
+	}
 }

@@ -243,6 +243,7 @@ func (m *MTA) remoteMessage(mailer string, de *deliver.Envelope, dfPath string, 
 		Domain:   domain,
 		Size:     size,
 		EightBit: strings.EqualFold(env.BodyType, "8BITMIME") || strings.Contains(env.Flags, "8"),
+		BodyType: strings.ToUpper(env.BodyType),
 		EnvID:    env.EnvID, // xtext, as queued and as sendmail sends it
 		Open: func() (io.ReadCloser, error) {
 			df, err := os.Open(dfPath)

@@ -23,6 +23,8 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
 
+	"mailsuite/internal/deliver"
+	"mailsuite/internal/deliver/remote"
 	"mailsuite/internal/makemap"
 	"mailsuite/internal/queue"
 	"mailsuite/internal/smtpd"
@@ -982,5 +984,36 @@ func TestConnectionCacheInRun(t *testing.T) {
 	}
 	if idle := m.conns.Idle(); idle != 0 {
 		t.Errorf("%d connections left open after the run", idle)
+	}
+}
+
+// TestVerboseStatus: sendmail -v gives the recipients of one SMTP
+// delivery one status line ("a,b... Sent (...)", as the real one printed
+// "other@outside.example,friend@outside.example... Sent (2.0.0 Ok:
+// queued)"), and a recipient refused at its RCPT, or delivered locally,
+// a line of its own.
+func TestVerboseStatus(t *testing.T) {
+	sent := deliver.StatusFor(deliver.ExOK, "")
+	sent.Stat = "Sent (Ok)"
+	refused := deliver.StatusFor(deliver.ExNoUser, "")
+	refused.Stat = "User unknown"
+	down := deliver.StatusFor(deliver.ExTempFail, "")
+	down.Stat = "Deferred: Connection refused by [127.0.0.9]"
+	r1 := &remote.Result{Relay: "[127.0.0.9] [127.0.0.9]", Reply: "250 Ok"}
+	r2 := &remote.Result{Relay: "[127.0.0.8] [127.0.0.8]", Reply: "250 Ok"}
+	bad := &remote.Result{Relay: "[127.0.0.9] [127.0.0.9]", Reply: "550 5.1.1 no"}
+	conn := &remote.Result{Relay: "[127.0.0.9] [127.0.0.9]"}
+	var b strings.Builder
+	verboseStatus(&b, []outcome{
+		{addr: "a@x", st: sent, res: r1}, {addr: "b@x", st: sent, res: r1},
+		{addr: "c@y", st: sent, res: r2},
+		{addr: "d@x", st: refused, res: bad}, {addr: "e@x", st: refused, res: bad},
+		{addr: "f@z", st: down, res: conn}, {addr: "g@z", st: down, res: conn},
+		{addr: "h", st: sent}, {addr: "i", st: sent},
+	})
+	want := "a@x,b@x... Sent (Ok)\nc@y... Sent (Ok)\nd@x... User unknown\ne@x... User unknown\n" +
+		"f@z,g@z... Deferred: Connection refused by [127.0.0.9]\nh... Sent (Ok)\ni... Sent (Ok)\n"
+	if d := cmp.Diff(want, b.String()); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
 	}
 }

@@ -112,8 +112,11 @@ type Message struct {
 	Open func() (io.ReadCloser, error)
 	// Size is the message size for the SIZE parameter; 0 leaves it out.
 	Size int64
-	// EightBit says the body is 8BITMIME.
+	// EightBit says the body is 8BITMIME; BodyType is the BODY= the
+	// client declared ("7BIT", "8BITMIME"), passed on to a server that
+	// offers 8BITMIME.
 	EightBit bool
+	BodyType string
 	// Ret and EnvID are the RET and ENVID parameters of MAIL; EnvID
 	// is xtext, as received and queued, and goes out as it is.
 	Ret   smtp.DSNReturn

@@ -276,3 +276,32 @@ func TestTo7Bit(t *testing.T) {
 		})
 	}
 }
+
+// TestBodyParameter: BODY= goes to a server that offers 8BITMIME as the
+// client declared it (7BIT too, as sendmail passes a declared body type
+// on), and not at all for a message that declared none.
+func TestBodyParameter(t *testing.T) {
+	for _, tc := range []struct {
+		body  string
+		eight bool
+		want  string
+	}{
+		{"7BIT", false, "MAIL From:<a@hamap.local> BODY=7BIT"},
+		{"8BITMIME", true, "MAIL From:<a@hamap.local> BODY=8BITMIME"},
+		{"", false, "MAIL From:<a@hamap.local>"},
+	} {
+		raw := &rawSink{ehlo: []string{"8BITMIME"}}
+		port := startRawPort(t, "127.0.0.27", raw)
+		c := &Courier{HeloName: "mail.hamap.local", Port: port, SmartHost: "[127.0.0.27]"}
+		msg := newMsg("outside.example", "friend@outside.example")
+		msg.BodyType, msg.EightBit = tc.body, tc.eight
+		if res := c.Deliver(context.Background(), msg); len(res) != 1 || res[0].Code != 0 {
+			t.Fatalf("BODY %q: %+v", tc.body, res)
+		}
+		raw.mu.Lock()
+		if len(raw.cmds) < 2 || raw.cmds[1] != tc.want {
+			t.Errorf("BODY %q: commands %q, want %q second", tc.body, raw.cmds, tc.want)
+		}
+		raw.mu.Unlock()
+	}
+}

@@ -99,7 +99,12 @@ func (c *Courier) mailCommand(s *session, msg *Message, eightBit bool) string {
 	if ext(s.cl, "SIZE") && msg.Size > 0 {
 		fmt.Fprintf(&b, " SIZE=%d", msg.Size)
 	}
-	if eightBit {
+	switch {
+	case !ext(s.cl, "8BITMIME"):
+	case msg.BodyType != "":
+		// The body type the client declared, as sendmail passes it on.
+		b.WriteString(" BODY=" + msg.BodyType)
+	case eightBit:
 		b.WriteString(" BODY=8BITMIME")
 	}
 	if ext(s.cl, "DSN") {
