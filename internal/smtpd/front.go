@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -69,6 +70,9 @@ type front struct {
 	auth    bool // inside an AUTH exchange
 	dataErr error
 	lastCmd string // sendmail's name of the last command read, for "after …"
+	// idle is set while the session waits for a command with no
+	// transaction open: Shutdown may then close it.
+	idle atomic.Bool
 	// DATA line state.
 	lineStart, prevCR bool
 }
@@ -88,6 +92,9 @@ func (f *front) SetWriteDeadline(t time.Time) error { return nil }
 
 // Close is called by go-smtp when the connection ends.
 func (f *front) Close() error {
+	if f.l != nil {
+		f.l.fronts.Delete(f)
+	}
 	f.wmu.Lock()
 	f.closed = true
 	f.wmu.Unlock()
@@ -258,7 +265,17 @@ func (f *front) Read(p []byte) (int, error) {
 			f.feed = line
 			break
 		}
+		// Stored before the check, and Shutdown sets shutting
+		// before it looks: either this session sees the shutdown, or
+		// Shutdown sees it idle and closes it.
+		f.idle.Store(!f.auth && !f.st.inMail)
+		if f.idle.Load() && f.l != nil && f.l.srv.shutting.Load() {
+			f.idle.Store(false)
+			f.hangup()
+			return 0, io.EOF
+		}
 		line, err := f.readLine()
+		f.idle.Store(false)
 		if err != nil {
 			return 0, f.readFailed(err)
 		}

@@ -287,3 +287,40 @@ func TestIPv6Client(t *testing.T) {
 		{"RCPT TO:<x@outside.example>", "250 2.1.5 <x@outside.example>... Recipient ok"},
 	})
 }
+
+// TestShutdownEndsIdleSessions: at shutdown a session waiting between
+// transactions (a peer's cached connection) is closed at once, as the
+// real sendmail's daemon ends its children at SIGTERM (seen: the client
+// got EOF, no reply, 0.6 s after the signal); a session with a
+// transaction open may finish it and is closed when it next waits
+// outside one.
+func TestShutdownEndsIdleSessions(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	idle := e.dial(t, trustedIP)
+	idle.reply()
+	idle.cmd("EHLO pc")
+	busy := e.dial(t, trustedIP)
+	busy.reply()
+	busy.cmd("MAIL FROM:<a@hamap.local>")
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		done <- e.srv.Shutdown(ctx)
+	}()
+	if l, err := idle.r.ReadLine(); err == nil {
+		t.Errorf("idle session got %q, want the connection closed", l)
+	}
+	runSteps(t, busy, []step{
+		{"RCPT TO:<b@hamap.local>", "250 2.1.5 <b@hamap.local>... Recipient ok"},
+		{"RSET", "250 2.0.0 Reset state"},
+	})
+	busy.w.WriteString("NOOP\r\n")
+	busy.w.Flush()
+	if l, err := busy.r.ReadLine(); err == nil {
+		t.Errorf("after its transaction, the session got %q, want the connection closed", l)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v (a session kept it waiting)", err)
+	}
+}

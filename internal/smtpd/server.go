@@ -73,6 +73,9 @@ type Server struct {
 	mu        sync.Mutex
 	listeners []*listener
 	closed    bool
+	// shutting is set when Shutdown begins: a session waiting for a
+	// command outside a transaction ends then (see front.Read).
+	shutting atomic.Bool
 }
 
 // NewServer returns a Server for cfg.
@@ -257,6 +260,8 @@ type listener struct {
 		count  int
 	}
 	open atomic.Int64
+	// fronts are the sessions open on this listener.
+	fronts sync.Map // *front → struct{}
 }
 
 // Accept applies MaxDaemonChildren (no accept while that many sessions
@@ -284,6 +289,7 @@ func (l *listener) Accept() (net.Conn, error) {
 	}
 	l.open.Add(1)
 	f := newFront(c, l)
+	l.fronts.Store(f, struct{}{})
 	if tc, ok := c.(*tls.Conn); ok {
 		_ = tc
 		f.st.tls = true
@@ -400,6 +406,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closed = true
 	ls := append([]*listener(nil), s.listeners...)
 	s.mu.Unlock()
+	// As sendmail's daemon ends its children at SIGTERM, sessions
+	// idle between transactions (a peer's cached connection, say) end
+	// now; one with a transaction open has the grace of ctx to finish
+	// it, and ends when it next waits outside one.
+	s.shutting.Store(true)
+	for _, l := range ls {
+		l.fronts.Range(func(k, _ any) bool {
+			if f := k.(*front); f.idle.Load() {
+				f.raw.Close()
+			}
+			return true
+		})
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(ls))
 	for i, l := range ls {
