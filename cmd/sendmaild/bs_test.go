@@ -6,14 +6,12 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -126,7 +124,7 @@ func TestBSDifferential(t *testing.T) {
 		t.Fatalf("newaliases: %s", errOut)
 	}
 	logSock := filepath.Join(w.dir, "log.sock")
-	realLog := bsSyslog(t, logSock)
+	realLog := testutil.Syslog(t, logSock)
 	script := fmt.Sprintf(`set -e
 echo mail.hamap.local > /proc/sys/kernel/hostname
 for f in resolv.conf hosts nsswitch.conf passwd; do mount --bind %[1]s/$f /etc/$f; done
@@ -206,33 +204,4 @@ func bsLogLines(lines []string) []string {
 		out = append(out, l)
 	}
 	return out
-}
-
-// bsSyslog collects the datagrams sent to a unix socket at path.
-func bsSyslog(t *testing.T, path string) func() []string {
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(path, 0o666)
-	t.Cleanup(func() { conn.Close() })
-	var mu sync.Mutex
-	var lines []string
-	go func() {
-		buf := make([]byte, 8192)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			lines = append(lines, string(buf[:n]))
-			mu.Unlock()
-		}
-	}()
-	return func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), lines...)
-	}
 }

@@ -214,7 +214,7 @@ func runRealReceipts(t *testing.T) receiptRun {
 		}
 	}
 	os.Chmod(filepath.Join(dir, "spool"), 0o1777)
-	logs := collectSyslog(t, filepath.Join(dir, "log.sock"))
+	logs := testutil.Syslog(t, filepath.Join(dir, "log.sock"))
 	script := fmt.Sprintf(`set -e
 for f in resolv.conf hosts; do mount --bind %[1]s/$f /etc/$f; done
 mount --bind %[1]s/root /root
@@ -390,35 +390,5 @@ func TestRealReceipts(t *testing.T) {
 		if n != 7 {
 			t.Errorf("%d log lines match %s, want 7:\n%s", n, re, strings.Join(run.log, "\n"))
 		}
-	}
-}
-
-// collectSyslog reads the datagrams sendmail's syslog(3) sends to a
-// private /dev/log.
-func collectSyslog(t *testing.T, path string) func() []string {
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(path, 0o666)
-	t.Cleanup(func() { conn.Close() })
-	var mu sync.Mutex
-	var lines []string
-	go func() {
-		buf := make([]byte, 8192)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			lines = append(lines, string(buf[:n]))
-			mu.Unlock()
-		}
-	}()
-	return func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), lines...)
 	}
 }

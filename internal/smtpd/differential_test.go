@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -262,7 +261,7 @@ func differential(t *testing.T, defines []string) {
 	// tmpfs /dev that keeps the real null, zero and random devices)
 	// leads its lines to the test.
 	logSock := filepath.Join(work, "log.sock")
-	syslogLines := collectSyslog(t, logSock)
+	syslogLines := testutil.Syslog(t, logSock)
 	script := fmt.Sprintf(`set -e
 echo mail.hamap.local > /proc/sys/kernel/hostname
 for f in resolv.conf hosts nsswitch.conf passwd; do mount --bind %[1]s/$f /etc/$f; done
@@ -383,36 +382,6 @@ func startOursLike(t *testing.T, cfPath string, logw *syncBuffer) string {
 		<-done
 	})
 	return ln.Addr().String()
-}
-
-// collectSyslog listens on a datagram socket at path and returns a
-// function giving the messages received so far.
-func collectSyslog(t *testing.T, path string) func() []string {
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(path, 0o666)
-	t.Cleanup(func() { conn.Close() })
-	var mu sync.Mutex
-	var lines []string
-	go func() {
-		buf := make([]byte, 8192)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			lines = append(lines, string(buf[:n]))
-			mu.Unlock()
-		}
-	}()
-	return func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), lines...)
-	}
 }
 
 var (

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -70,7 +69,7 @@ func TestStatAgainstSendmail(t *testing.T) {
 		write(name+".cf", string(cfText))
 	}
 	logSock := filepath.Join(dir, "log.sock")
-	syslogLines := collectSyslog(t, logSock)
+	syslogLines := testutil.Syslog(t, logSock)
 	write("hosts", "127.0.0.1 mail.hamap.local mail localhost\n127.0.0.14 sender.example\n127.0.0.15 outside.example\n")
 	write("resolv.conf", "nameserver 127.0.0.1\n")
 	write("aliases", "postmaster: root\n")
@@ -177,36 +176,6 @@ func logFields(r Result) string {
 		s += "reply=" + r.Reply + ", "
 	}
 	return s + "stat=" + r.Stat
-}
-
-// collectSyslog reads the datagrams sendmail's syslog(3) sends to a
-// private /dev/log.
-func collectSyslog(t *testing.T, path string) func() []string {
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(path, 0o666)
-	t.Cleanup(func() { conn.Close() })
-	var mu sync.Mutex
-	var lines []string
-	go func() {
-		buf := make([]byte, 8192)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			lines = append(lines, string(buf[:n]))
-			mu.Unlock()
-		}
-	}()
-	return func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), lines...)
-	}
 }
 
 // refuseDNS makes sure a test never reaches a real nameserver.
