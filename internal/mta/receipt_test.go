@@ -229,10 +229,15 @@ func TestDSNParameters(t *testing.T) {
 }
 
 // startDaemon loads f's cf with the test's network, serves SMTP on the
-// cf's port and returns the address and the MTA.
+// cf's port as mail.hamap.local and returns the address and the MTA.
 func startDaemon(t *testing.T, f *fixture, n *testNet) (string, *MTA) {
+	return startDaemonAs(t, f, n, "mail.hamap.local")
+}
+
+// startDaemonAs is startDaemon with host as $j.
+func startDaemonAs(t *testing.T, f *fixture, n *testNet, host string) (string, *MTA) {
 	t.Helper()
-	m, cfg, _, closer, err := Load(f.cf, LoadOptions{Log: f.logger, Resolver: n.dns.Resolver(), Dial: n.dial, Hostname: "mail.hamap.local", SpoolDir: f.spool, NoAuth: true})
+	m, cfg, _, closer, err := Load(f.cf, LoadOptions{Log: f.logger, Resolver: n.dns.Resolver(), Dial: n.dial, Hostname: host, SpoolDir: f.spool, NoAuth: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -745,26 +745,7 @@ func TestTwoServers(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(f.work, "local-host-names"), []byte(names), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		m, cfg, _, closer, err := Load(f.cf, LoadOptions{Log: f.logger, Resolver: n.dns.Resolver(), Dial: n.dial, Hostname: host, SpoolDir: f.spool, NoAuth: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := smtpd.NewServer(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns, opts, err := smtpd.Listen(cfg.CF)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go srv.Serve(lns[0], opts[0])
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			srv.Shutdown(ctx)
-			m.Close()
-			closer()
-		})
+		_, m := startDaemonAs(t, f, n, host)
 		return side{f, m}
 	}
 	a := start("127.0.0.31", "mail.hamap.local", map[string]string{}, "hamap.local\nmail.hamap.local\n")
