@@ -42,7 +42,6 @@ type session struct {
 	auth     string
 	quit     time.Duration // Timeout.quit
 	probe    time.Duration // Timeout.misc, for the RSET probe
-	lastUse  time.Time
 	timer    *time.Timer
 }
 
@@ -110,7 +109,6 @@ func (cc *ConnCache) put(s *session) {
 			evict = nil // its timer is already closing it
 		}
 	}
-	s.lastUse = time.Now()
 	timeout := cc.Timeout
 	if timeout <= 0 {
 		timeout = 5 * time.Minute
