@@ -105,7 +105,7 @@ func (l *Locked) Update(env *Envelope) error {
 	if l.f == nil {
 		return errors.New("update of unlocked message")
 	}
-	f, renamed, err := l.q.writeControl(l.id, env, nil)
+	f, renamed, err := l.q.writeControl(l.id, env.Bytes(), nil)
 	if err != nil {
 		if renamed {
 			// The new qf is in place but maybe not durable; our old

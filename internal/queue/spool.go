@@ -277,7 +277,7 @@ func (p *Pending) unCRLF(b []byte) []byte {
 // behind. env.Created defaults to now and env.Version to 8; an I line is
 // added when env has none, as sendmail writes one.
 func (p *Pending) Commit(env *Envelope) error {
-	f, err := p.commit(env)
+	f, _, err := p.commit(env)
 	if err == nil {
 		f.Close()
 	}
@@ -292,11 +292,11 @@ func (p *Pending) Commit(env *Envelope) error {
 // is queued but not held (its envelope did not read back, which a queue
 // run will report).
 func (p *Pending) CommitLocked(env *Envelope) (*Locked, error) {
-	f, err := p.commit(env)
+	f, written, err := p.commit(env)
 	if err != nil {
 		return nil, err
 	}
-	e, err := ReadEnvelope(bytes.NewReader(env.Bytes()))
+	e, err := ReadEnvelope(bytes.NewReader(written))
 	if err != nil {
 		f.Close()
 		return nil, nil
@@ -304,14 +304,16 @@ func (p *Pending) CommitLocked(env *Envelope) (*Locked, error) {
 	return &Locked{q: p.q, id: p.id, f: f, env: e}, nil
 }
 
-func (p *Pending) commit(env *Envelope) (*os.File, error) {
+// commit is Commit, returning the qf still open and locked and the
+// bytes written to it.
+func (p *Pending) commit(env *Envelope) (*os.File, []byte, error) {
 	if p.done {
-		return nil, errors.New("commit of finished message")
+		return nil, nil, errors.New("commit of finished message")
 	}
 	p.done = true
 	if p.err != nil {
 		p.cleanup()
-		return nil, p.err
+		return nil, nil, p.err
 	}
 	if p.cr {
 		p.cr = false
@@ -323,7 +325,7 @@ func (p *Pending) commit(env *Envelope) (*os.File, error) {
 		}
 		if err := p.writeDF(tail); err != nil {
 			p.cleanup()
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if p.opts.SplitHeader && !p.hdrDone && len(p.partial) > 0 {
@@ -333,7 +335,7 @@ func (p *Pending) commit(env *Envelope) (*os.File, error) {
 		if isBody {
 			if err := p.writeDF(p.partial); err != nil {
 				p.cleanup()
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
@@ -366,16 +368,17 @@ func (p *Pending) commit(env *Envelope) (*os.File, error) {
 		synced <- err
 	}()
 	p.df = nil
-	f, renamed, err := p.q.writeControl(p.id, env, synced)
+	written := env.Bytes()
+	f, renamed, err := p.q.writeControl(p.id, written, synced)
 	if err != nil {
 		// Once qf<id> exists the df must stay: the message may be
 		// queued, and a qf without its df would lose it.
 		if !renamed {
 			p.cleanup()
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return f, nil
+	return f, written, nil
 }
 
 // Abort drops the message: its df file is removed. Abort after Commit
@@ -399,14 +402,14 @@ func (p *Pending) cleanup() error {
 	return nil
 }
 
-// writeControl writes env to tf<id> (created exclusively and locked as
+// writeControl writes the control file b to tf<id> (created exclusively and locked as
 // sendmail locks it), syncs it, renames it over qf<id> and syncs the
 // directory. It returns the new qf, still open and locked, so that a
 // caller holding the message keeps its lock across the rewrite. before,
 // if not nil, delivers the result of the caller's own flush (the df's):
 // the rename waits for it, and fails with its error; writeControl does
 // not return before it has come.
-func (q *Queue) writeControl(id string, env *Envelope, before <-chan error) (f *os.File, renamed bool, err error) {
+func (q *Queue) writeControl(id string, b []byte, before <-chan error) (f *os.File, renamed bool, err error) {
 	if before != nil {
 		// Whatever happens here, the caller's flush must be over
 		// before we return.
@@ -429,7 +432,7 @@ func (q *Queue) writeControl(id string, env *Envelope, before <-chan error) (f *
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		return fail(fmt.Errorf("lock %s: %w", tf, err))
 	}
-	if _, err := f.Write(env.Bytes()); err != nil {
+	if _, err := f.Write(b); err != nil {
 		return fail(fmt.Errorf("write %s: %w", tf, err))
 	}
 	if err := f.Sync(); err != nil {
