@@ -226,21 +226,7 @@ fi
 	w.write(t, "block", "")
 	logPath := filepath.Join(w.dir, "maillog")
 	start := func() (*exec.Cmd, chan error, *strings.Builder) {
-		sh := fmt.Sprintf(`set -e
-for f in hosts nsswitch.conf resolv.conf; do mount --bind %[1]s/$f /etc/$f; done
-exec %[2]s -bd -C %[3]s -L %[4]s
-`, w.dir, os.Args[0], w.cf, logPath)
-		cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c", sh)
-		cmd.Env = append(os.Environ(), "SENDMAILD_TEST_MAIN=1")
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() { cmd.Process.Kill() })
-		return cmd, exited, &stderr
+		return w.startDaemon(t, unshare, logPath)
 	}
 	cmd, exited, stderr := start()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
@@ -412,21 +398,7 @@ func TestCrashDuringRelay(t *testing.T) {
 	qid := strings.TrimPrefix(q[1], "qf")
 	logPath := filepath.Join(w.dir, "maillog")
 	start := func() (*exec.Cmd, chan error, *strings.Builder) {
-		sh := fmt.Sprintf(`set -e
-for f in hosts nsswitch.conf resolv.conf; do mount --bind %[1]s/$f /etc/$f; done
-exec %[2]s -bd -q30m -C %[3]s -L %[4]s
-`, w.dir, os.Args[0], w.cf, logPath)
-		cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c", sh)
-		cmd.Env = append(os.Environ(), "SENDMAILD_TEST_MAIN=1")
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() { cmd.Process.Kill() })
-		return cmd, exited, &stderr
+		return w.startDaemon(t, unshare, logPath, "-q30m")
 	}
 
 	// The queue run on start relays the message; the smart host holds
@@ -715,21 +687,7 @@ func TestCrashBeforeAccept(t *testing.T) {
 	logPath := filepath.Join(w.dir, "maillog")
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	start := func() (*exec.Cmd, chan error, *strings.Builder) {
-		sh := fmt.Sprintf(`set -e
-for f in hosts nsswitch.conf resolv.conf; do mount --bind %[1]s/$f /etc/$f; done
-exec %[2]s -bd -C %[3]s -L %[4]s
-`, w.dir, os.Args[0], w.cf, logPath)
-		cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c", sh)
-		cmd.Env = append(os.Environ(), "SENDMAILD_TEST_MAIN=1")
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() { cmd.Process.Kill() })
-		return cmd, exited, &stderr
+		return w.startDaemon(t, unshare, logPath)
 	}
 	dial := func(stderr *strings.Builder) net.Conn {
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
@@ -879,4 +837,27 @@ func waitAllStopped(t *testing.T, pid int) {
 			t.Fatalf("process %d not stopped", pid)
 		}
 	}
+}
+
+// startDaemon runs this work's cf as "sendmaild -bd [flags] -L logPath",
+// re-executing the test binary, in a private mount namespace whose
+// hosts, nsswitch.conf and resolv.conf are the work's. It returns the
+// command, its exit and its standard error; the test's end kills it.
+func (w *mtaWork) startDaemon(t *testing.T, unshare, logPath string, flags ...string) (*exec.Cmd, chan error, *strings.Builder) {
+	t.Helper()
+	sh := fmt.Sprintf(`set -e
+for f in hosts nsswitch.conf resolv.conf; do mount --bind %[1]s/$f /etc/$f; done
+exec %[2]s -bd %[5]s-C %[3]s -L %[4]s
+`, w.dir, os.Args[0], w.cf, logPath, strings.Join(append(flags, ""), " "))
+	cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c", sh)
+	cmd.Env = append(os.Environ(), "SENDMAILD_TEST_MAIN=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return cmd, exited, &stderr
 }
