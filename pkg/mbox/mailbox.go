@@ -104,6 +104,8 @@ type Mailbox struct {
 	recentHanded uint32
 
 	st fileID
+	// stSum is lastCRC() when st was taken (see setStat).
+	stSum uint32
 
 	// unreported are the changes by other writers that a write of ours
 	// took in first (writeLock); the next Sync reports them.
@@ -145,6 +147,22 @@ type fileID struct {
 	mtime int64
 	ino   uint64
 	dev   uint64
+}
+
+// setStat records st as the file state the mailbox's view matches, with
+// a checksum of the last message's From_ line and header: a change that
+// leaves size and mtime as they were (an expunge and an append of the
+// same length inside one tick of the kernel's coarse clock) still moves
+// that message, and changed() sees it.
+func (mb *Mailbox) setStat(st fileID) {
+	mb.st = st
+	mb.stSum = mb.lastCRC()
+}
+
+// changed reports whether the file is no longer the one st and the
+// mailbox's view describe.
+func (mb *Mailbox) changed(st fileID) bool {
+	return st != mb.st || mb.lastCRC() != mb.stSum
 }
 
 func statFile(f *os.File) (fileID, error) {
@@ -230,7 +248,7 @@ func (mb *Mailbox) load(ctx context.Context, old []*msg) error {
 	if old == nil {
 		if ok, grown := mb.loadIndexGrown(st, true); ok {
 			if !grown {
-				mb.st = st
+				mb.setStat(st)
 				mb.loaded = "index"
 				return nil
 			}
@@ -238,7 +256,7 @@ func (mb *Mailbox) load(ctx context.Context, old []*msg) error {
 			// the index up to date so that the next open of the same file
 			// (read-only ones included) is a pure index load.
 			if err := mb.parseTail(st); err == nil {
-				mb.st = st
+				mb.setStat(st)
 				mb.loaded = "index+tail"
 				_ = mb.saveIndex()
 				mb.indexStale = false
@@ -261,7 +279,7 @@ func (mb *Mailbox) load(ctx context.Context, old []*msg) error {
 			return err
 		}
 	}
-	mb.st = st
+	mb.setStat(st)
 	mb.loaded = "parse"
 	if old == nil {
 		if haveIH && ih.uidValidity == mb.uidValidity && ih.firstRecent > mb.firstRecentUID {
@@ -447,7 +465,7 @@ func (mb *Mailbox) Sync(ctx context.Context) (Changes, error) {
 	if err != nil {
 		return ch, err
 	}
-	if st == mb.st {
+	if !mb.changed(st) {
 		return ch, nil
 	}
 	lk, err := LockFile(ctx, mb.f, mb.path, false, mb.opts.Lock)
@@ -464,7 +482,7 @@ func (mb *Mailbox) Sync(ctx context.Context) (Changes, error) {
 // write through this Mailbox).
 func (mb *Mailbox) Unchanged() bool {
 	st, err := statFile(mb.f)
-	if err != nil || st != mb.st {
+	if err != nil || mb.changed(st) {
 		return false
 	}
 	var ps unix.Stat_t

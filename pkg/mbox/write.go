@@ -57,7 +57,7 @@ func (mb *Mailbox) writeLock(ctx context.Context) (*Lock, error) {
 		lk.Unlock()
 		return nil, err
 	}
-	if st != mb.st {
+	if mb.changed(st) {
 		// Someone else wrote since we looked: take their changes in first
 		// (the read lock inside load is ours already through this fd).
 		ch, err := mb.syncLocked()
@@ -103,7 +103,7 @@ func (mb *Mailbox) syncLocked() (Changes, error) {
 	if err := mb.parse(st, append(append([]*msg(nil), old...), mb.pseudo)); err != nil {
 		return ch, err
 	}
-	mb.st = st
+	mb.setStat(st)
 	// The index describes the old file: Flush/Close refresh it.
 	mb.indexStale = true
 	seen := map[uint32]bool{}
@@ -277,7 +277,7 @@ func (mb *Mailbox) restat() error {
 	if err != nil {
 		return err
 	}
-	mb.st = st
+	mb.setStat(st)
 	return nil
 }
 
@@ -393,7 +393,7 @@ func (mb *Mailbox) writePseudo() error {
 	if err := mb.parseSeeded(st, nil, mb.keywords); err != nil {
 		return err
 	}
-	mb.st = st
+	mb.setStat(st)
 	// Dovecot writes the pseudo message without keywords and re-adds them
 	// from its index when a later sync parses the file again.
 	mb.baseRewrite = false
@@ -575,7 +575,7 @@ func (mb *Mailbox) startJournal(start int64) (*journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	mb.st = st
+	mb.setStat(st)
 	path := mb.journalPath()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create journal dir: %w", err)
@@ -646,7 +646,7 @@ func (mb *Mailbox) recoverJournal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mb.st = st
+	mb.setStat(st)
 	path := mb.journalPath()
 	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
 		return nil // the usual case: no lock needed
@@ -667,7 +667,7 @@ func (mb *Mailbox) recoverJournal(ctx context.Context) error {
 	if st, err = statFile(mb.f); err != nil {
 		return err
 	}
-	mb.st = st
+	mb.setStat(st)
 	br := bufio.NewReader(jf)
 	head, err := br.ReadString('\n')
 	if err != nil {
